@@ -1,0 +1,113 @@
+"""LightningDataModule base for verification training on token sequences.
+
+A subclass says how to build its train / val / test :class:`SequenceSet` and how to
+evaluate embeddings of a held-out set under its protocol; this base handles caching,
+column selection, m-sequences-per-user batches and loaders.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytorch_lightning as pl
+from pytorch_metric_learning.samplers import MPerClassSampler
+from torch.utils.data import DataLoader
+
+from biometrics.data.sequences import SequenceSet, TokenDataset, contiguous_labels, pad_batch
+from biometrics.features import summary_vector
+from biometrics.protocols import Scorer, mean_distance
+
+STAGES = ("train", "val", "test")
+
+
+class SequenceDataModule(pl.LightningDataModule):
+    """Builds (or loads from cache) train/val/test sequence sets and serves m-per-user batches."""
+
+    def __init__(self, cache_dir: str | Path = ".cache", max_len: int = 50, batch_size: int = 256,
+                 m_per_user: int = 4, batches_per_epoch: int = 100, num_workers: int = 0,
+                 drop_columns: tuple[str, ...] = (), seed: int = 0) -> None:
+        super().__init__()
+        self.cache_dir = Path(cache_dir)
+        self.max_len, self.batch_size, self.m_per_user = max_len, batch_size, m_per_user
+        self.batches_per_epoch, self.num_workers = batches_per_epoch, num_workers
+        self.drop_columns, self.seed = tuple(drop_columns), seed
+        self.sets: dict[str, SequenceSet] = {}
+
+    # --- to implement -------------------------------------------------------------------
+    feature_names: tuple[str, ...] = ()
+
+    def build_sets(self) -> dict[str, SequenceSet]:
+        """Parse the source into ``{"train", "val", "test"}`` sets (all columns)."""
+        raise NotImplementedError
+
+    def evaluate_embeddings(self, emb: np.ndarray, stage: str, scorer: Scorer = mean_distance) -> dict:
+        """Protocol metrics for vectors of ``self.sets[stage]`` (same order); must hold ``eer``.
+
+        ``emb`` is usually the encoder's embeddings scored by distance; classic baselines pass
+        their fixed-length vectors and a detector ``scorer`` to be judged by the same protocol.
+        """
+        raise NotImplementedError
+
+    def baseline_vectors(self, stage: str) -> np.ndarray:
+        """Fixed-length vectors per sequence for the classic one-class detectors."""
+        return np.stack([summary_vector(t) for t in self.sets[stage].tokens])
+
+    def cache_key(self) -> dict:
+        """Everything that changes what :meth:`build_sets` returns."""
+        return {"seed": self.seed}
+
+    # --- shared machinery ---------------------------------------------------------------
+    @property
+    def columns(self) -> list[int]:
+        """Indices of the token columns the encoder sees."""
+        return [i for i, n in enumerate(self.feature_names) if n not in self.drop_columns]
+
+    @property
+    def in_features(self) -> int:
+        """Width of the encoder's input tokens."""
+        return len(self.columns)
+
+    @property
+    def num_train_users(self) -> int:
+        """Number of distinct users in the training set."""
+        self.setup()
+        return int(np.unique(self.sets["train"].users).size)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.sets:
+            return
+        key = json.dumps({"cls": type(self).__name__, **self.cache_key()}, sort_keys=True, default=str)
+        folder = self.cache_dir / "sequences" / hashlib.sha1(key.encode()).hexdigest()[:16]
+        if all((folder / f"{s}.npz").exists() for s in STAGES):
+            sets = {s: SequenceSet.load(folder / f"{s}.npz") for s in STAGES}
+        else:
+            sets = self.build_sets()
+            folder.mkdir(parents=True, exist_ok=True)
+            for s in STAGES:
+                sets[s].save(folder / f"{s}.npz")
+            (folder / "key.json").write_text(key)
+        self.sets = {s: v.select_columns(self.columns) for s, v in sets.items()}
+
+    def train_dataloader(self) -> DataLoader:
+        data = self.sets["train"]
+        labels, _ = contiguous_labels(data.users)
+        sampler = MPerClassSampler(labels, m=self.m_per_user, batch_size=self.batch_size,
+                                   length_before_new_iter=self.batch_size * self.batches_per_epoch)
+        ds = TokenDataset(data, labels, self.max_len, random_crop=True, seed=self.seed)
+        return DataLoader(ds, batch_size=self.batch_size, sampler=sampler, collate_fn=pad_batch,
+                          num_workers=self.num_workers, drop_last=True)
+
+    def _eval_loader(self, stage: str) -> DataLoader:
+        data = self.sets[stage]
+        ds = TokenDataset(data, np.zeros(len(data), dtype=np.int64), self.max_len)
+        return DataLoader(ds, batch_size=1024, shuffle=False, collate_fn=pad_batch,
+                          num_workers=self.num_workers)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._eval_loader("val")
+
+    def test_dataloader(self) -> DataLoader:
+        return self._eval_loader("test")

@@ -1,0 +1,75 @@
+"""Evaluation reports: a metrics JSON and DET / score-distribution plots in a run directory."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from biometrics.metrics import det_curve
+
+
+def _jsonable(obj):
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items() if not isinstance(v, tuple)}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    return obj
+
+
+def write_json(path: str | Path, report: dict) -> None:
+    """Write a report dict as indented JSON (numpy values converted, raw score arrays dropped)."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(_jsonable(report), indent=2) + "\n")
+
+
+def plot_det(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: str | Path, title: str = "") -> None:
+    """DET curves (FRR vs FAR, probit axes) for named ``(genuine, impostor)`` score sets."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from scipy.stats import norm
+
+    fig, ax = plt.subplots(figsize=(5, 5))
+    eps = 1e-4
+    for name, (gen, imp) in curves.items():
+        far, frr, _ = det_curve(gen, imp)
+        ax.plot(norm.ppf(np.clip(far, eps, 1 - eps)), norm.ppf(np.clip(frr, eps, 1 - eps)), label=name)
+    ticks = np.array([0.001, 0.01, 0.05, 0.2, 0.5])
+    ax.set_xticks(norm.ppf(ticks), [f"{t:g}" for t in ticks])
+    ax.set_yticks(norm.ppf(ticks), [f"{t:g}" for t in ticks])
+    ax.set_xlabel("false accept rate")
+    ax.set_ylabel("false reject rate")
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_score_histogram(genuine: np.ndarray, impostor: np.ndarray, path: str | Path,
+                         title: str = "") -> None:
+    """Overlaid histograms of genuine and impostor scores."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    bins = np.linspace(min(genuine.min(), impostor.min()), max(genuine.max(), impostor.max()), 60)
+    ax.hist(genuine, bins=bins, alpha=0.6, density=True, label="genuine")
+    ax.hist(impostor, bins=bins, alpha=0.6, density=True, label="impostor")
+    ax.set_xlabel("distance to enrollment (higher = less like the owner)")
+    ax.set_ylabel("density")
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

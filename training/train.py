@@ -1,0 +1,81 @@
+"""Hydra entry point: train a verification encoder and evaluate it on users it never saw.
+
+    python -m training.train experiment=aalto_typenet
+    python -m training.train experiment=cmu_folds
+    python -m training.train -m experiment=aalto_typenet model.encoder.hidden=64,128 model.optimizer.lr=1e-3,3e-3
+
+Writes ``checkpoints/``, ``metrics.json``, ``det.png`` and ``scores.png`` into the run
+directory and returns ``cfg.optimized_metric`` so that sweepers can minimize it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import hydra
+import numpy as np
+import pytorch_lightning as pl
+from omegaconf import DictConfig
+
+from training.run import build_datamodule, evaluate, fit, save_report
+
+log = logging.getLogger(__name__)
+
+
+def train_once(cfg: DictConfig, output_dir: Path, prefix: str = "", **data_overrides) -> dict:
+    """One fit + test evaluation; returns the report (also written as ``<prefix>metrics.json``)."""
+    pl.seed_everything(cfg.seed, workers=True)
+    dm = build_datamodule(cfg, **data_overrides)
+    task, facts = fit(cfg, dm, output_dir)
+    report = {"fit": facts, "n_train_users": dm.num_train_users,
+              "n_val_users": int(np.unique(dm.sets["val"].users).size),
+              "n_test_users": int(np.unique(dm.sets["test"].users).size)}
+    if cfg.get("test"):
+        report.update(evaluate(task, dm, list(cfg.get("baselines") or []), output_dir, prefix=prefix))
+    save_report(report, output_dir, f"{prefix}metrics.json")
+    return report
+
+
+def cross_validate(cfg: DictConfig, output_dir: Path) -> dict:
+    """Train one encoder per held-out fold of users; pool the per-user results."""
+    folds = [train_once(cfg, output_dir / f"fold{k}", fold=k) for k in range(cfg.folds)]
+    summary: dict = {"folds": cfg.folds}
+    for name in folds[0]:
+        if isinstance(folds[0][name], dict) and "per_subject" in folds[0][name]:
+            eers = np.array([e for f in folds for e in f[name]["per_subject"].values()])
+            summary[name] = {"eer_mean": float(eers.mean()), "eer_sd": float(eers.std()),
+                             "n_subjects": int(eers.size)}
+    summary["val/eer_best"] = float(np.mean([f["fit"]["val_eer_best"] for f in folds]))
+    save_report(summary, output_dir)
+    return summary
+
+
+def train(cfg: DictConfig) -> dict:
+    """Run the configured training (single split or folds) and return its report."""
+    output_dir = Path(hydra.core.hydra_config.HydraConfig.get().runtime.output_dir)
+    start = time.time()
+    report = cross_validate(cfg, output_dir) if cfg.get("folds") else train_once(cfg, output_dir)
+    report["wall_s"] = round(time.time() - start, 1)
+    save_report(report, output_dir)
+    log.info("run directory: %s", output_dir)
+    return report
+
+
+def metric_value(report: dict, name: str) -> float | None:
+    """Look up ``val/eer_best`` style names in a report (fit facts first)."""
+    if name in report:
+        return float(report[name])
+    key = name.replace("/", "_")
+    return float(report.get("fit", {}).get(key, np.nan))
+
+
+@hydra.main(version_base="1.3", config_path="../configs", config_name="train.yaml")
+def main(cfg: DictConfig) -> float | None:
+    report = train(cfg)
+    return metric_value(report, cfg.get("optimized_metric") or "val/eer_best")
+
+
+if __name__ == "__main__":
+    main()
