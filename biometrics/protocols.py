@@ -51,6 +51,24 @@ def detector_scorer(name: str, **kw) -> Scorer:
     return lambda enroll, queries: make_detector(name, **kw).fit(enroll).score(queries)
 
 
+def fused_scorer(split: int, detector: str) -> Scorer:
+    """Sum of z-normalized encoder distance (columns ``< split``) and detector score (the rest).
+
+    Each part is normalized by the scores of the enrollment vectors themselves, so the two
+    scales meet without any parameter fitted on impostors.
+    """
+    parts = ((slice(0, split), mean_distance), (slice(split, None), detector_scorer(detector)))
+
+    def score(enroll: np.ndarray, queries: np.ndarray) -> np.ndarray:
+        total = np.zeros(queries.shape[0])
+        for cols, fn in parts:
+            ref = fn(enroll[:, cols], enroll[:, cols])
+            total += (fn(enroll[:, cols], queries[:, cols]) - ref.mean()) / (ref.std() + 1e-9)
+        return total
+
+    return score
+
+
 def enrollment_scores(emb: np.ndarray, n_enroll: int, n_queries: int = 5, seed: int = 0,
                       scorer: Scorer = mean_distance) -> tuple[np.ndarray, np.ndarray]:
     """Genuine ``[U, n_queries]`` and impostor ``[U, U-1]`` scores from ``emb [U, S, D]``."""

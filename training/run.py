@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from biometrics.data.datamodule import SequenceDataModule
 from biometrics.data.sequences import pad_numpy
 from biometrics.models.task import VerificationTask
-from biometrics.protocols import detector_scorer
+from biometrics.protocols import detector_scorer, fused_scorer
 from biometrics.reports import plot_det, plot_score_histogram, write_json
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,6 +34,8 @@ def build_task(cfg: DictConfig, dm: SequenceDataModule) -> VerificationTask:
     model_cfg = cfg.model.copy()
     with open_dict(model_cfg):
         model_cfg.encoder.in_features = dm.in_features
+        if "key_bucket" in dm.used_features:  # the encoder embeds buckets instead of reading a float
+            model_cfg.encoder.bucket_column = dm.used_features.index("key_bucket")
         model_cfg.num_classes = dm.num_train_users
     return instantiate(model_cfg)
 
@@ -87,13 +89,19 @@ def embed_stage(task: VerificationTask, dm: SequenceDataModule, stage: str) -> n
 
 
 def evaluate(task: VerificationTask, dm: SequenceDataModule, baselines: list[str],
-             output_dir: Path, stage: str = "test", prefix: str = "") -> dict:
-    """Encoder and classic baselines under the data module's protocol; writes plots beside the JSON."""
+             output_dir: Path, stage: str = "test", prefix: str = "", fusion: str | None = None) -> dict:
+    """Encoder, classic baselines and (optionally) their fusion under the data module's protocol.
+
+    Writes DET and score-histogram plots beside the JSON.
+    """
     emb = embed_stage(task, dm, stage)
     report = {"encoder": dm.evaluate_embeddings(emb, stage)}
     vectors = dm.baseline_vectors(stage)
     for name in baselines:
         report[name] = dm.evaluate_embeddings(vectors, stage, scorer=detector_scorer(name))
+    if fusion:
+        both = np.concatenate([emb, vectors], axis=1)
+        report[f"encoder+{fusion}"] = dm.evaluate_embeddings(both, stage, scorer=fused_scorer(emb.shape[1], fusion))
     curves = {k: v["scores"] for k, v in report.items() if "scores" in v}
     if curves:
         plot_det(curves, output_dir / f"{prefix}det.png", title=f"{type(dm).__name__} ({stage})")

@@ -17,7 +17,7 @@ from pathlib import Path
 import hydra
 import numpy as np
 import pytorch_lightning as pl
-from omegaconf import DictConfig
+from omegaconf import DictConfig, open_dict
 
 from training.run import build_datamodule, evaluate, fit, save_report
 
@@ -26,6 +26,10 @@ log = logging.getLogger(__name__)
 
 def train_once(cfg: DictConfig, output_dir: Path, prefix: str = "", **data_overrides) -> dict:
     """One fit + test evaluation; returns the report (also written as ``<prefix>metrics.json``)."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    cfg = cfg.copy()
+    with open_dict(cfg):  # checkpoints and logs of this fit go under its own folder
+        cfg.paths.output_dir = str(output_dir)
     pl.seed_everything(cfg.seed, workers=True)
     dm = build_datamodule(cfg, **data_overrides)
     task, facts = fit(cfg, dm, output_dir)
@@ -33,14 +37,15 @@ def train_once(cfg: DictConfig, output_dir: Path, prefix: str = "", **data_overr
               "n_val_users": int(np.unique(dm.sets["val"].users).size),
               "n_test_users": int(np.unique(dm.sets["test"].users).size)}
     if cfg.get("test"):
-        report.update(evaluate(task, dm, list(cfg.get("baselines") or []), output_dir, prefix=prefix))
+        report.update(evaluate(task, dm, list(cfg.get("baselines") or []), output_dir, prefix=prefix,
+                               fusion=cfg.get("fusion")))
     save_report(report, output_dir, f"{prefix}metrics.json")
     return report
 
 
 def cross_validate(cfg: DictConfig, output_dir: Path) -> dict:
     """Train one encoder per held-out fold of users; pool the per-user results."""
-    folds = [train_once(cfg, output_dir / f"fold{k}", fold=k) for k in range(cfg.folds)]
+    folds = [train_once(cfg, output_dir / f"fold{k}", fold=k, n_folds=cfg.folds) for k in range(cfg.folds)]
     summary: dict = {"folds": cfg.folds}
     for name in folds[0]:
         if isinstance(folds[0][name], dict) and "per_subject" in folds[0][name]:

@@ -66,6 +66,11 @@ class SequenceDataModule(pl.LightningDataModule):
         return [i for i, n in enumerate(self.feature_names) if n not in self.drop_columns]
 
     @property
+    def used_features(self) -> list[str]:
+        """Names of the token columns the encoder sees."""
+        return [self.feature_names[i] for i in self.columns]
+
+    @property
     def in_features(self) -> int:
         """Width of the encoder's input tokens."""
         return len(self.columns)
@@ -93,11 +98,13 @@ class SequenceDataModule(pl.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         data = self.sets["train"]
-        labels, _ = contiguous_labels(data.users)
-        sampler = MPerClassSampler(labels, m=self.m_per_user, batch_size=self.batch_size,
-                                   length_before_new_iter=self.batch_size * self.batches_per_epoch)
+        labels, uniq = contiguous_labels(data.users)
+        # A batch holds m sequences of each of its users, so it cannot exceed m * users.
+        batch = min(self.batch_size, self.m_per_user * uniq.size)
+        sampler = MPerClassSampler(labels, m=self.m_per_user, batch_size=batch,
+                                   length_before_new_iter=batch * self.batches_per_epoch)
         ds = TokenDataset(data, labels, self.max_len, random_crop=True, seed=self.seed)
-        return DataLoader(ds, batch_size=self.batch_size, sampler=sampler, collate_fn=pad_batch,
+        return DataLoader(ds, batch_size=batch, sampler=sampler, collate_fn=pad_batch,
                           num_workers=self.num_workers, drop_last=True)
 
     def _eval_loader(self, stage: str) -> DataLoader:

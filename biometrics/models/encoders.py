@@ -21,6 +21,33 @@ def masked_mean(h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (h * w).sum(1) / w.sum(1).clamp_min(1.0)
 
 
+class TokenInput(nn.Module):
+    """Input normalization; optionally swaps a key-bucket id column for a learned embedding.
+
+    Buckets are salted per tenant, so an encoder that embeds them is only valid for the salt
+    it was trained with; by default (``bucket_column=None``) it sees timings and key classes.
+    """
+
+    def __init__(self, in_features: int, bucket_column: int | None = None, n_buckets: int = 64,
+                 bucket_dim: int = 16) -> None:
+        super().__init__()
+        self.bucket_column, self.n_buckets = bucket_column, n_buckets
+        dense = in_features - (bucket_column is not None)
+        self.norm = nn.BatchNorm1d(dense)
+        self.bucket = nn.Embedding(n_buckets, bucket_dim) if bucket_column is not None else None
+        self.out_features = dense + (bucket_dim if self.bucket is not None else 0)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        if self.bucket is not None:
+            c = self.bucket_column
+            ids = x[..., c].long().clamp(0, self.n_buckets - 1)
+            x = torch.cat([x[..., :c], x[..., c + 1:]], dim=-1)
+        h = self.norm(x.transpose(1, 2)).transpose(1, 2)
+        if self.bucket is not None:
+            h = torch.cat([h, self.bucket(ids)], dim=-1)
+        return h * mask.unsqueeze(-1)
+
+
 class AttentionPool(nn.Module):
     """Learned attention pooling over valid time steps."""
 
@@ -37,16 +64,16 @@ class TypeNetEncoder(nn.Module):
     """TypeNet-style encoder (Acien et al. 2022): input BatchNorm, two LSTM layers, last state."""
 
     def __init__(self, in_features: int, hidden: int = 128, num_layers: int = 2,
-                 dropout: float = 0.5, embedding_dim: int = 128) -> None:
+                 dropout: float = 0.5, embedding_dim: int = 128, bucket_column: int | None = None) -> None:
         super().__init__()
-        self.norm = nn.BatchNorm1d(in_features)
-        self.lstm = nn.LSTM(in_features, hidden, num_layers=num_layers, batch_first=True,
+        self.inp = TokenInput(in_features, bucket_column)
+        self.lstm = nn.LSTM(self.inp.out_features, hidden, num_layers=num_layers, batch_first=True,
                             dropout=dropout if num_layers > 1 else 0.0)
         self.drop = nn.Dropout(dropout)
         self.head = nn.Linear(hidden, embedding_dim)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        x = self.norm(x.transpose(1, 2)).transpose(1, 2) * mask.unsqueeze(-1)
+        x = self.inp(x, mask)
         # A forward-only LSTM's output at the last valid step equals the packed-sequence state
         # (padding comes after it), and the padded call is ~4x faster than packing on a CPU.
         out, _ = self.lstm(x)
@@ -60,11 +87,12 @@ class ConvTransformerEncoder(nn.Module):
 
     def __init__(self, in_features: int, hidden: int = 128, conv_layers: int = 2,
                  kernel_size: int = 5, transformer_layers: int = 2, heads: int = 4,
-                 dropout: float = 0.1, embedding_dim: int = 128, max_len: int = 512) -> None:
+                 dropout: float = 0.1, embedding_dim: int = 128, max_len: int = 512,
+                 bucket_column: int | None = None) -> None:
         super().__init__()
-        self.norm = nn.BatchNorm1d(in_features)
+        self.inp = TokenInput(in_features, bucket_column)
         convs: list[nn.Module] = []
-        ch = in_features
+        ch = self.inp.out_features
         for _ in range(conv_layers):
             convs += [nn.Conv1d(ch, hidden, kernel_size, padding=kernel_size // 2),
                       nn.BatchNorm1d(hidden), nn.GELU()]
@@ -80,7 +108,7 @@ class ConvTransformerEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         m = mask.unsqueeze(1).to(x.dtype)
-        h = self.norm(x.transpose(1, 2)) * m
+        h = self.inp(x, mask).transpose(1, 2)
         for i in range(0, len(self.convs), 3):
             # Re-mask after every conv so padding never leaks into valid steps.
             h = self.convs[i + 2](self.convs[i + 1](self.convs[i](h))) * m
@@ -94,16 +122,16 @@ class BiGRUAttentionEncoder(nn.Module):
     """Bidirectional GRU with attention pooling: a light recurrent alternative."""
 
     def __init__(self, in_features: int, hidden: int = 128, num_layers: int = 2,
-                 dropout: float = 0.2, embedding_dim: int = 128) -> None:
+                 dropout: float = 0.2, embedding_dim: int = 128, bucket_column: int | None = None) -> None:
         super().__init__()
-        self.norm = nn.BatchNorm1d(in_features)
-        self.gru = nn.GRU(in_features, hidden, num_layers=num_layers, batch_first=True,
+        self.inp = TokenInput(in_features, bucket_column)
+        self.gru = nn.GRU(self.inp.out_features, hidden, num_layers=num_layers, batch_first=True,
                           bidirectional=True, dropout=dropout if num_layers > 1 else 0.0)
         self.pool = AttentionPool(2 * hidden)
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(4 * hidden, embedding_dim))
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        x = self.norm(x.transpose(1, 2)).transpose(1, 2) * mask.unsqueeze(-1)
+        x = self.inp(x, mask)
         lengths = mask.sum(1).clamp_min(1).cpu()
         packed = nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
         out, _ = self.gru(packed)

@@ -1,0 +1,192 @@
+"""Session scoring: features -> embeddings -> distance to the profile -> calibrated, fused risk.
+
+    scorer = Scorer(ModelBundle.load(path), ScoringConfig())
+    observed = scorer.observe(session)            # embeddings + replay signatures per modality
+    result = scorer.score(observed, profile)      # risk, decision, confidence, reasons
+
+A modality's score is the calibrated probability that its embedding is not the owner's
+(mean distance to the enrollment embeddings, through the bundle's calibration). The fused
+risk weights each modality by its confidence (how much of it the session holds), and
+the guards (bot-like timing, replay) override a match: a replayed session is the owner's
+rhythm by construction, so only the guard can catch it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+import numpy as np
+
+from biometrics.bundle import ModelBundle
+from biometrics.events import Session
+from biometrics.features import (
+    KeystrokeFeatureConfig,
+    MouseFeatureConfig,
+    TouchFeatureConfig,
+    keystroke_tokens,
+    mouse_tokens,
+    touch_tokens,
+)
+from biometrics.guards import GuardConfig, bot_like, is_replay, signatures
+from biometrics.protocols import mean_distance
+
+Decision = Literal["allow", "challenge", "deny"]
+
+#: Tokens at which a modality counts as fully observed (confidence 1).
+FULL_TOKENS = {"keystrokes": 40, "pointer": 200, "touch": 100}
+MIN_TOKENS = {"keystrokes": 5, "pointer": 10, "touch": 10}
+MISMATCH_REASON = {"keystrokes": "keystroke_mismatch", "pointer": "pointer_mismatch", "touch": "touch_mismatch"}
+
+
+def modality_tokens(session: Session, modality: str, feature_config: dict | None = None) -> np.ndarray:
+    """The token sequence ``[T, F]`` of one modality, with the bundle's feature configuration."""
+    kw = feature_config or {}
+    if modality == "keystrokes":
+        return keystroke_tokens(session.keystroke_arrays(), KeystrokeFeatureConfig(**kw))
+    if modality == "pointer":
+        return mouse_tokens(session.pointer_arrays(), MouseFeatureConfig(**kw))
+    if modality == "touch":
+        return touch_tokens(session.touch_arrays(), TouchFeatureConfig(**kw))[0]
+    raise ValueError(f"unknown modality {modality!r}")
+
+
+@dataclass(frozen=True)
+class ScoringConfig:
+    """Decision thresholds on the fused risk and the behaviour while a profile enrolls."""
+
+    allow_below: float = 0.5
+    deny_at_or_above: float = 0.9
+    enrolling_decision: Decision = "allow"
+    guard_risk: float = 0.97
+    guards: GuardConfig = field(default_factory=GuardConfig)
+
+    def decide(self, risk: float) -> Decision:
+        """Decision for a fused risk."""
+        if risk >= self.deny_at_or_above:
+            return "deny"
+        return "allow" if risk < self.allow_below else "challenge"
+
+
+@dataclass(frozen=True)
+class Observed:
+    """What a session contributes: per-modality embeddings, token counts and replay signatures."""
+
+    embeddings: dict[str, np.ndarray]
+    n_tokens: dict[str, int]
+    signatures: dict[str, np.ndarray]
+    bot_modalities: list[str]
+
+
+class ProfileView(Protocol):
+    """What scoring reads from a stored profile (see :mod:`biometrics.profiles`)."""
+
+    state: str
+
+    def embeddings(self, modality: str, model_version: str) -> np.ndarray | None: ...
+
+    def replay_signatures(self, modality: str) -> list[np.ndarray]: ...
+
+
+@dataclass
+class ModalityScore:
+    """One modality's contribution to the risk."""
+
+    distance: float | None
+    probability: float | None
+    confidence: float
+    n_tokens: int
+    reason: str | None = None
+
+
+@dataclass
+class ScoreResult:
+    """The answer for one session."""
+
+    risk: float
+    decision: Decision
+    confidence: float
+    modalities: dict[str, ModalityScore]
+    reasons: list[str]
+    model_version: str
+
+    def to_dict(self) -> dict:
+        """Plain JSON-able form."""
+        return dataclasses.asdict(self)
+
+
+class Scorer:
+    """Scores sessions with one model bundle; holds no per-user state."""
+
+    def __init__(self, bundle: ModelBundle, config: ScoringConfig = ScoringConfig()) -> None:
+        self.bundle, self.config = bundle, config
+
+    @property
+    def model_version(self) -> str:
+        """Version of the bundle that makes this scorer's embeddings."""
+        return self.bundle.model_version
+
+    def observe(self, session: Session) -> Observed:
+        """Embed every modality the session holds and the bundle knows (one encoder call each)."""
+        embeddings, counts = {}, {}
+        for name, model in self.bundle.modalities.items():
+            if not getattr(session, name):
+                continue
+            tokens = modality_tokens(session, name, model.feature_config)
+            counts[name] = int(tokens.shape[0])
+            if tokens.shape[0] >= MIN_TOKENS.get(name, 1):
+                embeddings[name] = model.embed([tokens])[0]
+        return Observed(embeddings, counts, signatures(session), bot_like(session, self.config.guards))
+
+    def score(self, observed: Observed, profile: ProfileView | None) -> ScoreResult:
+        """Risk, decision, confidence and reasons for an observed session against a profile."""
+        cfg = self.config
+        reasons: list[str] = []
+        mods: dict[str, ModalityScore] = {}
+        for name, n in observed.n_tokens.items():
+            conf = min(1.0, n / FULL_TOKENS.get(name, 50))
+            mods[name] = self._modality_score(name, observed, profile, conf)
+        scored = {k: m for k, m in mods.items() if m.probability is not None}
+        if scored:
+            w = np.array([m.confidence for m in scored.values()])
+            p = np.array([m.probability for m in scored.values()])
+            risk = float((w * p).sum() / w.sum())
+            confidence = float(w.max())
+            reasons += [m.reason for m in scored.values() if m.reason]
+        else:
+            risk, confidence = 0.5, 0.0
+        if profile is None or profile.state != "verifying":
+            reasons.append("profile_enrolling")
+        if not observed.embeddings:
+            reasons.append("too_little_data")
+        if observed.bot_modalities:
+            reasons.append("bot_like_timing")
+        if self._replayed(observed, profile):
+            reasons.append("replayed_session")
+        if "bot_like_timing" in reasons or "replayed_session" in reasons:
+            risk, confidence = max(risk, cfg.guard_risk), 1.0
+            decision = cfg.decide(risk)
+        elif not scored:
+            decision = cfg.enrolling_decision if "profile_enrolling" in reasons else "challenge"
+        else:
+            decision = cfg.decide(risk)
+        return ScoreResult(round(risk, 6), decision, round(confidence, 4), mods, reasons, self.model_version)
+
+    def _modality_score(self, name: str, observed: Observed, profile: ProfileView | None,
+                        confidence: float) -> ModalityScore:
+        n = observed.n_tokens[name]
+        emb = observed.embeddings.get(name)
+        enrolled = profile.embeddings(name, self.model_version) if profile is not None else None
+        if emb is None or enrolled is None or len(enrolled) == 0 or profile.state != "verifying":
+            return ModalityScore(None, None, 0.0 if emb is None else confidence, n)
+        distance = float(mean_distance(enrolled, emb[None, :])[0])
+        prob = float(self.bundle.modalities[name].calibration.probability(distance))
+        reason = MISMATCH_REASON[name] if prob >= self.config.allow_below else None
+        return ModalityScore(round(distance, 6), round(prob, 6), round(confidence, 4), n, reason)
+
+    def _replayed(self, observed: Observed, profile: ProfileView | None) -> bool:
+        if profile is None:
+            return False
+        return any(is_replay(sig, profile.replay_signatures(m), self.config.guards)
+                   for m, sig in observed.signatures.items())
