@@ -21,14 +21,7 @@ import numpy as np
 
 from biometrics.bundle import ModelBundle
 from biometrics.events import Session
-from biometrics.features import (
-    KeystrokeFeatureConfig,
-    MouseFeatureConfig,
-    TouchFeatureConfig,
-    keystroke_tokens,
-    mouse_tokens,
-    touch_tokens,
-)
+from biometrics.features.session import modality_tokens
 from biometrics.guards import GuardConfig, bot_like, is_replay, signatures
 from biometrics.protocols import mean_distance
 
@@ -38,18 +31,6 @@ Decision = Literal["allow", "challenge", "deny"]
 FULL_TOKENS = {"keystrokes": 40, "pointer": 200, "touch": 100}
 MIN_TOKENS = {"keystrokes": 5, "pointer": 10, "touch": 10}
 MISMATCH_REASON = {"keystrokes": "keystroke_mismatch", "pointer": "pointer_mismatch", "touch": "touch_mismatch"}
-
-
-def modality_tokens(session: Session, modality: str, feature_config: dict | None = None) -> np.ndarray:
-    """The token sequence ``[T, F]`` of one modality, with the bundle's feature configuration."""
-    kw = feature_config or {}
-    if modality == "keystrokes":
-        return keystroke_tokens(session.keystroke_arrays(), KeystrokeFeatureConfig(**kw))
-    if modality == "pointer":
-        return mouse_tokens(session.pointer_arrays(), MouseFeatureConfig(**kw))
-    if modality == "touch":
-        return touch_tokens(session.touch_arrays(), TouchFeatureConfig(**kw))[0]
-    raise ValueError(f"unknown modality {modality!r}")
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,7 @@ class SequenceDataModule(pl.LightningDataModule):
 
     # --- to implement -------------------------------------------------------------------
     feature_names: tuple[str, ...] = ()
+    modality: str = "keystrokes"
 
     def build_sets(self) -> dict[str, SequenceSet]:
         """Parse the source into ``{"train", "val", "test"}`` sets (all columns)."""

@@ -15,7 +15,8 @@ from biometrics.data import aalto, cmu
 from biometrics.data.datamodule import SequenceDataModule
 from biometrics.data.paths import datasets_root
 from biometrics.data.sequences import SequenceSet
-from biometrics.features import KEYSTROKE_FEATURES, KeystrokeFeatureConfig, keystroke_tokens
+from biometrics.features import KEYSTROKE_FEATURES, keystroke_tokens
+from biometrics.features.session import feature_config
 from biometrics.metrics import eer
 from biometrics.protocols import Scorer, enrollment_report, group_by_user, mean_distance
 
@@ -49,7 +50,7 @@ class EnrollmentDataModule(SequenceDataModule):
 
     def cache_key(self) -> dict:
         return {"seed": self.seed, "test": self.n_test_users, "val": self.n_val_users,
-                "per_user": self.per_user, "features": repr(KeystrokeFeatureConfig())}
+                "per_user": self.per_user, "features": repr(feature_config(self.modality))}
 
     def build_sets(self) -> dict[str, SequenceSet]:
         data = self.load_all()
@@ -105,7 +106,7 @@ class CMUFoldDataModule(SequenceDataModule):
 
     def cache_key(self) -> dict:
         return {"seed": self.seed, "fold": self.fold, "n_folds": self.n_folds,
-                "val": self.n_val_users, "features": repr(KeystrokeFeatureConfig())}
+                "val": self.n_val_users, "features": repr(feature_config(self.modality))}
 
     def fold_subjects(self, subjects: np.ndarray) -> dict[str, np.ndarray]:
         """Seeded assignment of subjects to this fold's test / val / train roles."""
