@@ -1,0 +1,87 @@
+"""Turn a finished training run into the committed result files under bench/results/.
+
+    python bench/training_results.py aalto_typenet logs/aalto_typenet/runs/<run> [--compare run2 ...]
+    python bench/training_results.py cmu_folds logs/cmu_folds/runs/<run>
+
+Reads the run's ``metrics.json`` (written by ``training.train``) and writes
+``bench/results/<name>.json`` in the issue's format plus a markdown table beside the
+published figures from the dataset README. Prints the JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+COMMANDS = {
+    "aalto_typenet": "python -m training.train experiment=aalto_typenet",
+    "cmu_folds": "python -m training.train experiment=cmu_folds",
+}
+PUBLISHED_AALTO = [
+    ("TypeNet (Acien et al. 2022), 68,000 training users, keycodes", {"5": 0.022}),
+    ("KVC best desktop (2023/2025), other split", {"5": 0.0333}),
+]
+PUBLISHED_CMU = [
+    ("Manhattan (scaled), Killourhy & Maxion 2009 (one-class, all 51 subjects)", 0.0962),
+    ("GMM-UBM, Deng & Zhong 2013 (background users)", 0.055),
+    ("Deep belief net, Deng & Zhong 2013 (background users)", 0.035),
+]
+
+
+def aalto(run: Path) -> tuple[dict, str]:
+    """The TypeNet-protocol figures of one Aalto run and its markdown table."""
+    m = json.loads((run / "metrics.json").read_text())
+    enc = m["encoder"]
+    out = {"eer": enc["eer_by_g"], "eer_sd": enc["eer_sd"], "far_at_frr_1pct": enc["far_at_frr_1pct"],
+           "auc": enc["auc"], "n_test_users": m["n_test_users"], "n_train_users": m["n_train_users"],
+           "n_val_users": m["n_val_users"], "wall_s": m["wall_s"], "epochs": m["fit"]["epochs"],
+           "val_eer_best": m["fit"]["val_eer_best"], "command": COMMANDS["aalto_typenet"],
+           "baselines": {k: {"eer": v["eer_by_g"], "far_at_frr_1pct": v["far_at_frr_1pct"], "auc": v["auc"]}
+                         for k, v in m.items() if isinstance(v, dict) and "eer_by_g" in v and k != "encoder"}}
+    gs = list(out["eer"])
+    lines = ["| model | " + " | ".join(f"EER G={g}" for g in gs) + " | FAR@1%FRR (G=5) | AUC (G=5) |",
+             "| --- " * (len(gs) + 3) + "|"]
+    lines.append(_row("ours: encoder", out["eer"], gs, out["far_at_frr_1pct"], out["auc"]))
+    for k, v in out["baselines"].items():
+        lines.append(_row(f"ours: {k} (same split)", v["eer"], gs, v["far_at_frr_1pct"], v["auc"]))
+    for name, eers in PUBLISHED_AALTO:
+        lines.append(_row(name, eers, gs, None, None))
+    return out, "\n".join(lines)
+
+
+def _row(name: str, eers: dict, gs: list[str], far, auc) -> str:
+    cells = [f"{eers[g]:.4f}" if g in eers else "-" for g in gs]
+    fmt = lambda v: "-" if v is None else f"{v:.4f}"  # noqa: E731
+    return f"| {name} | " + " | ".join(cells) + f" | {fmt(far)} | {fmt(auc)} |"
+
+
+def cmu(run: Path) -> tuple[dict, str]:
+    """The fold-protocol figures of one CMU run and its markdown table."""
+    m = json.loads((run / "metrics.json").read_text())
+    out = {"eer_mean": m["encoder"]["eer_mean"], "eer_sd": m["encoder"]["eer_sd"], "folds": m["folds"],
+           "n_subjects": m["encoder"]["n_subjects"], "wall_s": m["wall_s"], "command": COMMANDS["cmu_folds"],
+           "rows": {k: v for k, v in m.items() if isinstance(v, dict) and "eer_mean" in v}}
+    lines = ["| model | EER mean (sd) |", "| --- | --- |"]
+    lines += [f"| ours: {k} | {v['eer_mean']:.4f} ({v['eer_sd']:.4f}) |" for k, v in out["rows"].items()]
+    lines += [f"| {name} | {e:.4f} |" for name, e in PUBLISHED_CMU]
+    return out, "\n".join(lines)
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("name", choices=sorted(COMMANDS))
+    ap.add_argument("run", type=Path)
+    args = ap.parse_args(argv)
+    out, table = (aalto if args.name == "aalto_typenet" else cmu)(args.run)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{args.name}.json").write_text(json.dumps(out, indent=2) + "\n")
+    (RESULTS / f"{args.name}.md").write_text(f"# {args.name}\n\nRerun: `{out['command']}`, then "
+                                             f"`python bench/training_results.py {args.name} <run dir>`.\n\n"
+                                             f"{table}\n")
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()

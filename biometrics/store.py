@@ -1,0 +1,339 @@
+"""Profile store on SQLAlchemy 2: a SQLite file by default, PostgreSQL when many API hosts share it.
+
+    store = ProfileStore("sqlite:///profiles.db")        # or "postgresql+psycopg://user:pw@host/db"
+    profile = store.update(tenant, key,
+                           lambda p: enroll(p or new_profile(tenant, key), embs, sigs, version))
+
+Two tables: ``users`` (one row per tenant and hashed user key) and ``modality_profiles``
+(one row per user and modality; embeddings and replay signatures as float32 blobs, never
+pickles). Every query names the tenant. :meth:`ProfileStore.update` is one transaction that
+reads, applies a pure function and writes, serialized per user: SQLite takes the write lock
+up front (``BEGIN IMMEDIATE``, waiting up to ``busy_timeout_ms``); PostgreSQL locks the
+user's row (``SELECT ... FOR UPDATE``) and claims a new user with ``INSERT ... ON CONFLICT
+DO NOTHING`` before locking it, so concurrent requests lose no update. SQLite runs in WAL
+mode with foreign keys on and ``secure_delete`` on, and :meth:`ProfileStore.delete`
+checkpoints the WAL afterwards, so erased profiles do not linger in the file.
+PostgreSQL keeps deleted tuples until (auto)vacuum reclaims them.
+
+A PostgreSQL URL may set the schema with libpq options, e.g.
+``postgresql+psycopg://u:p@host/db?options=-csearch_path%3Dbiometrics``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Self
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    DateTime,
+    Double,
+    Engine,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Row,
+    Select,
+    String,
+    Table,
+    UniqueConstraint,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+
+from biometrics.profiles import (
+    ModalityProfile,
+    UserProfile,
+    embeddings_from_bytes,
+    embeddings_to_bytes,
+    vectors_from_bytes,
+    vectors_to_bytes,
+)
+
+ProfileUpdate = Callable[[UserProfile | None], UserProfile | None]
+
+metadata = MetaData()
+
+users = Table(
+    "users", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("tenant", String(128), nullable=False),
+    Column("user_key", String(64), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("n_sessions", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("tenant", "user_key", name="uq_users_tenant_user_key"),
+)
+
+modality_profiles = Table(
+    "modality_profiles", metadata,
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("modality", String(16), primary_key=True),
+    Column("model_version", String(128), nullable=False),
+    Column("embeddings", LargeBinary, nullable=False),
+    Column("genuine_mean", Double, nullable=False),
+    Column("genuine_sd", Double, nullable=False),
+    Column("n_sessions", Integer, nullable=False),
+    Column("signatures", LargeBinary, nullable=False),
+)
+
+_KEY = re.compile(r"[0-9a-f]{64}")
+_WRITE = "biometrics_write"  # execution option: this transaction writes (SQLite: BEGIN IMMEDIATE)
+_SCHEMA_LOCK = 0x42494F4D  # PostgreSQL advisory lock id serializing CREATE TABLE across hosts
+
+
+def _check_ids(tenant: str, user_key: str) -> None:
+    if not isinstance(tenant, str) or not 0 < len(tenant) <= 128:
+        raise ValueError("tenant must be a non-empty string of at most 128 characters")
+    if not isinstance(user_key, str) or not _KEY.fullmatch(user_key):
+        raise ValueError("user_key must be the 64-character hex key from biometrics.profiles.user_key, "
+                         "never a raw user id")
+
+
+def _utc(dt: datetime) -> datetime:
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+
+
+class ProfileStore:
+    """Users' behavioral profiles in SQLite or PostgreSQL, isolated per tenant."""
+
+    def __init__(self, url: str = "sqlite:///profiles.db", *, busy_timeout_ms: int = 10_000,
+                 pool_size: int = 5, create_tables: bool = True) -> None:
+        u = make_url(url)
+        backend = u.get_backend_name()
+        if backend == "sqlite":
+            if not u.database or u.database == ":memory:" or u.database.startswith("file:"):
+                raise ValueError("the SQLite profile store needs a file path, e.g. "
+                                 "sqlite:///profiles.db (an in-memory database is not shared "
+                                 "between connections)")
+            if u.get_driver_name() != "pysqlite":
+                raise ValueError(f"unsupported SQLite driver {u.get_driver_name()!r}; "
+                                 "use sqlite:///path.db")
+            Path(u.database).parent.mkdir(parents=True, exist_ok=True)
+            self._engine: Engine = create_engine(
+                u, pool_size=pool_size, max_overflow=2 * pool_size,
+                connect_args={"timeout": busy_timeout_ms / 1000.0, "check_same_thread": False})
+            self._install_sqlite_events(busy_timeout_ms)
+        elif backend == "postgresql":
+            if u.drivername == "postgresql":
+                u = u.set(drivername="postgresql+psycopg")
+            if u.get_driver_name() != "psycopg":
+                raise ValueError(f"unsupported PostgreSQL driver {u.get_driver_name()!r}; "
+                                 "use postgresql+psycopg://user:password@host/db")
+            self._engine = create_engine(u, pool_size=pool_size, max_overflow=2 * pool_size,
+                                         pool_pre_ping=True)
+        else:
+            raise ValueError(f"unsupported profile store URL scheme {backend!r}; "
+                             "use sqlite:///path.db or postgresql+psycopg://...")
+        self._sqlite = backend == "sqlite"
+        if create_tables:
+            self.create_tables()
+
+    def _install_sqlite_events(self, busy_timeout_ms: int) -> None:
+        @event.listens_for(self._engine, "connect")
+        def _connect(dbapi_conn: Any, _record: Any) -> None:
+            dbapi_conn.isolation_level = None  # SQLAlchemy emits BEGIN itself (below)
+            cur = dbapi_conn.cursor()
+            cur.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+            cur.execute("PRAGMA journal_mode = WAL")
+            cur.execute("PRAGMA synchronous = NORMAL")
+            cur.execute("PRAGMA foreign_keys = ON")
+            cur.execute("PRAGMA secure_delete = ON")
+            cur.close()
+
+        @event.listens_for(self._engine, "begin")
+        def _begin(conn: Connection) -> None:
+            # A writer takes the lock before its first read: a deferred reader that later
+            # writes fails at once under WAL (SQLITE_BUSY_SNAPSHOT) instead of waiting.
+            write = conn.get_execution_options().get(_WRITE)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    @contextmanager
+    def _transaction(self, write: bool) -> Iterator[Connection]:
+        with self._engine.connect() as conn:
+            if write:
+                conn.execution_options(**{_WRITE: True})
+            with conn.begin():
+                yield conn
+
+    def create_tables(self) -> None:
+        """Create the tables that do not exist yet (safe when several hosts start at once)."""
+        with self._transaction(write=True) as conn:
+            if not self._sqlite:
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _SCHEMA_LOCK})
+            metadata.create_all(conn)
+
+    # Reading -----------------------------------------------------------------------
+
+    @staticmethod
+    def _select(tenant: str, user_key: str) -> Select:
+        mp = modality_profiles
+        return (select(users.c.id, users.c.state, users.c.n_sessions, users.c.created_at,
+                       users.c.updated_at, mp.c.modality, mp.c.model_version, mp.c.embeddings,
+                       mp.c.genuine_mean, mp.c.genuine_sd, mp.c.n_sessions.label("m_n_sessions"),
+                       mp.c.signatures)
+                .select_from(users.outerjoin(mp, mp.c.user_id == users.c.id))
+                .where(users.c.tenant == tenant, users.c.user_key == user_key)
+                .order_by(mp.c.modality))
+
+    @staticmethod
+    def _profile(tenant: str, user_key: str, rows: Sequence[Row]) -> UserProfile:
+        first = rows[0]
+        mods = {r.modality: ModalityProfile(
+            r.modality, r.model_version, embeddings_from_bytes(r.embeddings), float(r.genuine_mean),
+            float(r.genuine_sd), int(r.m_n_sessions), vectors_from_bytes(r.signatures))
+            for r in rows if r.modality is not None}
+        return UserProfile(tenant, user_key, first.state, int(first.n_sessions), mods,
+                           _utc(first.created_at), _utc(first.updated_at))
+
+    def get(self, tenant: str, user_key: str) -> UserProfile | None:
+        """The stored profile of a user in a tenant, or None."""
+        _check_ids(tenant, user_key)
+        with self._transaction(write=False) as conn:
+            rows = conn.execute(self._select(tenant, user_key)).all()
+        return self._profile(tenant, user_key, rows) if rows else None
+
+    def count_users(self, tenant: str) -> int:
+        """Number of users with a profile in a tenant."""
+        with self._transaction(write=False) as conn:
+            return int(conn.execute(select(func.count()).select_from(users)
+                                    .where(users.c.tenant == tenant)).scalar_one())
+
+    def ping(self) -> bool:
+        """True when the database answers (readiness)."""
+        try:
+            with self._engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            return True
+        except SQLAlchemyError:
+            return False
+
+    # Writing -----------------------------------------------------------------------
+
+    def update(self, tenant: str, user_key: str, fn: ProfileUpdate) -> UserProfile | None:
+        """Atomically replace a user's profile with ``fn(stored profile or None)``.
+
+        One transaction, serialized per user, so concurrent updates lose nothing. ``fn``
+        returning None writes nothing; an exception in ``fn`` rolls back and propagates.
+        Returns the profile stored afterwards. ``fn`` must not change the profile it is
+        given (profiles are immutable; :func:`biometrics.profiles.enroll` returns a new one).
+        """
+        _check_ids(tenant, user_key)
+        with self._engine.connect() as conn:
+            conn.execution_options(**{_WRITE: True})
+            with conn.begin() as tx:
+                # Lock the user row first, then read the profile in a later statement: under
+                # READ COMMITTED a locking join would re-check only the locked row after a
+                # wait and return the other table's rows as of before the wait.
+                lock = select(users.c.id).where(users.c.tenant == tenant, users.c.user_key == user_key)
+                user_id = conn.execute(lock.with_for_update()).scalar_one_or_none()
+                claimed = False
+                if user_id is None:
+                    user_id = self._claim(conn, tenant, user_key)
+                    claimed = user_id is not None
+                    if not claimed:  # another transaction created the user meanwhile
+                        user_id = conn.execute(lock.with_for_update()).scalar_one()
+                current: UserProfile | None = None
+                if not claimed:
+                    rows = conn.execute(self._select(tenant, user_key)).all()
+                    current = self._profile(tenant, user_key, rows)
+                new = fn(current)
+                if new is None:
+                    tx.rollback()
+                    return current
+                self._write(conn, user_id, tenant, user_key, current, new)
+        return new
+
+    def _claim(self, conn: Connection, tenant: str, user_key: str) -> int | None:
+        """Insert an empty user row (id), or None if a concurrent transaction inserted it first."""
+        now = datetime.now(UTC)
+        values = {"tenant": tenant, "user_key": user_key, "state": "enrolling", "n_sessions": 0,
+                  "created_at": now, "updated_at": now}
+        if self._sqlite:  # BEGIN IMMEDIATE holds the write lock: no one else can insert
+            return conn.execute(insert(users).values(**values)).inserted_primary_key[0]
+        stmt = (pg_insert(users).values(**values)
+                .on_conflict_do_nothing(index_elements=["tenant", "user_key"]).returning(users.c.id))
+        return conn.execute(stmt).scalar_one_or_none()
+
+    @staticmethod
+    def _write(conn: Connection, user_id: int, tenant: str, user_key: str,
+               current: UserProfile | None, new: UserProfile) -> None:
+        if new.tenant != tenant or new.user_key != user_key:
+            raise ValueError("the updated profile belongs to another tenant or user key")
+        for name, m in new.modalities.items():
+            if name != m.modality:
+                raise ValueError(f"modality profile {m.modality!r} filed under {name!r}")
+        conn.execute(update(users).where(users.c.id == user_id, users.c.tenant == tenant)
+                     .values(state=new.state, n_sessions=new.n_sessions,
+                             created_at=_utc(new.created_at), updated_at=_utc(new.updated_at)))
+        old = dict(current.modalities) if current is not None else {}
+        mp = modality_profiles
+        for name, m in new.modalities.items():
+            if old.get(name) is m:  # unchanged object: nothing to write
+                continue
+            values = {"model_version": m.model_version,
+                      "embeddings": embeddings_to_bytes(m.embeddings),
+                      "genuine_mean": float(m.genuine_mean), "genuine_sd": float(m.genuine_sd),
+                      "n_sessions": int(m.n_sessions),
+                      "signatures": vectors_to_bytes(m.replay_signatures)}
+            if name in old:
+                conn.execute(update(mp).where(mp.c.user_id == user_id, mp.c.modality == name)
+                             .values(**values))
+            else:
+                conn.execute(insert(mp).values(user_id=user_id, modality=name, **values))
+        gone = sorted(old.keys() - new.modalities.keys())
+        if gone:
+            conn.execute(delete(mp).where(mp.c.user_id == user_id, mp.c.modality.in_(gone)))
+
+    def delete(self, tenant: str, user_key: str) -> bool:
+        """Erase a user's profile, all its rows; False when there was none."""
+        _check_ids(tenant, user_key)
+        with self._transaction(write=True) as conn:
+            user_id = conn.execute(select(users.c.id).where(users.c.tenant == tenant,
+                                                           users.c.user_key == user_key)
+                                   .with_for_update()).scalar_one_or_none()
+            if user_id is None:
+                return False
+            conn.execute(delete(modality_profiles).where(modality_profiles.c.user_id == user_id))
+            conn.execute(delete(users).where(users.c.id == user_id, users.c.tenant == tenant))
+        if self._sqlite:
+            self._checkpoint()
+        return True
+
+    def _checkpoint(self) -> None:
+        """Copy the WAL into the database file and truncate it (best effort: readers may block it)."""
+        raw = self._engine.raw_connection()  # outside any transaction: no BEGIN is emitted
+        try:
+            raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        finally:
+            raw.close()
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        self._engine.dispose()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"ProfileStore({self._engine.url!r})"
