@@ -43,6 +43,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from biometrics.events import Session, hash_key
+from biometrics.features.keystroke import keystroke_presses
 
 Label = Literal["genuine", "impostor", "bot", "replay"]
 Split = Literal["enroll", "test"]
@@ -820,43 +821,14 @@ def replay_session(session: Session, rng: np.random.Generator, max_jitter_ms: fl
 
 
 def key_presses(session: Session) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Pair key downs with their ups: (down_t, up_t, key_class, key_bucket) in down order.
-
-    A down without a matching up gets ``up_t = nan``.
-    """
-    downs: list[tuple[float, int, int]] = []
-    ups: list[float] = []
-    pending: dict[tuple[int, int], list[int]] = {}
-    for e in session.keystrokes:
-        key = (int(e.key_class), e.key_bucket)
-        if e.type == "down":
-            pending.setdefault(key, []).append(len(downs))
-            downs.append((e.t, key[0], key[1]))
-            ups.append(math.nan)
-        elif pending.get(key):
-            ups[pending[key].pop(0)] = e.t
-    if not downs:
-        empty = np.zeros(0)
-        return empty, empty, empty.astype(np.int64), empty.astype(np.int64)
-    d = np.array(downs)
-    return d[:, 0], np.array(ups), d[:, 1].astype(np.int64), d[:, 2].astype(np.int64)
+    """Complete key presses (down_t, up_t, key_class, key_bucket) in down order (see
+    :func:`biometrics.features.keystroke_presses`, which pairs them)."""
+    p = keystroke_presses(session.keystroke_arrays())
+    return p.down_t, p.up_t, p.key_class.astype(np.int64), p.key_bucket.astype(np.int64)
 
 
 def _timing_vector(down: np.ndarray, up: np.ndarray) -> np.ndarray:
     return np.concatenate([up - down, np.diff(down), down[1:] - up[:-1]])
-
-
-def tail_timing_vector(session: Session, n_presses: int) -> np.ndarray:
-    """CMU-style timings of the session's last ``n_presses`` key presses (see
-    :func:`password_timing_vector`); with :attr:`LabelledSession.password_presses` these are
-    the password's.
-    """
-    down, up, _, _ = key_presses(session)
-    if n_presses < 1 or down.size < n_presses or np.isnan(up[-n_presses:]).any():
-        raise ValueError(
-            f"the session has {down.size} key presses; the last {n_presses} must all be complete"
-        )
-    return _timing_vector(down[-n_presses:], up[-n_presses:])
 
 
 def password_timing_vector(
@@ -873,10 +845,7 @@ def password_timing_vector(
     n = len(want)
     for start in range(down.size - n, -1, -1):
         if np.array_equal(cls[start:start + n], wc) and np.array_equal(bucket[start:start + n], wb):
-            d, u = down[start:start + n], up[start:start + n]
-            if np.isnan(u).any():
-                break
-            return _timing_vector(d, u)
+            return _timing_vector(down[start:start + n], up[start:start + n])
     raise ValueError("the session does not contain the password's key sequence (check password and salt)")
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from biometrics.events import Session, hash_key
+from biometrics.features.session import fixed_text_vector
 from biometrics.synthetic import (
     DEMO_PASSWORD,
     DEMO_SALT,
@@ -25,7 +26,6 @@ from biometrics.synthetic import (
     replay_session,
     sample_style,
     save_sessions,
-    tail_timing_vector,
 )
 
 SAMPLE_DIR = Path(__file__).resolve().parents[1] / "sample_data"
@@ -111,7 +111,7 @@ def test_loader_names_the_bad_line(tmp_path: Path) -> None:
 def test_bots_have_near_zero_timing_variance(small: list[LabelledSession]) -> None:
     stats = defaultdict(list)
     for r in small:
-        v = tail_timing_vector(r.session, r.password_presses)
+        v = fixed_text_vector(r.session, r.password_presses)
         n = r.password_presses
         hold, dd = v[:n], v[n:2 * n - 1]
         # the shift key stays down over its letter: leave it out of the hold spread
@@ -196,7 +196,7 @@ def test_demo_password_is_hashed_presses() -> None:
 def test_genuine_sessions_are_closer_within_user(shared: list[LabelledSession]) -> None:
     users = sorted({r.user_id for r in shared})
     X = np.log(np.maximum(np.array([
-        tail_timing_vector(r.session, r.password_presses) for r in shared
+        fixed_text_vector(r.session, r.password_presses) for r in shared
     ]), 1.0))  # negative up-down (rollover) clipped to 1 ms
     owner = np.array([users.index(r.user_id) for r in shared])
     # per user mean hold / down-down / up-down timing, one vector per session
@@ -213,7 +213,7 @@ def test_scaled_manhattan_eer_is_realistic(shared: list[LabelledSession]) -> Non
     """Users separate, but not trivially (CMU's scaled Manhattan reports ~10%)."""
     vec = defaultdict(list)
     for r in shared:
-        vec[(r.user_id, r.split)].append(tail_timing_vector(r.session, r.password_presses))
+        vec[(r.user_id, r.split)].append(fixed_text_vector(r.session, r.password_presses))
     users = sorted({u for u, _ in vec})
     gen, imp = [], []
     for u in users:
