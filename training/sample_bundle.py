@@ -1,6 +1,6 @@
 """Train the small shipped bundle on synthetic users (one encoder per modality) and export it.
 
-    python -m training.sample_bundle [--out bundles/sample.pt] [--epochs 15]
+    python -m training.sample_bundle [--out bundles/sample.pt] [--epochs 8]
 
 Three Hydra runs of ``experiment=synthetic`` (keystrokes, pointer, touch), then
 ``training.export`` over them. The synthetic users are generated from other seeds than
@@ -18,13 +18,13 @@ from training.export import export_runs
 from training.run import ROOT
 
 #: Events a session typically holds per modality, so crops cover whole sessions.
-MAX_LEN = {"keystrokes": 64, "pointer": 256, "touch": 128}
+MAX_LEN = {"keystrokes": 64, "pointer": 128, "touch": 96}
 
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="bundles/sample.pt")
-    ap.add_argument("--epochs", type=int, default=15)
+    ap.add_argument("--epochs", type=int, default=8)
     ap.add_argument("--seed", type=int, default=101)
     args = ap.parse_args(argv)
     runs = []
