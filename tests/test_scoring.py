@@ -1,0 +1,101 @@
+"""Scoring logic: calibrated per-modality scores, fusion, decisions, reasons and guards."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from biometrics.bundle import Calibration, ModalityModel, ModelBundle
+from biometrics.features.session import MODALITY_FEATURES, feature_config
+from biometrics.models.encoders import TypeNetEncoder
+from biometrics.scoring import Observed, Scorer, ScoringConfig
+from biometrics.synthetic import generate_dataset
+
+
+def tiny_bundle() -> ModelBundle:
+    torch.manual_seed(0)
+    mods = {}
+    for name, features in MODALITY_FEATURES.items():
+        cols = [i for i, f in enumerate(features) if f != "key_bucket"]
+        kw = dict(in_features=len(cols), hidden=8, num_layers=1, embedding_dim=8, dropout=0.0)
+        # slope 10, intercept -5: distance 0.5 -> P(impostor) 0.5
+        mods[name] = ModalityModel("TypeNetEncoder", kw, TypeNetEncoder(**kw).eval(), cols, 64,
+                                   dataclasses.asdict(feature_config(name)), Calibration(10.0, -5.0, 0, 0, 0, 0))
+    return ModelBundle("tiny", mods)
+
+
+@dataclasses.dataclass
+class FakeProfile:
+    state: str
+    emb: dict
+    sigs: dict = dataclasses.field(default_factory=dict)
+
+    def embeddings(self, modality, model_version):
+        return self.emb.get(modality)
+
+    def replay_signatures(self, modality):
+        return self.sigs.get(modality, [])
+
+
+@pytest.fixture(scope="module")
+def scorer():
+    return Scorer(tiny_bundle(), ScoringConfig(allow_below=0.5, deny_at_or_above=0.9))
+
+
+@pytest.fixture(scope="module")
+def records():
+    return generate_dataset(4, 4, n_impostor=2, n_bot=2, n_replay=0, seed=5, n_enroll=3, mobile_fraction=0.0)
+
+
+def test_observe_embeds_present_modalities_as_unit_vectors(scorer, records):
+    obs = scorer.observe(records[0].session)
+    assert set(obs.embeddings) == {"keystrokes", "pointer"}
+    for e in obs.embeddings.values():
+        assert e.shape == (8,) and np.isclose(np.linalg.norm(e), 1.0, atol=1e-5)
+
+
+def test_enrolling_profile_gives_neutral_allow_with_reason(scorer, records):
+    result = scorer.score(scorer.observe(records[0].session), None)
+    assert result.decision == "allow" and "profile_enrolling" in result.reasons
+    assert result.confidence == 0.0 and result.model_version == "tiny"
+
+
+def test_distance_maps_through_calibration_and_decides(scorer):
+    e = np.eye(8, dtype=np.float32)[0]
+    obs = Observed({"keystrokes": e}, {"keystrokes": 40}, {}, [])
+    near = FakeProfile("verifying", {"keystrokes": e[None, :]})
+    far = FakeProfile("verifying", {"keystrokes": -e[None, :]})  # distance 2 -> P ~ 1
+    r_near, r_far = scorer.score(obs, near), scorer.score(obs, far)
+    assert r_near.risk == pytest.approx(1 / (1 + np.exp(5)), rel=1e-4) and r_near.decision == "allow"
+    assert r_far.decision == "deny" and "keystroke_mismatch" in r_far.reasons
+    assert r_far.modalities["keystrokes"].distance == pytest.approx(2.0, abs=1e-5)
+
+
+def test_fusion_weights_modalities_by_confidence(scorer):
+    e = np.eye(8, dtype=np.float32)[0]
+    obs = Observed({"keystrokes": e, "pointer": e}, {"keystrokes": 40, "pointer": 20}, {}, [])
+    prof = FakeProfile("verifying", {"keystrokes": e[None, :], "pointer": -e[None, :]})
+    r = scorer.score(obs, prof)
+    pk, pp = r.modalities["keystrokes"].probability, r.modalities["pointer"].probability
+    assert r.risk == pytest.approx((1.0 * pk + 0.1 * pp) / 1.1, rel=1e-4)  # pointer: 20 of 200 events
+
+
+def test_bot_session_is_denied(scorer, records):
+    bot = next(r for r in records if r.label == "bot")
+    r = scorer.score(scorer.observe(bot.session), None)
+    assert "bot_like_timing" in r.reasons and r.decision == "deny"
+
+
+def test_replayed_session_is_flagged(scorer, records):
+    s = records[0].session
+    obs = scorer.observe(s)
+    prof = FakeProfile("verifying", {k: v[None, :] for k, v in obs.embeddings.items()},
+                       {k: [v] for k, v in obs.signatures.items()})
+    r = scorer.score(obs, prof)
+    assert "replayed_session" in r.reasons and r.decision == "deny"
+
+
+def test_too_little_data_is_a_reason(scorer):
+    r = scorer.score(Observed({}, {"keystrokes": 2}, {}, []), FakeProfile("verifying", {}))
+    assert "too_little_data" in r.reasons and r.decision == "challenge"
