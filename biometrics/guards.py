@@ -1,8 +1,8 @@
 """Guards that need no profile match: bot-like timing and replayed sessions.
 
 Both look only at timing and geometry, never at which key was pressed. A replay
-signature is the session's inter-event intervals per modality (ms), so a stored
-signature reveals rhythm, not text.
+signature holds a session's inter-event intervals (and pointer/touch displacements) per
+modality, so a stored signature reveals rhythm and motion, not text.
 """
 
 from __future__ import annotations
@@ -30,28 +30,50 @@ class GuardConfig:
     # Pointer: a human path bows; a scripted one is a ruler line, every time.
     min_actions_for_bot_check: int = 2
     bot_min_straightness: float = 0.9995
-    # Replay: intervals matching a stored session within this mean absolute difference.
+    # Replay: a signature matching a stored one within these mean absolute differences. Typing
+    # intervals of one person differ by tens of ms between sessions; pointer and touch steps
+    # are a few px, so a replay must repeat the path almost exactly as well as the rhythm.
     replay_max_mean_abs_ms: float = 4.0
+    replay_max_mean_abs_px: float = 0.25
     replay_min_intervals: int = 10
 
 
 def signatures(session: Session) -> dict[str, np.ndarray]:
-    """Per modality, the first ``SIGNATURE_LEN`` inter-event intervals (ms, float32)."""
+    """Per modality, at most ``SIGNATURE_LEN`` float32 values that a replay reproduces.
+
+    Keystrokes: the inter-event intervals (ms). Pointer and touch: per step the interval and
+    the x, y displacement (ms, px), because those devices report at a fixed rate, so their
+    intervals alone match between any two sessions.
+    """
     out = {}
-    for name, events in (("keystrokes", session.keystrokes), ("pointer", session.pointer),
-                         ("touch", session.touch)):
+    if len(session.keystrokes) > 1:
+        t = np.fromiter((e.t for e in session.keystrokes[: SIGNATURE_LEN + 1]), dtype=np.float64)
+        out["keystrokes"] = np.diff(t).astype(np.float32)
+    for name, events in (("pointer", session.pointer), ("touch", session.touch)):
         if len(events) > 1:
-            t = np.fromiter((e.t for e in events[: SIGNATURE_LEN + 1]), dtype=np.float64)
-            out[name] = np.diff(t).astype(np.float32)
+            head = events[: SIGNATURE_LEN // 3 + 1]
+            txy = np.array([(e.t, e.x, e.y) for e in head], dtype=np.float64)
+            out[name] = np.diff(txy, axis=0).ravel().astype(np.float32)
     return out
 
 
-def is_replay(signature: np.ndarray, stored: list[np.ndarray], cfg: GuardConfig = GuardConfig()) -> bool:
-    """True when the signature repeats a stored one within the replay tolerance."""
+def is_replay(signature: np.ndarray, stored: list[np.ndarray], cfg: GuardConfig = GuardConfig(),
+              modality: str = "keystrokes") -> bool:
+    """True when the signature repeats a stored one of the same modality within tolerance."""
     for s in stored:
         n = min(signature.size, s.size)
-        if n >= cfg.replay_min_intervals and np.abs(signature[:n] - s[:n]).mean() <= cfg.replay_max_mean_abs_ms:
-            return True
+        if modality != "keystrokes":
+            n -= n % 3
+        if n < cfg.replay_min_intervals:
+            continue
+        diff = np.abs(signature[:n] - s[:n])
+        if modality == "keystrokes":
+            if diff.mean() <= cfg.replay_max_mean_abs_ms:
+                return True
+        else:
+            steps = diff.reshape(-1, 3)  # (dt, dx, dy) per step
+            if steps[:, 0].mean() <= cfg.replay_max_mean_abs_ms and steps[:, 1:].mean() <= cfg.replay_max_mean_abs_px:
+                return True
     return False
 
 

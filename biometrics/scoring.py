@@ -169,5 +169,5 @@ class Scorer:
     def _replayed(self, observed: Observed, profile: ProfileView | None) -> bool:
         if profile is None:
             return False
-        return any(is_replay(sig, profile.replay_signatures(m), self.config.guards)
+        return any(is_replay(sig, profile.replay_signatures(m), self.config.guards, m)
                    for m, sig in observed.signatures.items())

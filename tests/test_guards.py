@@ -37,7 +37,17 @@ def test_replay_needs_enough_intervals():
     assert is_replay(np.full(12, 80.0, np.float32), [np.full(20, 81.0, np.float32)])
 
 
-def test_signatures_hold_only_intervals(records):
+def test_signatures_hold_only_intervals_and_steps(records):
     sig = signatures(records[0].session)
-    assert set(sig) <= {"keystrokes", "pointer", "touch"}
-    assert all(s.dtype == np.float32 and s.ndim == 1 and (s >= 0).all() for s in sig.values())
+    assert set(sig) == {"keystrokes", "pointer"}
+    assert all(s.dtype == np.float32 and s.ndim == 1 and s.size <= 128 for s in sig.values())
+    assert (sig["keystrokes"] >= 0).all()
+    assert (sig["pointer"].reshape(-1, 3)[:, 0] >= 0).all()  # (dt, dx, dy) per pointer step
+
+
+def test_same_rhythm_on_another_path_is_not_a_pointer_replay(records):
+    sig = signatures(records[0].session)["pointer"]
+    moved = sig.reshape(-1, 3).copy()
+    moved[:, 1:] += 1.0  # every step one px off: a different path at the same rate
+    assert is_replay(sig, [sig.copy()], modality="pointer")
+    assert not is_replay(moved.ravel(), [sig], modality="pointer")
