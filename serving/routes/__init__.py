@@ -1,0 +1,1 @@
+"""One router per resource: users (enroll, status, erasure), score, health (and metrics)."""

@@ -1,0 +1,26 @@
+"""Score: one login session against the claimed user's profile."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, status
+
+from biometrics.service import UnknownUserError
+from serving.deps import MetricsDep, ServiceDep, TenantDep
+from serving.schemas import ErrorOut, ScoreIn, ScoreOut
+
+router = APIRouter(prefix="/v1", tags=["score"])
+
+
+@router.post("/score", response_model=ScoreOut,
+             responses={401: {"model": ErrorOut}, 404: {"model": ErrorOut}, 413: {"model": ErrorOut},
+                        422: {"model": ErrorOut}},
+             summary="Risk, decision, per-modality scores and reasons for a login session")
+def score_session(body: ScoreIn, tenant: TenantDep, service: ServiceDep, metrics: MetricsDep) -> ScoreOut:
+    try:
+        result, enrollment = service.score(tenant, body.user_id, body.session, body.update_profile)
+    except UnknownUserError as err:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(err)) from None
+    metrics.decisions.labels(result.decision).inc()
+    for reason in result.reasons:
+        metrics.reasons.labels(reason).inc()
+    return ScoreOut.of(result, enrollment)

@@ -1,0 +1,46 @@
+"""Users: enroll a session, read the profile status, erase the profile."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, Response, status
+
+from biometrics.service import SessionRejectedError
+from serving.deps import ServiceDep, TenantDep
+from serving.schemas import USER_ID_MAX_LENGTH, USER_ID_PATTERN, EnrollIn, ErrorOut, UserOut
+
+router = APIRouter(prefix="/v1/users", tags=["users"])
+
+UserIdPath = Annotated[str, Path(min_length=1, max_length=USER_ID_MAX_LENGTH, pattern=USER_ID_PATTERN,
+                                 description="the tenant's own user id (1-128 of A-Z a-z 0-9 . _ @ + : = -)")]
+NOT_FOUND = "no profile for this user in this tenant; enroll the user first"
+ERRORS = {401: {"model": ErrorOut}, 404: {"model": ErrorOut}, 413: {"model": ErrorOut},
+          422: {"model": ErrorOut}}
+
+
+@router.post("/{user_id}/enroll", response_model=UserOut, responses=ERRORS,
+             summary="Enroll one genuine session into the user's profile (created on first use)")
+def enroll_user(user_id: UserIdPath, body: EnrollIn, tenant: TenantDep, service: ServiceDep) -> UserOut:
+    try:
+        enrollment = service.enroll(tenant, user_id, body.session)
+    except SessionRejectedError as err:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(err)) from None
+    return UserOut.for_user(user_id, enrollment)
+
+
+@router.get("/{user_id}", response_model=UserOut, responses=ERRORS,
+            summary="The user's profile status (never embeddings or timings)")
+def get_user(user_id: UserIdPath, tenant: TenantDep, service: ServiceDep) -> UserOut:
+    enrollment = service.status(tenant, user_id)
+    if enrollment is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND)
+    return UserOut.for_user(user_id, enrollment)
+
+
+@router.delete("/{user_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response,
+               responses=ERRORS, summary="Erase the user's profile: every stored row is deleted")
+def delete_user(user_id: UserIdPath, tenant: TenantDep, service: ServiceDep) -> Response:
+    if not service.delete(tenant, user_id):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,100 @@
+"""Serving settings: one pydantic-settings object, read from ``BIOMETRICS_*`` environment variables.
+
+    BIOMETRICS_BUNDLE_PATH=bundles/sample.pt
+    BIOMETRICS_DATABASE_URL=sqlite:///biometrics.db        # or postgresql+psycopg://user:pw@host/db
+    BIOMETRICS_API_KEYS='{"key-of-acme": "acme", "key-of-globex": "globex"}'
+    BIOMETRICS_USER_ID_SECRET=<32+ random bytes: python -c "import secrets; print(secrets.token_hex(32))">
+    BIOMETRICS_ALLOW_BELOW=0.5  BIOMETRICS_DENY_AT_OR_ABOVE=0.9  BIOMETRICS_MIN_ENROLL_SESSIONS=3
+    BIOMETRICS_MAX_REQUEST_BYTES=2000000
+
+The defaults start a development server on a fresh clone: API key ``dev-key`` for tenant
+``dev`` and a fixed user-id secret. Both are public, so ``BIOMETRICS_REQUIRE_SECRETS=true``
+(set it in production) refuses to start with either default. Everything is validated when
+the object is built, i.e. at start-up, with a message that names the variable.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_API_KEYS = {"dev-key": "dev"}
+DEV_USER_ID_SECRET = "dev-only-user-id-secret-do-not-use-in-production"
+TENANT_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
+class Settings(BaseSettings):
+    """Everything the API reads from its environment."""
+
+    model_config = SettingsConfigDict(env_prefix="BIOMETRICS_", extra="ignore", frozen=True)
+
+    bundle_path: Path = Field(Path("bundles/sample.pt"), description="model bundle (.pt) to serve")
+    database_url: str = Field("sqlite:///biometrics.db", description="profile store URL")
+    api_keys: dict[str, str] = Field(default_factory=lambda: dict(DEV_API_KEYS),
+                                     description="API key -> tenant (JSON object)")
+    user_id_secret: SecretStr = Field(SecretStr(DEV_USER_ID_SECRET),
+                                      description="HMAC secret that turns user ids into stored keys")
+    require_secrets: bool = Field(False, description="refuse the public development key and secret")
+    allow_below: float = Field(0.5, gt=0.0, le=1.0, description="risk below which a session is allowed")
+    deny_at_or_above: float = Field(0.9, gt=0.0, le=1.0, description="risk from which a session is denied")
+    min_enroll_sessions: int = Field(3, ge=1, le=100, description="sessions before a profile verifies")
+    auto_update_max_risk: float = Field(0.3, ge=0.0, le=1.0,
+                                        description="risk below which a scored session may update a profile")
+    max_request_bytes: int = Field(2_000_000, ge=1_024, le=100_000_000, description="largest request body")
+    torch_threads: int = Field(1, ge=1, le=256, description="intra-op threads per process for the encoders")
+    worker_threads: int = Field(8, ge=1, le=1024,
+                                description="threads per process that run requests "
+                                            "(CPU-bound: a few per core)")
+
+    @field_validator("api_keys")
+    @classmethod
+    def _keys_valid(cls, v: dict[str, str]) -> dict[str, str]:
+        if not v:
+            raise ValueError("BIOMETRICS_API_KEYS must map at least one API key to a tenant")
+        for key, tenant in v.items():
+            if len(key) < 6:
+                raise ValueError("every API key in BIOMETRICS_API_KEYS must be at least 6 characters")
+            if not TENANT_PATTERN.fullmatch(tenant):
+                raise ValueError("tenant names in BIOMETRICS_API_KEYS must be 1-128 letters, digits, "
+                                 "'.', '_' or '-', starting with a letter or digit")
+        return v
+
+    @field_validator("user_id_secret")
+    @classmethod
+    def _secret_valid(cls, v: SecretStr) -> SecretStr:
+        if len(v.get_secret_value().encode("utf-8")) < 16:
+            raise ValueError("BIOMETRICS_USER_ID_SECRET must be at least 16 bytes "
+                             "(32 random bytes recommended)")
+        return v
+
+    @field_validator("database_url")
+    @classmethod
+    def _url_valid(cls, v: str) -> str:
+        if not v.startswith(("sqlite:///", "postgresql")):
+            raise ValueError("BIOMETRICS_DATABASE_URL must be sqlite:///path.db or postgresql+psycopg://...")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        if not self.allow_below <= self.deny_at_or_above:
+            raise ValueError("BIOMETRICS_ALLOW_BELOW must not exceed BIOMETRICS_DENY_AT_OR_ABOVE")
+        if self.require_secrets and self.uses_dev_secrets:
+            raise ValueError("BIOMETRICS_REQUIRE_SECRETS is set but BIOMETRICS_API_KEYS or "
+                             "BIOMETRICS_USER_ID_SECRET still holds the public development default")
+        return self
+
+    @property
+    def uses_dev_secrets(self) -> bool:
+        """True when the public development API key or user-id secret is in use."""
+        return (any(k in DEV_API_KEYS for k in self.api_keys)
+                or self.user_id_secret.get_secret_value() == DEV_USER_ID_SECRET)
+
+    def check_files(self) -> None:
+        """Raise a clear error when the bundle file is missing (called at start-up)."""
+        if not self.bundle_path.is_file():
+            raise FileNotFoundError(
+                f"no model bundle at {self.bundle_path}; set BIOMETRICS_BUNDLE_PATH to a bundle made "
+                "by `python -m training.export`")

@@ -1,0 +1,46 @@
+"""serving.settings: read from BIOMETRICS_* variables, validated at start-up."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from serving.settings import DEV_API_KEYS, Settings
+
+
+def test_defaults_start_a_dev_server(monkeypatch):
+    for name in ("API_KEYS", "USER_ID_SECRET", "BUNDLE_PATH", "DATABASE_URL"):
+        monkeypatch.delenv(f"BIOMETRICS_{name}", raising=False)
+    s = Settings()
+    assert s.api_keys == DEV_API_KEYS and s.uses_dev_secrets
+    assert str(s.bundle_path) == "bundles/sample.pt" and s.database_url == "sqlite:///biometrics.db"
+    assert s.max_request_bytes == 2_000_000 and s.allow_below < s.deny_at_or_above
+
+
+def test_reads_the_environment(monkeypatch):
+    monkeypatch.setenv("BIOMETRICS_API_KEYS", '{"key-of-acme": "acme", "key-of-globex": "globex"}')
+    monkeypatch.setenv("BIOMETRICS_USER_ID_SECRET", "s" * 32)
+    monkeypatch.setenv("BIOMETRICS_ALLOW_BELOW", "0.4")
+    monkeypatch.setenv("BIOMETRICS_MIN_ENROLL_SESSIONS", "5")
+    s = Settings()
+    assert s.api_keys == {"key-of-acme": "acme", "key-of-globex": "globex"}
+    assert s.allow_below == 0.4 and s.min_enroll_sessions == 5 and not s.uses_dev_secrets
+    assert "s" * 32 not in repr(s)  # the secret is masked
+
+
+@pytest.mark.parametrize("env,words", [
+    ({"BIOMETRICS_ALLOW_BELOW": "0.95"}, "ALLOW_BELOW must not exceed"),
+    ({"BIOMETRICS_DENY_AT_OR_ABOVE": "1.5"}, "deny_at_or_above"),
+    ({"BIOMETRICS_API_KEYS": "{}"}, "at least one API key"),
+    ({"BIOMETRICS_API_KEYS": '{"abc": "acme"}'}, "at least 6 characters"),
+    ({"BIOMETRICS_API_KEYS": '{"long-enough": "bad tenant!"}'}, "tenant names"),
+    ({"BIOMETRICS_USER_ID_SECRET": "short"}, "at least 16 bytes"),
+    ({"BIOMETRICS_DATABASE_URL": "mysql://x"}, "sqlite:///"),
+    ({"BIOMETRICS_MAX_REQUEST_BYTES": "10"}, "max_request_bytes"),
+    ({"BIOMETRICS_REQUIRE_SECRETS": "true"}, "development default"),
+])
+def test_invalid_settings_fail_with_a_message(monkeypatch, env, words):
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    with pytest.raises(ValidationError, match=words):
+        Settings()

@@ -1,0 +1,153 @@
+"""POST /v1/users/{user_id}/enroll, GET and DELETE /v1/users/{user_id}: through the real app and SQLite."""
+
+from __future__ import annotations
+
+import sqlite3
+from concurrent.futures import ThreadPoolExecutor
+
+from biometrics.profiles import user_key
+
+
+def _rows(db_path, sql: str, *args) -> list[tuple]:
+    with sqlite3.connect(db_path) as conn:
+        return conn.execute(sql, args).fetchall()
+
+
+def test_enroll_then_verify_after_min_sessions(api, sessions):
+    enroll = sessions["u000"]["enroll"]
+    needed = []
+    for i, rec in enumerate(enroll[: api.min_enroll]):
+        r = api.enroll("alice", rec.session)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["user_id"] == "alice" and body["sessions"] == i + 1
+        needed.append(body["sessions_needed"])
+        assert body["state"] == ("verifying" if i + 1 >= api.min_enroll else "enrolling")
+    assert needed == [2, 1, 0]
+    body = api.client.get("/v1/users/alice", headers=api.headers_a).json()
+    assert body["state"] == "verifying" and body["sessions"] == api.min_enroll
+    assert body["model_version"] == "tiny-test"
+    assert set(body["modalities"]) == set(enroll[0].session.modalities())
+    assert all(m["sessions"] == api.min_enroll and m["current"] for m in body["modalities"].values())
+    assert body["created_at"] <= body["updated_at"]
+
+
+def test_get_never_returns_embeddings_or_timings(api, sessions):
+    for rec in sessions["u001"]["enroll"][:2]:
+        assert api.enroll("bob", rec.session).status_code == 200
+    r = api.client.get("/v1/users/bob", headers=api.headers_a)
+    assert r.status_code == 200
+    keys = api.keys_of(r.json())
+    assert not {k for k in keys if "embedding" in k or "signature" in k}
+    assert "embedding" not in r.text and "signature" not in r.text
+    assert len(r.content) < 1_000  # counts and timestamps, not vectors
+
+
+def test_unknown_user_is_404_with_message(api):
+    for method in ("get", "delete"):
+        r = getattr(api.client, method)("/v1/users/nobody-here", headers=api.headers_a)
+        assert r.status_code == 404
+        assert "enroll the user first" in r.json()["detail"]
+
+
+def test_erasure_removes_the_rows_from_the_database_file(api, sessions):
+    for rec in sessions["u002"]["enroll"][:3]:
+        assert api.enroll("carol", rec.session).status_code == 200
+    key = user_key("tenant-a", "carol", api.secret.encode())
+    users = _rows(api.db_path, "SELECT id FROM users WHERE tenant = ? AND user_key = ?", "tenant-a", key)
+    assert len(users) == 1
+    (uid,) = users[0]
+    blobs = _rows(api.db_path, "SELECT embeddings FROM modality_profiles WHERE user_id = ?", uid)
+    assert blobs
+
+    r = api.client.delete("/v1/users/carol", headers=api.headers_a)
+    assert r.status_code == 204 and r.content == b""
+    assert _rows(api.db_path, "SELECT 1 FROM users WHERE user_key = ?", key) == []
+    assert _rows(api.db_path, "SELECT 1 FROM modality_profiles WHERE user_id = ?", uid) == []
+    # Really gone: not left in free pages or the WAL either (secure_delete + checkpoint).
+    raw = api.db_path.read_bytes()
+    wal = api.db_path.with_name(api.db_path.name + "-wal")
+    raw += wal.read_bytes() if wal.exists() else b""
+    assert all(bytes(b)[12:76] not in raw for (b,) in blobs)
+    assert key.encode() not in raw
+    assert api.client.get("/v1/users/carol", headers=api.headers_a).status_code == 404
+    assert api.client.delete("/v1/users/carol", headers=api.headers_a).status_code == 404
+
+
+def test_tenant_isolation(api, sessions):
+    for rec in sessions["u003"]["enroll"][:3]:
+        assert api.enroll("shared-id", rec.session, headers=api.headers_a).status_code == 200
+    genuine = sessions["u003"]["genuine"][0].session
+    # Tenant B sees no such user: cannot read, score or delete tenant A's profile.
+    assert api.client.get("/v1/users/shared-id", headers=api.headers_b).status_code == 404
+    assert api.score("shared-id", genuine, headers=api.headers_b).status_code == 404
+    assert api.client.delete("/v1/users/shared-id", headers=api.headers_b).status_code == 404
+    # Enrolling the same id in tenant B makes a separate profile.
+    r = api.enroll("shared-id", sessions["u004"]["enroll"][0].session, headers=api.headers_b)
+    assert r.status_code == 200 and r.json()["sessions"] == 1
+    a = api.client.get("/v1/users/shared-id", headers=api.headers_a).json()
+    assert a["sessions"] == 3 and a["state"] == "verifying"
+    assert api.client.delete("/v1/users/shared-id", headers=api.headers_b).status_code == 204
+    assert api.client.get("/v1/users/shared-id", headers=api.headers_a).json()["sessions"] == 3
+    # The stored keys differ per tenant, and no raw user id is stored.
+    keys = _rows(api.db_path, "SELECT tenant, user_key FROM users")
+    assert all("shared-id" not in k for _, k in keys)
+
+
+def test_concurrent_enrolls_of_one_user_lose_no_update(api, sessions):
+    recs = sessions["u005"]["enroll"] + sessions["u005"]["genuine"][:2]  # 8 distinct sessions
+    with ThreadPoolExecutor(max_workers=len(recs)) as pool:
+        codes = list(pool.map(lambda rec: api.enroll("dave", rec.session).status_code, recs))
+    assert codes == [200] * len(recs)
+    body = api.client.get("/v1/users/dave", headers=api.headers_a).json()
+    assert body["sessions"] == len(recs)
+    assert all(m["sessions"] == len(recs) for m in body["modalities"].values())
+
+
+def test_enroll_refuses_bot_and_replayed_sessions(api, sessions):
+    bot = sessions["u001"]["bot"][0].session if sessions["u001"]["bot"] else None
+    bot = bot or next(recs["bot"][0].session for recs in sessions.values() if recs["bot"])
+    r = api.enroll("erin", bot)
+    assert r.status_code == 422 and "automated" in r.json()["detail"]
+    assert api.client.get("/v1/users/erin", headers=api.headers_a).status_code == 404
+
+    first = sessions["u000"]["enroll"][3].session
+    assert api.enroll("erin", first).status_code == 200
+    again = api.enroll("erin", first)
+    assert again.status_code == 422 and "repeats a session" in again.json()["detail"]
+    assert api.client.get("/v1/users/erin", headers=api.headers_a).json()["sessions"] == 1
+
+
+def test_enroll_refuses_a_session_with_too_little_data(api):
+    r = api.client.post("/v1/users/frank/enroll", headers=api.headers_a, json={"session": {
+        "keystrokes": [{"t": 0, "type": "down", "key_class": 0, "key_bucket": 1},
+                       {"t": 90, "type": "up", "key_class": 0, "key_bucket": 1}]}})
+    assert r.status_code == 422 and "too little data" in r.json()["detail"]
+
+
+def test_logs_carry_no_user_id_and_no_payload(api, sessions, caplog):
+    user = "grace.hopper@example.com"
+    with caplog.at_level("DEBUG"):
+        for rec in sessions["u004"]["enroll"][:3]:
+            assert api.enroll(user, rec.session).status_code == 200
+        assert api.score(user, sessions["u004"]["genuine"][0].session).status_code == 200
+        assert api.client.get(f"/v1/users/{user}", headers=api.headers_a).status_code == 200
+        assert api.client.delete(f"/v1/users/{user}", headers=api.headers_a).status_code == 204
+    # The test's own HTTP client (httpx) logs URLs; everything else is the server's.
+    text = "\n".join(r.getMessage() for r in caplog.records if not r.name.startswith("httpx"))
+    assert "key=" in text  # the service logs, with the hashed key's prefix only
+    assert user not in text and "grace" not in text
+    key = user_key("tenant-a", user, api.secret.encode())
+    assert key not in text and key[:12] in text
+    assert '"t":' not in text and "keystrokes" not in text
+
+
+def test_access_log_paths_are_redacted():
+    import logging
+
+    from serving.app import _RedactPaths
+
+    record = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
+                               ("127.0.0.1:5000", "GET", "/v1/users/alice@example.com?x=1", "1.1", 200), None)
+    assert _RedactPaths().filter(record)
+    assert record.getMessage() == '127.0.0.1:5000 - "GET /v1/users/{user_id} HTTP/1.1" 200'
