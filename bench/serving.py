@@ -3,8 +3,8 @@
     python bench/serving.py [--bundle bundles/sample.pt] [--concurrency 32] [--requests 2000]
                             [--workers 1] [--max-seconds 40] [--rate RPS]
 
-Starts ``uvicorn serving.app:app`` in a subprocess on 127.0.0.1 (a free port, a temporary
-SQLite file, its own API key and secret), enrolls a few synthetic users over HTTP, then
+Starts ``uvicorn serving.app:app`` in a subprocess on 127.0.0.1 (``serving.launch``: a free
+port, a temporary SQLite file, its own API key and secret), enrolls a few synthetic users over HTTP, then
 drives ``--requests`` score requests from ``--concurrency`` asyncio clients (httpx), or with
 ``--rate`` at a fixed arrival rate with at most ``--concurrency`` in flight, and prints one
 JSON line:
@@ -17,8 +17,7 @@ Each request is a distinct desktop session of about 100 key events and 300 point
 request's intervals get their own jitter so the replay guard does not short-cut it). The
 request bodies are built before the clock starts. Latency is measured by the client, so it
 includes HTTP and JSON on both sides; the load generator shares the machine's cores with
-the server. Without the shipped bundle an *untrained* stand-in of the same architecture is
-used (same cost, meaningless scores) and the JSON line says so. Traffic stays on loopback.
+the server. Traffic stays on loopback.
 
 Reading the figures: a closed loop keeps ``concurrency`` requests in flight, so by Little's
 law its mean latency is ``concurrency / rps`` (32 clients at 300 rps: about 107 ms, however
@@ -29,11 +28,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import json
 import os
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -42,36 +38,12 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+# This file is bench/serving.py: put the project root first so `serving` is the package, not us.
+sys.path.insert(0, str(ROOT))
+from serving.launch import running_server
+
 API_KEY = "bench-key-0123456789"
 TARGET_KEY_EVENTS, TARGET_POINTER_EVENTS = 100, 300
-
-
-def free_port() -> int:
-    """A free TCP port on the loopback interface."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def standin_bundle(path: Path) -> Path:
-    """An untrained bundle with the shipped sample bundle's architecture (TypeNet 2x64, 64-d)."""
-    import torch
-
-    from biometrics.bundle import Calibration, ModalityModel, ModelBundle
-    from biometrics.features.session import MODALITY_FEATURES, feature_config
-    from biometrics.models.encoders import TypeNetEncoder
-
-    torch.manual_seed(0)
-    max_len = {"keystrokes": 64, "pointer": 128, "touch": 96}  # as bundles/sample.pt
-    mods = {}
-    for name, features in MODALITY_FEATURES.items():
-        cols = [i for i, f in enumerate(features) if f != "key_bucket"]
-        kwargs = {"in_features": len(cols), "hidden": 64, "num_layers": 2, "embedding_dim": 64}
-        mods[name] = ModalityModel("TypeNetEncoder", kwargs, TypeNetEncoder(**kwargs).eval(), cols,
-                                   max_len[name], dataclasses.asdict(feature_config(name)),
-                                   Calibration(20.0, -2.0, 0, 0, 0, 0))
-    ModelBundle("untrained-standin", mods).save(path)
-    return path
 
 
 def _compose(parts: list) -> dict:
@@ -130,42 +102,13 @@ def build_bodies(n_users: int, n_enroll: int, n_requests: int, seed: int = 0):
     return enroll, bodies, np.mean(sizes, axis=0)
 
 
-def start_server(bundle: Path, db: Path, port: int, workers: int) -> subprocess.Popen:
-    """``uvicorn serving.app:app`` on 127.0.0.1:port (access log off: no per-request logging)."""
-    env = {**os.environ, "BIOMETRICS_BUNDLE_PATH": str(bundle), "BIOMETRICS_DATABASE_URL": f"sqlite:///{db}",
-           "BIOMETRICS_API_KEYS": json.dumps({API_KEY: "bench"}),
-           "BIOMETRICS_USER_ID_SECRET": "bench-secret-0123456789abcdef"}
-    cmd = [sys.executable, "-m", "uvicorn", "serving.app:app", "--host", "127.0.0.1", "--port", str(port),
-           "--workers", str(workers), "--no-access-log", "--log-level", "warning"]
-    return subprocess.Popen(cmd, cwd=ROOT, env=env)
-
-
-async def wait_ready(client, proc: subprocess.Popen, timeout: float = 120.0) -> None:
-    """Poll /readyz until every worker could answer (or fail if the server died)."""
-    import httpx
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the server exited with code {proc.returncode} before it was ready")
-        try:
-            if (await client.get("/readyz")).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        await asyncio.sleep(0.2)
-    raise TimeoutError(f"the server was not ready after {timeout:.0f} s")
-
-
-async def drive(args, port: int, proc: subprocess.Popen, enroll: dict, bodies: list[bytes]) -> dict:
+async def drive(args, base_url: str, enroll: dict, bodies: list[bytes]) -> dict:
     """Enroll, warm up, then run the timed load; returns the figures."""
     import httpx
 
     headers = {"X-API-Key": API_KEY, "content-type": "application/json"}
     limits = httpx.Limits(max_connections=args.concurrency, max_keepalive_connections=args.concurrency)
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=headers, limits=limits,
-                                 timeout=30.0) as client:
-        await wait_ready(client, proc)
+    async with httpx.AsyncClient(base_url=base_url, headers=headers, limits=limits, timeout=30.0) as client:
         for user, sessions in enroll.items():
             for body in sessions:
                 r = await client.post(f"/v1/users/{user}/enroll", content=body)
@@ -240,24 +183,15 @@ def main(argv: list[str] | None = None) -> None:
     if args.concurrency < 1 or args.requests < 1 or args.workers < 1:
         ap.error("--concurrency, --requests and --workers must be at least 1")
 
+    if not args.bundle.is_file():
+        ap.error(f"no bundle at {args.bundle}; build one with `python -m training.sample_bundle`")
+    enroll, bodies, sizes = build_bodies(args.users, 3, args.requests + args.warmup, args.seed)
+    secret = {"BIOMETRICS_USER_ID_SECRET": "bench-secret-0123456789abcdef"}
     with tempfile.TemporaryDirectory(prefix="bench-serving-") as tmp:
-        bundle, bundle_note = args.bundle, str(args.bundle)
-        if not bundle.is_file():
-            bundle = standin_bundle(Path(tmp) / "standin.pt")
-            bundle_note = f"untrained stand-in ({args.bundle} missing)"
-        enroll, bodies, sizes = build_bodies(args.users, 3, args.requests + args.warmup, args.seed)
-        port = free_port()
-        proc = start_server(bundle, Path(tmp) / "bench.db", port, args.workers)
-        try:
-            result = asyncio.run(drive(args, port, proc, enroll, bodies))
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-    result.update(bundle=bundle_note, key_events=round(float(sizes[0]), 1),
+        with running_server(args.bundle, Path(tmp) / "bench.db", {API_KEY: "bench"}, args.workers,
+                            extra_env=secret) as base_url:
+            result = asyncio.run(drive(args, base_url, enroll, bodies))
+    result.update(bundle=str(args.bundle), key_events=round(float(sizes[0]), 1),
                   pointer_events=round(float(sizes[1]), 1), cpus=os.cpu_count())
     print(json.dumps(result))
 
