@@ -1,0 +1,207 @@
+"""Classic per-action baseline on the Balabit Mouse Dynamics Challenge, published protocol.
+
+Antal & Egyed-Zsigmond, "Intrusion detection using mouse dynamics", IET Biometrics 2019
+(arXiv 1810.04668): per-action features and a random forest per account, session score =
+mean of the per-action scores. Here:
+
+* events: the loader's conversion of each session file into the collector's pointer
+  events (:mod:`biometrics.data.balabit`); actions and their features: the project's
+  :func:`biometrics.features.mouse_actions` (move, point-and-click, drag-and-drop and
+  scroll; 26 ``ACTION_FEATURES`` columns);
+* actions kept: those of at least ``MIN_EVENTS`` = 4 events, and (headline, as Antal)
+  not scrolls; a test session with no such action keeps all of its actions;
+* ``rf_2class`` (headline): per account, a random forest (200 trees, ``min_samples_leaf``
+  2, seeded) of the account's training-session actions (label 1) against as many actions
+  drawn at random from the other nine accounts' training sessions (label 0). These are the
+  accounts whose users appear as attackers in the test folders, as in the published
+  protocol (a closed set). Per-action anomaly = 1 - P(owner);
+* ``rf_2class_with_scroll``: the same with scroll actions kept;
+* ``manhattan_scaled``: the one-class scaled-Manhattan detector on log-scaled action
+  features, fitted on the account's training actions only (no other account's data), its
+  per-action score divided by the median score of the account's training actions so that
+  accounts share one scale for the global AUC.
+
+Every labelled test session (816: 411 legal, 405 illegal) is scored by its own account's
+model, averaging the per-action anomaly over its first 1, 5, 10, 20 and all actions (a
+session shorter than n uses all it has). Reported: the global AUC and EER over the 816
+sessions pooled (the challenge metric), and per-account AUC/EER.
+
+    python bench/balabit_classic.py [--datasets PATH] [--cache-dir DIR] [--seed 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from sklearn.ensemble import RandomForestClassifier
+
+from biometrics.data.balabit import BalabitData, load_balabit
+from biometrics.detectors import make_detector
+from biometrics.features import ACTION_FEATURES, ACTION_TYPES, mouse_actions
+from biometrics.metrics import eer, roc_auc
+
+MIN_EVENTS = 4
+ACTION_COUNTS = ("1", "5", "10", "20", "all")
+HEADLINE = "rf_2class"
+PUBLISHED = {"antal_egyed_zsigmond_2019_auc": 0.92, "wang_2025_auc": 0.9465}
+_N_EV = ACTION_FEATURES.index("n_events")
+_SCROLL = ACTION_FEATURES.index("act_scroll")
+
+
+def session_actions(data: BalabitData) -> dict[str, np.ndarray]:
+    """Action feature matrix ``[A, 26]`` of every session, by session name."""
+    out = {}
+    for account in data.accounts:
+        for s in data.training[account] + data.test.get(account, []):
+            out[s.name] = mouse_actions(s.events)[1]
+    return out
+
+
+def keep_actions(F: np.ndarray, with_scroll: bool, fallback: bool) -> np.ndarray:
+    """Actions of at least MIN_EVENTS events (and no scrolls unless asked); all if none left."""
+    keep = F[:, _N_EV] >= MIN_EVENTS
+    if not with_scroll:
+        keep &= F[:, _SCROLL] == 0
+    if fallback and not keep.any():
+        return F
+    return F[keep]
+
+
+def session_scores(per_action: np.ndarray) -> dict[str, float]:
+    """Mean per-action anomaly over the first 1, 5, 10, 20 and all actions (0.5 if none)."""
+    if per_action.size == 0:
+        return {n: 0.5 for n in ACTION_COUNTS}
+    return {n: float(per_action[: (None if n == "all" else int(n))].mean()) for n in ACTION_COUNTS}
+
+
+def _log_features(F: np.ndarray) -> np.ndarray:
+    """Signed log1p of every column: heavy-tailed speeds and durations on a usable scale."""
+    return np.sign(F) * np.log1p(np.abs(F))
+
+
+def _manhattan_scorer(pos: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """Scaled-Manhattan anomaly of log features, in units of the training actions' median."""
+    det = make_detector("Manhattan (scaled)").fit(_log_features(pos))
+    ref = float(np.median(det.score(_log_features(pos))))
+    return lambda F: det.score(_log_features(F)) / ref
+
+
+def _forest_scorer(
+    pos: np.ndarray, neg: np.ndarray, seed: int
+) -> Callable[[np.ndarray], np.ndarray]:
+    """1 - P(owner) of a random forest of owner actions (pos) against others' (neg)."""
+    X = np.concatenate([pos, neg])
+    y = np.r_[np.ones(pos.shape[0]), np.zeros(neg.shape[0])]
+    rf = RandomForestClassifier(
+        n_estimators=200, min_samples_leaf=2, n_jobs=1, random_state=seed
+    ).fit(X, y)
+    return lambda F: 1.0 - rf.predict_proba(F)[:, 1]
+
+
+def score_method(
+    data: BalabitData, actions: dict[str, np.ndarray], method: str, seed: int
+) -> dict[str, dict[str, float]]:
+    """Session scores (by first-n actions) of every labelled test session, by session name."""
+    with_scroll = method == "rf_2class_with_scroll"
+    train = {
+        a: np.concatenate(
+            [keep_actions(actions[s.name], with_scroll, False) for s in data.training[a]]
+        )
+        for a in data.accounts
+    }
+    rng = np.random.default_rng(seed)
+    out: dict[str, dict[str, float]] = {}
+    for account in data.accounts:
+        pos = train[account]
+        if method == "manhattan_scaled":
+            anomaly = _manhattan_scorer(pos)
+        else:
+            others = np.concatenate([train[b] for b in data.accounts if b != account])
+            neg = others[
+                rng.choice(others.shape[0], size=min(pos.shape[0], others.shape[0]), replace=False)
+            ]
+            anomaly = _forest_scorer(pos, neg, seed)
+        for session, _ in data.labelled_test(account):
+            F = keep_actions(actions[session.name], with_scroll, True)
+            out[session.name] = session_scores(anomaly(F) if F.shape[0] else np.zeros(0))
+    return out
+
+
+def report(data: BalabitData, scores: dict[str, dict[str, float]]) -> dict[str, object]:
+    """Global AUC / EER by number of actions, and per-account AUC / EER on whole sessions."""
+    labelled = data.labelled_test()
+    y = np.array([label for _, label in labelled])
+    by_n = {n: np.array([scores[s.name][n] for s, _ in labelled]) for n in ACTION_COUNTS}
+    per_account = {}
+    for account in data.accounts:
+        rows = [i for i, (s, _) in enumerate(labelled) if s.account == account]
+        ya, sa = y[rows], by_n["all"][rows]
+        entry: dict[str, float | int] = {
+            "n_legal": int((ya == 0).sum()),
+            "n_illegal": int((ya == 1).sum()),
+        }
+        if (ya == 0).any() and (ya == 1).any():
+            entry["auc"] = roc_auc(sa[ya == 0], sa[ya == 1])
+            entry["eer"] = eer(sa[ya == 0], sa[ya == 1])
+        per_account[account] = entry
+    aucs = [e["auc"] for e in per_account.values() if "auc" in e]
+    eers = [e["eer"] for e in per_account.values() if "eer" in e]
+    return {
+        "auc_global": roc_auc(by_n["all"][y == 0], by_n["all"][y == 1]),
+        "eer_global": eer(by_n["all"][y == 0], by_n["all"][y == 1]),
+        "auc_by_actions": {n: roc_auc(v[y == 0], v[y == 1]) for n, v in by_n.items()},
+        "eer_by_actions": {n: eer(v[y == 0], v[y == 1]) for n, v in by_n.items()},
+        "auc_per_account_mean": float(np.mean(aucs)),
+        "eer_per_account_mean": float(np.mean(eers)),
+        "per_account": per_account,
+    }
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """Score the 816 labelled sessions with each method; print one JSON line, write the file."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--datasets", default=None, help="datasets root (default ../shared/datasets)")
+    ap.add_argument("--cache-dir", default=None, help="parsed-archive cache (.cache/balabit)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", default="bench/results/balabit_classic.json")
+    args = ap.parse_args(argv)
+    start = time.perf_counter()
+    data = load_balabit(args.datasets, args.cache_dir)
+    actions = session_actions(data)
+    variants = {
+        m: report(data, score_method(data, actions, m, args.seed))
+        for m in (HEADLINE, "rf_2class_with_scroll", "manhattan_scaled")
+    }
+    head = variants[HEADLINE]
+    labelled = data.labelled_test()
+    result = {
+        "auc_global": head["auc_global"],
+        "eer_global": head["eer_global"],
+        "auc_by_actions": head["auc_by_actions"],
+        "method": HEADLINE,
+        "published": PUBLISHED,
+        "variants": variants,
+        "n_sessions": len(labelled),
+        "n_illegal": int(sum(label for _, label in labelled)),
+        "action_types": list(ACTION_TYPES),
+        "min_events_per_action": MIN_EVENTS,
+        "loader_stats": data.stats,
+        "command": "python bench/balabit_classic.py"
+        + (" " + " ".join(argv or sys.argv[1:])).rstrip(),
+        "wall_s": round(time.perf_counter() - start, 1),
+    }
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result))
+    return result
+
+
+if __name__ == "__main__":
+    main()
