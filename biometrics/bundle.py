@@ -8,6 +8,7 @@ genuine and impostor scores. Loaded with ``torch.load(weights_only=True)``: no p
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,9 +26,18 @@ ENCODERS: dict[str, type[nn.Module]] = {
 }
 
 
+#: Quantile levels at which a calibration keeps its held-out probability distributions.
+QUANTILE_LEVELS = np.linspace(0.0, 1.0, 201)
+
+
 @dataclass(frozen=True)
 class Calibration:
-    """Logistic map from a (user-normalized) distance to P(not the owner), plus score statistics."""
+    """Logistic map from a distance to P(not the owner), plus the held-out score distributions.
+
+    ``genuine_quantiles`` / ``impostor_quantiles`` are the calibrated probabilities of the
+    held-out genuine and impostor comparisons at :data:`QUANTILE_LEVELS`, from which
+    decision thresholds for target error rates are derived.
+    """
 
     slope: float
     intercept: float
@@ -35,6 +45,8 @@ class Calibration:
     genuine_sd: float
     impostor_mean: float
     impostor_sd: float
+    genuine_quantiles: tuple[float, ...] = ()
+    impostor_quantiles: tuple[float, ...] = ()
 
     def probability(self, score: np.ndarray | float) -> np.ndarray:
         """P(impostor) for anomaly scores."""
@@ -49,9 +61,11 @@ def fit_calibration(genuine: np.ndarray, impostor: np.ndarray) -> Calibration:
     x = np.concatenate([genuine, impostor]).reshape(-1, 1)
     y = np.concatenate([np.zeros(len(genuine)), np.ones(len(impostor))])
     lr = LogisticRegression(class_weight="balanced", C=1e4).fit(x, y)
-    return Calibration(float(lr.coef_[0, 0]), float(lr.intercept_[0]),
-                       float(np.mean(genuine)), float(np.std(genuine)),
-                       float(np.mean(impostor)), float(np.std(impostor)))
+    cal = Calibration(float(lr.coef_[0, 0]), float(lr.intercept_[0]),
+                      float(np.mean(genuine)), float(np.std(genuine)),
+                      float(np.mean(impostor)), float(np.std(impostor)))
+    quantiles = lambda s: tuple(np.quantile(cal.probability(s), QUANTILE_LEVELS).round(6).tolist())  # noqa: E731
+    return dataclasses.replace(cal, genuine_quantiles=quantiles(genuine), impostor_quantiles=quantiles(impostor))
 
 
 @dataclass
@@ -92,7 +106,8 @@ class ModelBundle:
             payload["modalities"][name] = {
                 "encoder_class": m.encoder_class, "encoder_kwargs": m.encoder_kwargs,
                 "state_dict": m.encoder.state_dict(), "columns": m.columns, "max_len": m.max_len,
-                "feature_config": m.feature_config, "calibration": vars(m.calibration),
+                "feature_config": m.feature_config,
+                "calibration": {k: list(v) if isinstance(v, tuple) else v for k, v in vars(m.calibration).items()},
                 "metrics": m.metrics}
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         torch.save(payload, path)
@@ -109,7 +124,8 @@ class ModelBundle:
                 raise ValueError(f"{path}: unknown encoder {m['encoder_class']!r}")
             enc = ENCODERS[m["encoder_class"]](**m["encoder_kwargs"])
             enc.load_state_dict(m["state_dict"])
+            cal = {k: tuple(v) if isinstance(v, list) else v for k, v in m["calibration"].items()}
             mods[name] = ModalityModel(m["encoder_class"], m["encoder_kwargs"], enc.eval(), list(m["columns"]),
-                                       int(m["max_len"]), m["feature_config"], Calibration(**m["calibration"]),
+                                       int(m["max_len"]), m["feature_config"], Calibration(**cal),
                                        m.get("metrics", {}))
         return cls(payload["model_version"], mods, payload.get("created_at", 0.0))

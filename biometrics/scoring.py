@@ -43,6 +43,27 @@ class ScoringConfig:
     guard_risk: float = 0.97
     guards: GuardConfig = field(default_factory=GuardConfig)
 
+    @classmethod
+    def from_targets(cls, bundle: ModelBundle, target_far: float, target_frr: float, **kw) -> "ScoringConfig":
+        """Thresholds from target error rates on the bundle's held-out comparisons.
+
+        ``allow_below``: at most ``target_far`` of impostors get "allow"; ``deny_at_or_above``:
+        at most ``target_frr`` of genuine sessions get "deny"; in between, "challenge". Per
+        modality from its calibration's quantiles, averaged over the bundle's modalities.
+        """
+        from biometrics.bundle import QUANTILE_LEVELS
+
+        allow, deny = [], []
+        for m in bundle.modalities.values():
+            cal = m.calibration
+            if not cal.genuine_quantiles:
+                raise ValueError("the bundle's calibration has no held-out quantiles; re-export it")
+            allow.append(np.interp(target_far, QUANTILE_LEVELS, cal.impostor_quantiles))
+            deny.append(np.interp(1.0 - target_frr, QUANTILE_LEVELS, cal.genuine_quantiles))
+        deny_at = float(np.clip(np.mean(deny), 1e-6, 1.0))
+        allow_below = float(np.clip(min(np.mean(allow), deny_at), 1e-6, 1.0))
+        return cls(allow_below=allow_below, deny_at_or_above=deny_at, **kw)
+
     def decide(self, risk: float) -> Decision:
         """Decision for a fused risk."""
         if risk >= self.deny_at_or_above:

@@ -115,6 +115,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
+def scoring_config(settings: Settings, bundle: ModelBundle) -> ScoringConfig:
+    """Thresholds from the target error rates on the bundle's held-out data, unless set explicitly."""
+    derived = ScoringConfig.from_targets(bundle, settings.target_far, settings.target_frr)
+    deny = settings.deny_at_or_above if settings.deny_at_or_above is not None else derived.deny_at_or_above
+    allow = settings.allow_below if settings.allow_below is not None else min(derived.allow_below, deny)
+    return ScoringConfig(allow_below=allow, deny_at_or_above=deny)
+
+
 def build_service(settings: Settings) -> BiometricService:
     """Load the bundle and open the store (once per process)."""
     import torch
@@ -122,8 +130,7 @@ def build_service(settings: Settings) -> BiometricService:
     settings.check_files()
     torch.set_num_threads(settings.torch_threads)
     bundle = ModelBundle.load(settings.bundle_path)
-    scorer = Scorer(bundle, ScoringConfig(allow_below=settings.allow_below,
-                                          deny_at_or_above=settings.deny_at_or_above))
+    scorer = Scorer(bundle, scoring_config(settings, bundle))
     store = ProfileStore(settings.database_url)
     profile_config = ProfileConfig(min_enroll_sessions=settings.min_enroll_sessions,
                                    auto_update_max_risk=settings.auto_update_max_risk)

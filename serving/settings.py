@@ -4,7 +4,9 @@
     BIOMETRICS_DATABASE_URL=sqlite:///biometrics.db        # or postgresql+psycopg://user:pw@host/db
     BIOMETRICS_API_KEYS='{"key-of-acme": "acme", "key-of-globex": "globex"}'
     BIOMETRICS_USER_ID_SECRET=<32+ random bytes: python -c "import secrets; print(secrets.token_hex(32))">
-    BIOMETRICS_ALLOW_BELOW=0.5  BIOMETRICS_DENY_AT_OR_ABOVE=0.9  BIOMETRICS_MIN_ENROLL_SESSIONS=3
+    BIOMETRICS_TARGET_FAR=0.05  BIOMETRICS_TARGET_FRR=0.01     # thresholds derived from the bundle
+    BIOMETRICS_ALLOW_BELOW=0.5  BIOMETRICS_DENY_AT_OR_ABOVE=0.9  # or explicit thresholds
+    BIOMETRICS_MIN_ENROLL_SESSIONS=3
     BIOMETRICS_MAX_REQUEST_BYTES=2000000
 
 The defaults start a development server on a fresh clone: API key ``dev-key`` for tenant
@@ -38,8 +40,14 @@ class Settings(BaseSettings):
     user_id_secret: SecretStr = Field(SecretStr(DEV_USER_ID_SECRET),
                                       description="HMAC secret that turns user ids into stored keys")
     require_secrets: bool = Field(False, description="refuse the public development key and secret")
-    allow_below: float = Field(0.5, gt=0.0, le=1.0, description="risk below which a session is allowed")
-    deny_at_or_above: float = Field(0.9, gt=0.0, le=1.0, description="risk from which a session is denied")
+    target_far: float = Field(0.05, gt=0.0, lt=1.0,
+                              description="share of impostor sessions the allow threshold lets through")
+    target_frr: float = Field(0.01, gt=0.0, lt=1.0,
+                              description="share of genuine sessions the deny threshold refuses")
+    allow_below: float | None = Field(None, gt=0.0, le=1.0,
+                                      description="explicit allow threshold (default: from target_far)")
+    deny_at_or_above: float | None = Field(None, gt=0.0, le=1.0,
+                                           description="explicit deny threshold (default: from target_frr)")
     min_enroll_sessions: int = Field(3, ge=1, le=100, description="sessions before a profile verifies")
     auto_update_max_risk: float = Field(0.3, ge=0.0, le=1.0,
                                         description="risk below which a scored session may update a profile")
@@ -79,7 +87,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
-        if not self.allow_below <= self.deny_at_or_above:
+        if self.allow_below is not None and self.deny_at_or_above is not None \
+                and not self.allow_below <= self.deny_at_or_above:
             raise ValueError("BIOMETRICS_ALLOW_BELOW must not exceed BIOMETRICS_DENY_AT_OR_ABOVE")
         if self.require_secrets and self.uses_dev_secrets:
             raise ValueError("BIOMETRICS_REQUIRE_SECRETS is set but BIOMETRICS_API_KEYS or "

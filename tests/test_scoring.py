@@ -99,3 +99,21 @@ def test_replayed_session_is_flagged(scorer, records):
 def test_too_little_data_is_a_reason(scorer):
     r = scorer.score(Observed({}, {"keystrokes": 2}, {}, []), FakeProfile("verifying", {}))
     assert "too_little_data" in r.reasons and r.decision == "challenge"
+
+
+def test_thresholds_follow_target_error_rates():
+    from biometrics.bundle import fit_calibration
+
+    rng = np.random.default_rng(0)
+    bundle = tiny_bundle()
+    for m in bundle.modalities.values():
+        m.calibration = fit_calibration(rng.normal(0.3, 0.1, 500), rng.normal(0.9, 0.2, 500))
+    strict = ScoringConfig.from_targets(bundle, target_far=0.01, target_frr=0.001)
+    loose_far = ScoringConfig.from_targets(bundle, target_far=0.2, target_frr=0.001)
+    loose_frr = ScoringConfig.from_targets(bundle, target_far=0.01, target_frr=0.05)
+    assert strict.allow_below <= strict.deny_at_or_above
+    assert strict.allow_below < loose_far.allow_below  # fewer impostors allowed -> lower allow threshold
+    assert strict.deny_at_or_above > loose_frr.deny_at_or_above  # fewer genuine denied -> higher deny
+    # A target that the two distributions cannot both meet collapses "challenge", never inverts.
+    both = ScoringConfig.from_targets(bundle, target_far=0.5, target_frr=0.5)
+    assert both.allow_below <= both.deny_at_or_above

@@ -7,7 +7,7 @@ import numpy as np
 from biometrics.data.keystroke_modules import EnrollmentDataModule
 from biometrics.data.sequences import SequenceSet
 from biometrics.features.session import MODALITY_FEATURES, modality_tokens
-from biometrics.synthetic import generate_dataset
+from biometrics.synthetic import DEMO_PASSWORD, generate_dataset
 
 #: Which simulated devices produce each modality.
 MOBILE_FRACTION = {"keystrokes": 0.4, "pointer": 0.0, "touch": 1.0}
@@ -17,21 +17,25 @@ class SyntheticDataModule(EnrollmentDataModule):
     """``n_users`` simulated people with ``sessions_per_user`` genuine sessions of one modality."""
 
     def __init__(self, n_users: int = 120, sessions_per_user: int = 15, modality: str = "keystrokes",
-                 **kw) -> None:
+                 shared_password: bool = True, **kw) -> None:
         kw.setdefault("per_user", sessions_per_user)
         kw.setdefault("enroll_sizes", (1, 2, 5))
         super().__init__(**kw)
         self.n_users, self.sessions_per_user, self.modality = n_users, sessions_per_user, modality
+        # Everyone types the same password, as an impostor types the victim's: the encoder must
+        # learn rhythm, not which password a user happens to have.
+        self.shared_password = shared_password
         self.feature_names = MODALITY_FEATURES[modality]
 
     def cache_key(self) -> dict:
         return {**super().cache_key(), "n_users": self.n_users, "sessions": self.sessions_per_user,
-                "modality": self.modality}
+                "modality": self.modality, "shared_password": self.shared_password}
 
     def load_all(self) -> SequenceSet:
         records = generate_dataset(self.n_users, self.sessions_per_user, n_impostor=0, n_bot=0,
                                    n_replay=0, seed=self.seed, n_enroll=self.sessions_per_user - 1,
-                                   mobile_fraction=MOBILE_FRACTION[self.modality])
+                                   mobile_fraction=MOBILE_FRACTION[self.modality],
+                                   password=DEMO_PASSWORD if self.shared_password else None)
         genuine = [r for r in records if r.label == "genuine"]
         ids = {u: i for i, u in enumerate(sorted({r.user_id for r in genuine}))}
         users = np.array([ids[r.user_id] for r in genuine], np.int64)

@@ -14,7 +14,8 @@ def test_defaults_start_a_dev_server(monkeypatch):
     s = Settings()
     assert s.api_keys == DEV_API_KEYS and s.uses_dev_secrets
     assert str(s.bundle_path) == "bundles/sample.pt" and s.database_url == "sqlite:///biometrics.db"
-    assert s.max_request_bytes == 2_000_000 and s.allow_below < s.deny_at_or_above
+    assert s.max_request_bytes == 2_000_000 and s.allow_below is None and s.deny_at_or_above is None
+    assert 0 < s.target_frr < s.target_far < 1  # thresholds come from target error rates by default
 
 
 def test_reads_the_environment(monkeypatch):
@@ -29,7 +30,8 @@ def test_reads_the_environment(monkeypatch):
 
 
 @pytest.mark.parametrize("env,words", [
-    ({"BIOMETRICS_ALLOW_BELOW": "0.95"}, "ALLOW_BELOW must not exceed"),
+    ({"BIOMETRICS_ALLOW_BELOW": "0.95", "BIOMETRICS_DENY_AT_OR_ABOVE": "0.9"}, "ALLOW_BELOW must not exceed"),
+    ({"BIOMETRICS_TARGET_FAR": "0"}, "target_far"),
     ({"BIOMETRICS_DENY_AT_OR_ABOVE": "1.5"}, "deny_at_or_above"),
     ({"BIOMETRICS_API_KEYS": "{}"}, "at least one API key"),
     ({"BIOMETRICS_API_KEYS": '{"abc": "acme"}'}, "at least 6 characters"),
