@@ -30,20 +30,36 @@ PUBLISHED_CMU = [
 ]
 
 
-def aalto(run: Path) -> tuple[dict, str]:
-    """The TypeNet-protocol figures of one Aalto run and its markdown table."""
+def _model_name(run: Path) -> str:
+    cfg = (run / ".hydra" / "config.yaml").read_text()
+    target = next(line for line in cfg.splitlines() if "_target_: biometrics.models.encoders." in line)
+    return target.rsplit(".", 1)[1]
+
+
+def aalto(run: Path, compare: list[Path]) -> tuple[dict, str]:
+    """The TypeNet-protocol figures of one Aalto run (plus compared runs) and its markdown table."""
     m = json.loads((run / "metrics.json").read_text())
     enc = m["encoder"]
     out = {"eer": enc["eer_by_g"], "eer_sd": enc["eer_sd"], "far_at_frr_1pct": enc["far_at_frr_1pct"],
            "auc": enc["auc"], "n_test_users": m["n_test_users"], "n_train_users": m["n_train_users"],
            "n_val_users": m["n_val_users"], "wall_s": m["wall_s"], "epochs": m["fit"]["epochs"],
            "val_eer_best": m["fit"]["val_eer_best"], "command": COMMANDS["aalto_typenet"],
+           "model": _model_name(run),
            "baselines": {k: {"eer": v["eer_by_g"], "far_at_frr_1pct": v["far_at_frr_1pct"], "auc": v["auc"]}
                          for k, v in m.items() if isinstance(v, dict) and "eer_by_g" in v and k != "encoder"}}
     gs = list(out["eer"])
     lines = ["| model | " + " | ".join(f"EER G={g}" for g in gs) + " | FAR@1%FRR (G=5) | AUC (G=5) |",
              "| --- " * (len(gs) + 3) + "|"]
-    lines.append(_row("ours: encoder", out["eer"], gs, out["far_at_frr_1pct"], out["auc"]))
+    lines.append(_row(f"ours: {out['model']} (val EER {out['val_eer_best']:.4f})", out["eer"], gs,
+                      out["far_at_frr_1pct"], out["auc"]))
+    out["compared"] = {}
+    for other in compare:
+        o = json.loads((other / "metrics.json").read_text())
+        name = _model_name(other)
+        out["compared"][name] = {"eer": o["encoder"]["eer_by_g"], "val_eer_best": o["fit"]["val_eer_best"],
+                                 "epochs": o["fit"]["epochs"], "wall_s": o["wall_s"]}
+        lines.append(_row(f"ours: {name} (val EER {o['fit']['val_eer_best']:.4f}, {o['fit']['epochs']} epochs)",
+                          o["encoder"]["eer_by_g"], gs, o["encoder"]["far_at_frr_1pct"], o["encoder"]["auc"]))
     for k, v in out["baselines"].items():
         lines.append(_row(f"ours: {k} (same split)", v["eer"], gs, v["far_at_frr_1pct"], v["auc"]))
     for name, eers in PUBLISHED_AALTO:
@@ -57,7 +73,7 @@ def _row(name: str, eers: dict, gs: list[str], far, auc) -> str:
     return f"| {name} | " + " | ".join(cells) + f" | {fmt(far)} | {fmt(auc)} |"
 
 
-def cmu(run: Path) -> tuple[dict, str]:
+def cmu(run: Path, compare: list[Path]) -> tuple[dict, str]:
     """The fold-protocol figures of one CMU run and its markdown table."""
     m = json.loads((run / "metrics.json").read_text())
     out = {"eer_mean": m["encoder"]["eer_mean"], "eer_sd": m["encoder"]["eer_sd"], "folds": m["folds"],
@@ -65,6 +81,13 @@ def cmu(run: Path) -> tuple[dict, str]:
            "rows": {k: v for k, v in m.items() if isinstance(v, dict) and "eer_mean" in v}}
     lines = ["| model | EER mean (sd) |", "| --- | --- |"]
     lines += [f"| ours: {k} | {v['eer_mean']:.4f} ({v['eer_sd']:.4f}) |" for k, v in out["rows"].items()]
+    out["compared"] = {}
+    for other in compare:
+        o = json.loads((other / "metrics.json").read_text())
+        name = _model_name(other)
+        out["compared"][name] = {k: v for k, v in o.items() if isinstance(v, dict) and "eer_mean" in v}
+        lines += [f"| ours ({name}): {k} | {v['eer_mean']:.4f} ({v['eer_sd']:.4f}) |"
+                  for k, v in out["compared"][name].items() if k.startswith("encoder")]
     lines += [f"| {name} | {e:.4f} |" for name, e in PUBLISHED_CMU]
     return out, "\n".join(lines)
 
@@ -89,9 +112,10 @@ NOTES = {
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("name", choices=sorted(COMMANDS))
-    ap.add_argument("run", type=Path)
+    ap.add_argument("run", type=Path, help="the run whose figures are the result")
+    ap.add_argument("--compare", type=Path, nargs="*", default=[], help="other runs shown as extra rows")
     args = ap.parse_args(argv)
-    out, table = (aalto if args.name == "aalto_typenet" else cmu)(args.run)
+    out, table = (aalto if args.name == "aalto_typenet" else cmu)(args.run, args.compare)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{args.name}.json").write_text(json.dumps(out, indent=2) + "\n")
     (RESULTS / f"{args.name}.md").write_text(f"# {args.name}\n\nRerun: `{out['command']}`, then "
