@@ -76,13 +76,6 @@ def test_fast_training_separates_synthetic_users(fast_run):
     assert "manhattan_scaled" in report  # classic baseline on the same split
 
 
-def test_resume_from_last_checkpoint(fast_run):
-    cfg, tmp, _ = fast_run
-    assert (tmp / "checkpoints" / "last.ckpt").exists()
-    state = torch.load(tmp / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
-    assert state["epoch"] == 3
-
-
 def test_exported_bundle_embeds_like_the_checkpoint(fast_run, tmp_path):
     cfg, tmp, report = fast_run
     (tmp / ".hydra").mkdir(exist_ok=True)
@@ -104,3 +97,17 @@ def test_exported_bundle_embeds_like_the_checkpoint(fast_run, tmp_path):
     np.testing.assert_allclose(got, want, atol=1e-5)
     cal = loaded.modalities["keystrokes"].calibration
     assert cal.slope > 0  # larger distance -> more likely an impostor
+
+
+# Runs last: resuming trains on in the shared run directory.
+def test_resume_from_last_checkpoint(fast_run):
+    cfg, tmp, _ = fast_run
+    last = tmp / "checkpoints" / "last.ckpt"
+    assert torch.load(last, map_location="cpu", weights_only=True)["epoch"] == 3  # safe loader works
+    resumed = cfg.copy()
+    with open_dict(resumed):
+        resumed.ckpt_path = "last"
+        resumed.trainer.max_epochs = 5
+        resumed.test = False
+    train(resumed)
+    assert torch.load(last, map_location="cpu", weights_only=True)["epoch"] == 4  # one more epoch, not five

@@ -48,7 +48,7 @@ def build_trainer(cfg: DictConfig, output_dir: Path) -> tuple[pl.Trainer, pl.cal
         callbacks = [c for c in callbacks if not isinstance(c, pl.callbacks.LearningRateMonitor)]
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
                           default_root_dir=str(output_dir))
-    ckpt = next((c for c in callbacks if isinstance(c, pl.callbacks.ModelCheckpoint)), None)
+    ckpt = next((c for c in callbacks if isinstance(c, pl.callbacks.ModelCheckpoint) and c.monitor), None)
     return trainer, ckpt
 
 

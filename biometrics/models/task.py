@@ -25,7 +25,10 @@ class VerificationTask(pl.LightningModule):
                  scheduler: Callable[..., Any] | None = None,
                  miner: nn.Module | None = None, num_classes: int = 0) -> None:
         super().__init__()
-        self.save_hyperparameters(logger=False, ignore=["encoder", "miner"])
+        # Only plain values go into the checkpoint's hyper-parameters, so checkpoints load with
+        # torch's safe loader (resuming included); the factories stay plain attributes.
+        self.save_hyperparameters(logger=False, ignore=["encoder", "miner", "loss", "optimizer", "scheduler"])
+        self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self.encoder = encoder
         self.loss_fn = _build_loss(loss, num_classes, _embedding_dim(encoder))
         self.miner = miner
@@ -64,10 +67,10 @@ class VerificationTask(pl.LightningModule):
         self.log("val/eer_best", self.best_val_eer if np.isfinite(self.best_val_eer) else val_eer)
 
     def configure_optimizers(self):
-        opt = self.hparams.optimizer(params=self.parameters())
-        if self.hparams.scheduler is None:
+        opt = self.optimizer_factory(params=self.parameters())
+        if self.scheduler_factory is None:
             return opt
-        sched = self.hparams.scheduler(optimizer=opt)
+        sched = self.scheduler_factory(optimizer=opt)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
 
     @torch.no_grad()
