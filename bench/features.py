@@ -8,7 +8,7 @@ each as the median of several repeats, and says which figure is which:
 the per-session loop. Targets: >= 5 M keystroke events/s and >= 2 M mouse events/s.
 """
 
-# ruff: noqa: E402  (thread limits must be set before numpy is imported)
+
 from __future__ import annotations
 
 import os

@@ -187,10 +187,10 @@ def main(argv: list[str] | None = None) -> None:
         ap.error(f"no bundle at {args.bundle}; build one with `python -m training.sample_bundle`")
     enroll, bodies, sizes = build_bodies(args.users, 3, args.requests + args.warmup, args.seed)
     secret = {"BIOMETRICS_USER_ID_SECRET": "bench-secret-0123456789abcdef"}
-    with tempfile.TemporaryDirectory(prefix="bench-serving-") as tmp:
-        with running_server(args.bundle, Path(tmp) / "bench.db", {API_KEY: "bench"}, args.workers,
-                            extra_env=secret) as base_url:
-            result = asyncio.run(drive(args, base_url, enroll, bodies))
+    with tempfile.TemporaryDirectory(prefix="bench-serving-") as tmp, \
+            running_server(args.bundle, Path(tmp) / "bench.db", {API_KEY: "bench"}, args.workers,
+                           extra_env=secret) as base_url:
+        result = asyncio.run(drive(args, base_url, enroll, bodies))
     result.update(bundle=str(args.bundle), key_events=round(float(sizes[0]), 1),
                   pointer_events=round(float(sizes[1]), 1), cpus=os.cpu_count())
     print(json.dumps(result))

@@ -69,7 +69,7 @@ def aalto(run: Path, compare: list[Path]) -> tuple[dict, str]:
 
 def _row(name: str, eers: dict, gs: list[str], far, auc) -> str:
     cells = [f"{eers[g]:.4f}" if g in eers else "-" for g in gs]
-    fmt = lambda v: "-" if v is None else f"{v:.4f}"  # noqa: E731
+    fmt = lambda v: "-" if v is None else f"{v:.4f}"
     return f"| {name} | " + " | ".join(cells) + f" | {fmt(far)} | {fmt(auc)} |"
 
 

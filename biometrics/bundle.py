@@ -64,7 +64,7 @@ def fit_calibration(genuine: np.ndarray, impostor: np.ndarray) -> Calibration:
     cal = Calibration(float(lr.coef_[0, 0]), float(lr.intercept_[0]),
                       float(np.mean(genuine)), float(np.std(genuine)),
                       float(np.mean(impostor)), float(np.std(impostor)))
-    quantiles = lambda s: tuple(np.quantile(cal.probability(s), QUANTILE_LEVELS).round(6).tolist())  # noqa: E731
+    quantiles = lambda s: tuple(np.quantile(cal.probability(s), QUANTILE_LEVELS).round(6).tolist())
     return dataclasses.replace(cal, genuine_quantiles=quantiles(genuine), impostor_quantiles=quantiles(impostor))
 
 
@@ -113,7 +113,7 @@ class ModelBundle:
         torch.save(payload, path)
 
     @classmethod
-    def load(cls, path: str | Path) -> "ModelBundle":
+    def load(cls, path: str | Path) -> ModelBundle:
         """Read a bundle written by :meth:`save` (safe loader: no code is unpickled)."""
         payload = torch.load(path, map_location="cpu", weights_only=True)
         if payload.get("format") != BUNDLE_FORMAT:

@@ -247,7 +247,7 @@ class Session(BaseModel):
         return v
 
     @model_validator(mode="after")
-    def _ordered(self) -> "Session":
+    def _ordered(self) -> Session:
         _check_stream(self.keystrokes, "keystrokes")
         _check_stream(self.pointer, "pointer")
         _check_stream(self.touch, "touch")

@@ -8,7 +8,7 @@ and one sequence of every other evaluated user is an impostor query.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

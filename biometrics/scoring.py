@@ -44,7 +44,7 @@ class ScoringConfig:
     guards: GuardConfig = field(default_factory=GuardConfig)
 
     @classmethod
-    def from_targets(cls, bundle: ModelBundle, target_far: float, target_frr: float, **kw) -> "ScoringConfig":
+    def from_targets(cls, bundle: ModelBundle, target_far: float, target_frr: float, **kw) -> ScoringConfig:
         """Thresholds from target error rates on the bundle's held-out comparisons.
 
         ``allow_below``: at most ``target_far`` of impostors get "allow"; ``deny_at_or_above``:

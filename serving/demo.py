@@ -55,9 +55,9 @@ def summarize(rows: list[dict]) -> dict:
     for row in rows:
         counts[row["label"]][row["decision"]] += 1
     n = {k: sum(c.values()) for k, c in counts.items()}
-    share = lambda k, d: counts[k][d] / n[k] if n.get(k) else None  # noqa: E731
-    caught = lambda k: 1.0 - share(k, "allow") if n.get(k) else None  # noqa: E731
-    flagged = lambda k, reason: (sum(reason in r["reasons"] for r in rows if r["label"] == k) / n[k]  # noqa: E731
+    share = lambda k, d: counts[k][d] / n[k] if n.get(k) else None
+    caught = lambda k: 1.0 - share(k, "allow") if n.get(k) else None
+    flagged = lambda k, reason: (sum(reason in r["reasons"] for r in rows if r["label"] == k) / n[k]
                                  if n.get(k) else None)
     return {"n": n, "decisions": {k: dict(c) for k, c in counts.items()},
             "FAR": share("impostor", "allow"), "FRR": 1.0 - share("genuine", "allow"),

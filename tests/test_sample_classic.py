@@ -1,12 +1,12 @@
 """Classic baseline on the shipped sample data: one-class profiles separate owners from attackers."""
 
+import importlib.util
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from biometrics.classic import fit_one_class, fuse
-import importlib.util
-from pathlib import Path
-
 
 _spec = importlib.util.spec_from_file_location(
     "sample_classic", Path(__file__).resolve().parents[1] / "bench" / "sample_classic.py")

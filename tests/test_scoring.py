@@ -18,7 +18,7 @@ def tiny_bundle() -> ModelBundle:
     mods = {}
     for name, features in MODALITY_FEATURES.items():
         cols = [i for i, f in enumerate(features) if f != "key_bucket"]
-        kw = dict(in_features=len(cols), hidden=8, num_layers=1, embedding_dim=8, dropout=0.0)
+        kw = {"in_features": len(cols), "hidden": 8, "num_layers": 1, "embedding_dim": 8, "dropout": 0.0}
         # slope 10, intercept -5: distance 0.5 -> P(impostor) 0.5
         mods[name] = ModalityModel("TypeNetEncoder", kw, TypeNetEncoder(**kw).eval(), cols, 64,
                                    dataclasses.asdict(feature_config(name)), Calibration(10.0, -5.0, 0, 0, 0, 0))

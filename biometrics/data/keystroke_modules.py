@@ -62,7 +62,7 @@ class EnrollmentDataModule(SequenceDataModule):
         grouped, _ = group_by_user(emb, data.users, data.order, self.per_user)
         report = enrollment_report(grouped, self.enroll_sizes, self.n_queries, seed=self.seed,
                                    scorer=scorer)
-        at = str(sorted(report["eer"], key=lambda g: abs(int(g) - 5))[0])  # G = 5, or the nearest
+        at = str(min(report["eer"], key=lambda g: abs(int(g) - 5)))  # G = 5, or the nearest
         return {**report, "eer": report["eer"][at], "eer_by_g": report["eer"]}
 
 

@@ -7,6 +7,7 @@ to, and its position in that user's recording order (what enrollment protocols i
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,12 +26,12 @@ class SequenceSet:
     def __len__(self) -> int:
         return len(self.tokens)
 
-    def subset(self, keep: np.ndarray) -> "SequenceSet":
+    def subset(self, keep: np.ndarray) -> SequenceSet:
         """The sequences where boolean ``keep`` is true (or at integer indices ``keep``)."""
         idx = np.flatnonzero(keep) if keep.dtype == bool else keep
         return SequenceSet([self.tokens[i] for i in idx], self.users[idx], self.order[idx])
 
-    def select_columns(self, columns: np.ndarray | list[int]) -> "SequenceSet":
+    def select_columns(self, columns: np.ndarray | list[int]) -> SequenceSet:
         """The same sequences with only the given token columns."""
         cols = np.asarray(columns)
         return SequenceSet([t[:, cols] for t in self.tokens], self.users, self.order)
@@ -42,12 +43,12 @@ class SequenceSet:
         np.savez(path, flat=flat, lengths=lengths, users=self.users, order=self.order)
 
     @classmethod
-    def load(cls, path) -> "SequenceSet":
+    def load(cls, path) -> SequenceSet:
         """Read what :meth:`save` wrote."""
         z = np.load(path)
         bounds = np.concatenate([[0], np.cumsum(z["lengths"])])
         flat = z["flat"]
-        tokens = [flat[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+        tokens = [flat[a:b] for a, b in itertools.pairwise(bounds)]
         return cls(tokens, z["users"].astype(np.int64), z["order"].astype(np.int64))
 
 

@@ -11,9 +11,19 @@ from biometrics.features.keystroke import (
     keystroke_presses,
     keystroke_tokens,
 )
-from biometrics.features.mouse import MOUSE_FEATURES, MouseFeatureConfig, mouse_actions, mouse_tokens
+from biometrics.features.mouse import (
+    MOUSE_FEATURES,
+    MouseFeatureConfig,
+    mouse_actions,
+    mouse_tokens,
+)
 from biometrics.features.summary import summary_vector
-from biometrics.features.touch import TOUCH_FEATURES, TouchFeatureConfig, stroke_features, touch_tokens
+from biometrics.features.touch import (
+    TOUCH_FEATURES,
+    TouchFeatureConfig,
+    stroke_features,
+    touch_tokens,
+)
 
 MODALITIES: tuple[str, ...] = ("keystrokes", "pointer", "touch")
 #: Token column names per modality.

@@ -9,7 +9,8 @@ them under its protocol, so ``val/eer`` always means "EER on users never trained
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytorch_lightning as pl
