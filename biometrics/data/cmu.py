@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-from biometrics.data.paths import datasets_root
+from biometrics.data.paths import dataset_file
 from biometrics.events import KeystrokeArrays, hash_key
 
 if TYPE_CHECKING:
@@ -93,14 +93,7 @@ class CmuSplit(NamedTuple):
 
 def cmu_csv_path(root: str | Path | None = None) -> Path:
     """Path of ``DSL-StrongPasswordData.csv`` under a datasets root (or the csv itself)."""
-    base = datasets_root(root)
-    for candidate in (base, base / CMU_FILE, base / CMU_DIR / CMU_FILE):
-        if candidate.is_file():
-            return candidate
-    raise FileNotFoundError(
-        f"{CMU_FILE} not found under {base} (looked in {base / CMU_DIR}); pass the datasets "
-        "root, or set BIOMETRICS_DATASETS to the folder that holds cmu-keystroke/"
-    )
+    return dataset_file(root, CMU_DIR, CMU_FILE)
 
 
 def load_cmu(root: str | Path | None = None) -> CmuData:

@@ -19,3 +19,16 @@ def datasets_root(override: str | Path | None = None) -> Path:
     if env:
         return Path(env).expanduser()
     return _DEFAULT_ROOT
+
+
+def dataset_file(root: str | Path | None, folder: str, name: str) -> Path:
+    """Path of dataset file ``folder/name`` under a datasets root (``root`` may also be the file
+    or its folder); a clear error says where it looked and how to point elsewhere."""
+    base = datasets_root(root)
+    for candidate in (base, base / name, base / folder / name):
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(
+        f"{name} not found under {base} (looked in {base / folder}); pass the datasets root, "
+        f"or set {DATASETS_ENV} to the folder that holds {folder}/"
+    )

@@ -25,7 +25,7 @@ from typing import Literal
 
 import numpy as np
 
-from biometrics.data.paths import datasets_root
+from biometrics.data.paths import dataset_file
 from biometrics.features import STROKE_FEATURES, TOUCHALYTICS_COLUMNS
 
 TOUCHALYTICS_DIR = "touchalytics-features"
@@ -79,14 +79,7 @@ class TouchalyticsData:
 
 def featmat_path(root: str | Path | None = None) -> Path:
     """Path of ``featMat.csv`` under a datasets root (or the file itself)."""
-    base = datasets_root(root)
-    for candidate in (base, base / FEATMAT, base / TOUCHALYTICS_DIR / FEATMAT):
-        if candidate.is_file():
-            return candidate
-    raise FileNotFoundError(
-        f"{FEATMAT} not found under {base} (looked in {base / TOUCHALYTICS_DIR}); pass the "
-        "datasets root, or set BIOMETRICS_DATASETS to the folder that holds touchalytics-features/"
-    )
+    return dataset_file(root, TOUCHALYTICS_DIR, FEATMAT)
 
 
 def parse_featmat(raw: np.ndarray) -> TouchalyticsData:
