@@ -85,6 +85,8 @@ class ModalityModel:
     def embed(self, tokens: list[np.ndarray], batch_size: int = 512) -> np.ndarray:
         """Embeddings ``[N, D]`` of full-width token sequences (columns are selected here)."""
         x, mask = pad_numpy([t[:, self.columns] for t in tokens], self.max_len)
+        longest = max(1, int(mask.sum(1).max())) if len(tokens) else 1
+        x, mask = x[:, :longest], mask[:, :longest]  # padding beyond the longest sequence is dead weight
         out = [self.encoder(torch.from_numpy(x[i:i + batch_size]), torch.from_numpy(mask[i:i + batch_size]))
                for i in range(0, len(tokens), batch_size)]
         return torch.cat(out).numpy() if out else np.zeros((0, self.encoder_kwargs["embedding_dim"]), np.float32)
