@@ -76,3 +76,26 @@ def plot_score_histogram(genuine: np.ndarray, impostor: np.ndarray, path: str | 
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def plot_amount_curve(curves: dict[str, dict[str, float]], path: str | Path, xlabel: str,
+                      ylabel: str = "EER", title: str = "") -> None:
+    """A metric against how much behavior was seen (``{name: {amount: value}}``; ``"all"`` last)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, by_amount in curves.items():
+        keys = list(by_amount)
+        ax.plot(range(len(keys)), [by_amount[k] for k in keys], marker="o", label=name)
+        ax.set_xticks(range(len(keys)), keys)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

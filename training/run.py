@@ -106,6 +106,7 @@ def evaluate(task: VerificationTask, dm: SequenceDataModule, baselines: list[str
     if curves:
         plot_det(curves, output_dir / f"{prefix}det.png", title=f"{type(dm).__name__} ({stage})")
         plot_score_histogram(*curves["encoder"], output_dir / f"{prefix}scores.png", title="encoder")
+    dm.write_plots(report, output_dir, prefix)
     return report
 
 

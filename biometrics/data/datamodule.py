@@ -52,6 +52,9 @@ class SequenceDataModule(pl.LightningDataModule):
         """
         raise NotImplementedError
 
+    def write_plots(self, report: dict, output_dir: Path, prefix: str = "") -> None:
+        """Protocol-specific plots for an evaluation ``report`` (e.g. accuracy vs amount seen)."""
+
     def baseline_vectors(self, stage: str) -> np.ndarray:
         """Fixed-length vectors per sequence for the classic one-class detectors."""
         return np.stack([summary_vector(t) for t in self.sets[stage].tokens])
