@@ -39,15 +39,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from sklearn.ensemble import RandomForestClassifier
 
+from biometrics.classic import two_class_anomaly
 from biometrics.data.balabit import BalabitData, load_balabit
 from biometrics.detectors import make_detector
 from biometrics.features import ACTION_FEATURES, ACTION_TYPES, mouse_actions
 from biometrics.metrics import eer, roc_auc
+from biometrics.streaming import ACTION_COUNTS, first_n_means
 
 MIN_EVENTS = 4
-ACTION_COUNTS = ("1", "5", "10", "20", "all")
 HEADLINE = "rf_2class"
 PUBLISHED = {"antal_egyed_zsigmond_2019_auc": 0.92, "wang_2025_auc": 0.9465}
 _N_EV = ACTION_FEATURES.index("n_events")
@@ -73,13 +73,6 @@ def keep_actions(F: np.ndarray, with_scroll: bool, fallback: bool) -> np.ndarray
     return F[keep]
 
 
-def session_scores(per_action: np.ndarray) -> dict[str, float]:
-    """Mean per-action anomaly over the first 1, 5, 10, 20 and all actions (0.5 if none)."""
-    if per_action.size == 0:
-        return {n: 0.5 for n in ACTION_COUNTS}
-    return {n: float(per_action[: (None if n == "all" else int(n))].mean()) for n in ACTION_COUNTS}
-
-
 def _log_features(F: np.ndarray) -> np.ndarray:
     """Signed log1p of every column: heavy-tailed speeds and durations on a usable scale."""
     return np.sign(F) * np.log1p(np.abs(F))
@@ -90,18 +83,6 @@ def _manhattan_scorer(pos: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
     det = make_detector("Manhattan (scaled)").fit(_log_features(pos))
     ref = float(np.median(det.score(_log_features(pos))))
     return lambda F: det.score(_log_features(F)) / ref
-
-
-def _forest_scorer(
-    pos: np.ndarray, neg: np.ndarray, seed: int
-) -> Callable[[np.ndarray], np.ndarray]:
-    """1 - P(owner) of a random forest of owner actions (pos) against others' (neg)."""
-    X = np.concatenate([pos, neg])
-    y = np.r_[np.ones(pos.shape[0]), np.zeros(neg.shape[0])]
-    rf = RandomForestClassifier(
-        n_estimators=200, min_samples_leaf=2, n_jobs=1, random_state=seed
-    ).fit(X, y)
-    return lambda F: 1.0 - rf.predict_proba(F)[:, 1]
 
 
 def score_method(
@@ -126,10 +107,10 @@ def score_method(
             neg = others[
                 rng.choice(others.shape[0], size=min(pos.shape[0], others.shape[0]), replace=False)
             ]
-            anomaly = _forest_scorer(pos, neg, seed)
+            anomaly = two_class_anomaly(pos, neg, "forest", seed)
         for session, _ in data.labelled_test(account):
             F = keep_actions(actions[session.name], with_scroll, True)
-            out[session.name] = session_scores(anomaly(F) if F.shape[0] else np.zeros(0))
+            out[session.name] = first_n_means(anomaly(F) if F.shape[0] else np.zeros(0))
     return out
 
 

@@ -7,6 +7,7 @@ scores turns it into "how many of my usual deviations away", comparable everywhe
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,3 +49,24 @@ def fuse(scores: dict[str, float]) -> float:
     if not scores:
         raise ValueError("no modality scores to fuse")
     return float(np.mean(list(scores.values())))
+
+
+def two_class_anomaly(pos: np.ndarray, neg: np.ndarray, method: str = "forest",
+                      seed: int = 0) -> Callable[[np.ndarray], np.ndarray]:
+    """``1 - P(owner)`` of a classifier of the owner's vectors (``pos``) against others' (``neg``).
+
+    The per-account two-class protocol of the published Balabit results: ``"forest"`` is
+    Antal & Egyed-Zsigmond's random forest (200 trees, leaves of at least 2, seeded) on
+    hand-made features; ``"logistic"`` a logistic regression, for learned embeddings.
+    """
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+
+    if method == "forest":
+        clf = RandomForestClassifier(n_estimators=200, min_samples_leaf=2, n_jobs=1, random_state=seed)
+    elif method == "logistic":
+        clf = LogisticRegression(C=1.0, max_iter=500)
+    else:
+        raise ValueError(f"unknown two-class method {method!r}; expected 'forest' or 'logistic'")
+    clf.fit(np.concatenate([pos, neg]), np.r_[np.ones(len(pos)), np.zeros(len(neg))])
+    return lambda x: clf.predict_proba(x)[:, 0]

@@ -82,10 +82,25 @@ def load_task(path: str, cfg: DictConfig, dm: SequenceDataModule) -> Verificatio
     return task.eval()
 
 
-def embed_stage(task: VerificationTask, dm: SequenceDataModule, stage: str) -> np.ndarray:
-    """Embeddings of every sequence of a stage, head-cropped as in evaluation."""
-    x, mask = pad_numpy(dm.sets[stage].tokens, dm.max_len)
-    return task.embed(torch.from_numpy(x), torch.from_numpy(mask))
+def embed_stage(task: VerificationTask, dm: SequenceDataModule, stage: str,
+                batch_size: int = 1024) -> np.ndarray:
+    """Embeddings of every sequence of a stage, head-cropped as in evaluation.
+
+    Sequences go through in order of length, each batch padded only to its own longest,
+    which gives the same embeddings (every encoder masks padding) for much less compute.
+    """
+    tokens = dm.sets[stage].tokens
+    by_length = np.argsort([t.shape[0] for t in tokens], kind="stable")
+    out = np.zeros((len(tokens), 0), dtype=np.float32)
+    for start in range(0, len(tokens), batch_size):
+        idx = by_length[start:start + batch_size]
+        batch = [tokens[i] for i in idx]
+        x, mask = pad_numpy(batch, max(1, min(dm.max_len, max(t.shape[0] for t in batch))))
+        emb = task.embed(torch.from_numpy(x), torch.from_numpy(mask), batch_size)
+        if out.shape[1] == 0:
+            out = np.zeros((len(tokens), emb.shape[1]), dtype=np.float32)
+        out[idx] = emb
+    return out
 
 
 def evaluate(task: VerificationTask, dm: SequenceDataModule, baselines: list[str],

@@ -1,0 +1,284 @@
+"""Mouse data module: Balabit actions as token sequences, scored per account as in the challenge.
+
+One sequence = one mouse action (move, point-and-click, drag-and-drop or scroll of at least
+``min_events`` events), its events turned into tokens by the very
+:func:`biometrics.features.mouse_tokens` that scoring uses, head-cropped to ``max_len``;
+with ``action_context`` every token also carries its action's classic features
+(:func:`biometrics.features.mouse_actions`, signed log1p), so the whole action is in view
+even when its tail is cropped.
+The encoder embeds actions; a session's anomaly is the mean of its actions' anomalies
+(:func:`biometrics.streaming.first_n_means` after 1, 5, 10, 20 and all actions).
+
+Per account, an action's anomaly is ``1 - P(owner)`` of a two-class model (``classifier``:
+logistic regression or random forest) on the embeddings of the account's training-session actions against as many actions drawn from
+the other accounts' training sessions, the protocol of the published Balabit results
+(Antal & Egyed-Zsigmond 2019 use a random forest on hand-made action features the same
+way). Two variants of who the encoder trained on:
+
+* ``fold=None`` (**published**): the encoder trains on the training sessions of all ten
+  accounts except one held-out session per account, which validates (chunks of
+  ``val_chunk`` actions claimed by every account); every labelled test session is scored;
+* ``fold=k`` (**leave one account out**): account ``k`` (in number order) is held out: the
+  encoder trains and validates on the other nine accounts only, never seeing account k's
+  sessions nor its test folder (where its attackers' sessions are); then account k's
+  labelled test sessions are scored, with its own training sessions as the enrollment.
+
+With ``fuse_forest`` the test report also holds ``with_forest``: each action's anomaly is
+the mean of the encoder's and the classic random forest's on the 26 hand-made action
+features (the same per-account protocol), reported as its own row.
+
+Parsing is cached at the archive level (:func:`biometrics.data.balabit.load_balabit`);
+turning 4.6 M events into action tokens takes seconds, so the sets are rebuilt in memory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from biometrics.classic import two_class_anomaly
+from biometrics.data.balabit import BalabitData, load_balabit
+from biometrics.data.datamodule import SequenceDataModule
+from biometrics.data.paths import datasets_root
+from biometrics.data.sequences import SequenceSet
+from biometrics.features import ACTION_FEATURES, MOUSE_FEATURES, mouse_actions, mouse_tokens
+from biometrics.metrics import eer, roc_auc
+from biometrics.protocols import Scorer, mean_distance
+from biometrics.reports import plot_amount_curve
+from biometrics.streaming import ACTION_COUNTS, first_n_means
+
+#: Token columns added with ``action_context``: the action's classic features, signed log1p.
+ACTION_CONTEXT_FEATURES: tuple[str, ...] = tuple(f"action_{n}" for n in ACTION_FEATURES)
+
+
+@dataclass
+class ActionIndex:
+    """Per action of a stage's :class:`SequenceSet`: its session and role."""
+
+    session: np.ndarray  # int64 [N], index into BalabitDataModule.sessions
+    enroll: np.ndarray  # bool [N], a training-session action (profile / negatives)
+    features: np.ndarray  # float64 [N, len(ACTION_FEATURES)], the classic per-action features
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """One session file: whose folder it is in, its split and (test) label."""
+
+    account: int  # the account number, e.g. 12 for user12
+    name: str
+    split: str  # "training" or "test"
+    label: int  # 1 illegal, 0 legal (training sessions: 0)
+
+
+def session_actions(tokens: np.ndarray, action_id: np.ndarray, min_events: int,
+                    max_len: int) -> tuple[list[np.ndarray], np.ndarray]:
+    """Split one session's event tokens into its actions of >= ``min_events`` events, each
+    head-cropped to ``max_len`` events, in time order; also returns the kept action ids."""
+    starts = np.flatnonzero(np.r_[True, action_id[1:] != action_id[:-1]])
+    lengths = np.diff(np.r_[starts, action_id.size])
+    keep = np.flatnonzero(lengths >= min_events)
+    return [tokens[starts[i]: starts[i] + min(lengths[i], max_len)] for i in keep], action_id[starts[keep]]
+
+
+class BalabitDataModule(SequenceDataModule):
+    """Balabit actions for verification training; evaluates sessions under the challenge protocol."""
+
+    feature_names = MOUSE_FEATURES
+    modality = "pointer"
+
+    def __init__(self, datasets: str | Path | None = None, balabit_cache: str | Path | None = None,
+                 fold: int | None = None, n_folds: int | None = None, min_events: int = 4,
+                 max_len: int = 64, val_chunk: int = 20, enroll_per_account: int = 2000,
+                 fuse_forest: bool = False, action_context: bool = True, classifier: str = "logistic",
+                 **kw) -> None:
+        super().__init__(max_len=max_len, **kw)
+        self.datasets = datasets_root(datasets)
+        self.balabit_cache = balabit_cache
+        self.fold, self.n_folds = fold, n_folds
+        self.min_events, self.val_chunk = min_events, val_chunk
+        self.enroll_per_account, self.fuse_forest = enroll_per_account, fuse_forest
+        self.action_context, self.classifier = action_context, classifier
+        if action_context:
+            self.feature_names = MOUSE_FEATURES + ACTION_CONTEXT_FEATURES
+        self.sessions: list[SessionInfo] = []
+        self.index: dict[str, ActionIndex] = {}
+
+    # --- data ----------------------------------------------------------------------------
+    def setup(self, stage: str | None = None) -> None:
+        if not self.sets:
+            self.setup_from(load_balabit(self.datasets, self.balabit_cache))
+
+    def setup_from(self, data: BalabitData) -> None:
+        """Build the sets from already loaded challenge data (the real archive or a test's)."""
+        sets, self.index = self.build_sets_from(data)
+        self.sets = {s: v.select_columns(self.columns) for s, v in sets.items()}
+
+    def build_sets(self) -> dict[str, SequenceSet]:
+        return self.build_sets_from(load_balabit(self.datasets, self.balabit_cache))[0]
+
+    def held_out_account(self, accounts: list[int]) -> int | None:
+        """The account of leave-one-account-out fold ``fold`` (None: the published variant)."""
+        return None if self.fold is None else accounts[self.fold]
+
+    def build_sets_from(self, data: BalabitData) -> tuple[dict[str, SequenceSet], dict[str, ActionIndex]]:
+        """Train / val / test action sets and, for val and test, each action's session and role."""
+        names = data.accounts
+        numbers = [int("".join(c for c in a if c.isdigit())) for a in names]
+        held = self.held_out_account(numbers)
+        self.sessions, actions = [], []
+        for a, num in zip(names, numbers):
+            for s in data.training[a]:
+                self.sessions.append(SessionInfo(num, s.name, "training", 0))
+                actions.append(self._actions(s.events))
+        for s, label in data.labelled_test():
+            num = numbers[names.index(s.account)]
+            if held is None or num == held:
+                self.sessions.append(SessionInfo(num, s.name, "test", label))
+                actions.append(self._actions(s.events))
+        info = self.sessions
+        train_accounts = [n for n in numbers if n != held]
+        # validation: each training account's last training session
+        val_sessions = {max((i for i, s in enumerate(info) if s.account == n and s.split == "training"),
+                            key=lambda i: info[i].name) for n in train_accounts}
+        rng = np.random.default_rng(self.seed)
+        roles: dict[str, list[tuple[int, bool]]] = {"train": [], "val": [], "test": []}
+        for i, s in enumerate(info):
+            if s.split == "test":
+                roles["test"].append((i, False))
+            elif i in val_sessions:
+                roles["val"].append((i, False))
+            elif s.account != held:
+                roles["train"].append((i, False))
+        sets, index = {}, {}
+        for stage, chosen in roles.items():
+            sid = [i for i, _ in chosen for _ in actions[i]]
+            toks = [t for i, _ in chosen for t in actions[i]]  # (tokens, features) pairs
+            enroll = [False] * len(toks)
+            if stage != "train":  # the accounts' profiles: their training actions (sampled)
+                profile_accounts = numbers if stage == "test" else train_accounts
+                for num in profile_accounts:
+                    pool = [(i, t) for i, s in enumerate(info) if s.account == num and s.split == "training"
+                            and i not in val_sessions for t in actions[i]]
+                    pick = rng.choice(len(pool), size=min(self.enroll_per_account, len(pool)), replace=False)
+                    sid += [pool[j][0] for j in np.sort(pick)]
+                    toks += [pool[j][1] for j in np.sort(pick)]
+                    enroll += [True] * pick.size
+            sid_arr = np.array(sid, dtype=np.int64)
+            users = np.array([info[i].account for i in sid], dtype=np.int64)
+            features = np.array([f for _, f in toks]).reshape(len(toks), len(ACTION_FEATURES))
+            sets[stage] = SequenceSet([t for t, _ in toks], users, sid_arr)
+            index[stage] = ActionIndex(sid_arr, np.array(enroll, dtype=bool), features)
+        return sets, index
+
+    def _actions(self, events) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(tokens, classic features) of each kept action of a session."""
+        action_id, features, _ = mouse_actions(events)
+        tokens = mouse_tokens(events)
+        if self.action_context:  # every event also sees its whole action's summary
+            context = (np.sign(features) * np.log1p(np.abs(features))).astype(np.float32)
+            tokens = np.concatenate([tokens, context[action_id]], axis=1)
+        kept_tokens, kept = session_actions(tokens, action_id, self.min_events, self.max_len)
+        return list(zip(kept_tokens, features[kept]))
+
+    # --- protocol ------------------------------------------------------------------------
+    def action_anomalies(self, emb: np.ndarray, stage: str, scorer: Scorer | None = None,
+                         method: str = "logistic") -> dict[int, np.ndarray]:
+        """``{account: anomaly of every non-profile action of the stage under that account's model}``.
+
+        The model is :func:`~biometrics.classic.two_class_anomaly` (``method``) of the account's
+        profile against other accounts' profile actions, or a one-class ``scorer``.
+        """
+        idx, users = self.index[stage], self.sets[stage].users
+        queries = emb[~idx.enroll]
+        rng = np.random.default_rng(self.seed)
+        out = {}
+        for acc in np.unique(users[idx.enroll]):
+            pos = emb[idx.enroll & (users == acc)]
+            if scorer is not None:  # one-class detector, in units of the profile's own scores
+                ref = float(np.median(scorer(pos, pos))) or 1.0
+                out[int(acc)] = scorer(pos, queries) / ref
+                continue
+            others = emb[idx.enroll & (users != acc)]
+            neg = others[rng.choice(len(others), size=min(len(pos), len(others)), replace=False)]
+            out[int(acc)] = two_class_anomaly(pos, neg, method, self.seed)(queries)
+        return out
+
+    def evaluate_embeddings(self, emb: np.ndarray, stage: str, scorer: Scorer = mean_distance) -> dict:
+        # Validation (every epoch) uses the fast logistic model; the test, the configured one.
+        method = "logistic" if stage == "val" else self.classifier
+        anomalies = self.action_anomalies(emb, stage, None if scorer is mean_distance else scorer, method)
+        if stage == "val":
+            return self._evaluate_val(anomalies)
+        return self._evaluate_sessions(anomalies, stage)
+
+    def _evaluate_val(self, anomalies: dict[int, np.ndarray]) -> dict:
+        """Chunks of ``val_chunk`` actions of the held-out training sessions, claimed by every account."""
+        idx, users = self.index["val"], self.sets["val"].users
+        sid, owner = idx.session[~idx.enroll], users[~idx.enroll]
+        pos_in_session = np.arange(sid.size) - np.searchsorted(sid, sid)  # sessions are contiguous
+        chunk = np.unique(np.stack([sid, pos_in_session // self.val_chunk], 1), axis=0, return_inverse=True)[1]
+        chunk = chunk.ravel()
+        counts = np.bincount(chunk)
+        chunk_owner = np.zeros(counts.size, dtype=np.int64)
+        chunk_owner[chunk] = owner
+        gen, imp = [], []
+        for acc, a in anomalies.items():
+            mean = np.bincount(chunk, weights=a) / counts
+            gen.append(mean[chunk_owner == acc])
+            imp.append(mean[chunk_owner != acc])
+        g, i = np.concatenate(gen), np.concatenate(imp)
+        return {"eer": eer(g, i), "auc": roc_auc(g, i), "scores": (g, i)}
+
+    def session_scores(self, anomalies: dict[int, np.ndarray], stage: str = "test") -> dict[str, dict]:
+        """Each query session's mean anomaly after 1, 5, 10, 20, all actions (its own account's model)."""
+        idx = self.index[stage]
+        sid = idx.session[~idx.enroll]
+        out = {}
+        for s in np.unique(sid):
+            info = self.sessions[s]
+            rows = sid == s
+            out[info.name] = {"account": info.account, "label": info.label,
+                              **first_n_means(anomalies[info.account][rows])}
+        return out
+
+    def _evaluate_sessions(self, anomalies: dict[int, np.ndarray], stage: str) -> dict:
+        scores = self.session_scores(anomalies, stage)
+        report = {**session_report(scores), "session_scores": scores}
+        if self.fuse_forest:  # the encoder's action anomalies averaged with the classic forest's
+            forest = self.action_anomalies(self.index[stage].features, stage, method="forest")
+            fused = {a: (anomalies[a] + forest[a]) / 2 for a in anomalies}
+            fused_scores = self.session_scores(fused, stage)
+            report["with_forest"] = {**session_report(fused_scores), "session_scores": fused_scores}
+        return report
+
+    def write_plots(self, report: dict, output_dir: Path, prefix: str = "") -> None:
+        curves = {k: v["auc_by_actions"] for k, v in report.items() if isinstance(v, dict) and "auc_by_actions" in v}
+        if curves:
+            plot_amount_curve(curves, output_dir / f"{prefix}auc_by_actions.png", "actions seen",
+                              "global AUC", title="Balabit: AUC vs actions seen")
+
+
+def session_report(scores: dict[str, dict]) -> dict:
+    """Global AUC / EER over sessions (by actions seen) and per account, from :meth:`session_scores`."""
+    rows = list(scores.values())
+    y = np.array([r["label"] for r in rows])
+    acc = np.array([r["account"] for r in rows])
+    by_n = {n: np.array([r[n] for r in rows]) for n in ACTION_COUNTS}
+    per_account = {}
+    for a in np.unique(acc):
+        m = acc == a
+        if (y[m] == 0).any() and (y[m] == 1).any():
+            s = by_n["all"][m]
+            per_account[int(a)] = {"auc": roc_auc(s[y[m] == 0], s[y[m] == 1]),
+                                   "eer": eer(s[y[m] == 0], s[y[m] == 1])}
+    g, i = by_n["all"][y == 0], by_n["all"][y == 1]
+    return {
+        "eer": eer(g, i), "auc_global": roc_auc(g, i), "eer_global": eer(g, i),
+        "auc_by_actions": {n: roc_auc(v[y == 0], v[y == 1]) for n, v in by_n.items()},
+        "eer_by_actions": {n: eer(v[y == 0], v[y == 1]) for n, v in by_n.items()},
+        "per_subject": {a: v["eer"] for a, v in per_account.items()},
+        "per_account": per_account, "n_sessions": len(rows), "n_illegal": int(y.sum()),
+        "scores": (g, i),
+    }
