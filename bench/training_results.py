@@ -2,6 +2,7 @@
 
     python bench/training_results.py aalto_typenet logs/aalto_typenet/runs/<run> [--compare run2 ...]
     python bench/training_results.py cmu_folds logs/cmu_folds/runs/<run>
+    python bench/training_results.py touch_serwadda logs/touch_serwadda/runs/<run>
 
 Reads the run's ``metrics.json`` (written by ``training.train``) and writes
 ``bench/results/<name>.json`` in the issue's format plus a markdown table beside the
@@ -12,12 +13,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 from pathlib import Path
+
+import numpy as np
 
 RESULTS = Path(__file__).resolve().parent / "results"
 COMMANDS = {
     "aalto_typenet": "python -m training.train experiment=aalto_typenet",
     "cmu_folds": "python -m training.train experiment=cmu_folds",
+    "touch_serwadda": "OMP_NUM_THREADS=1 python -m training.train experiment=touch_serwadda",
 }
 PUBLISHED_AALTO = [
     ("TypeNet (Acien et al. 2022), 68,000 training users, keycodes", {"5": 0.022}),
@@ -92,6 +97,63 @@ def cmu(run: Path, compare: list[Path]) -> tuple[dict, str]:
     return out, "\n".join(lines)
 
 
+PUBLISHED_TOUCH = [
+    ("Touchalytics inter-session (Frank et al. 2013), kNN+SVM on stroke features, own data",
+     {"1": 0.13, "11": 0.03}),
+]
+STROKES = ("1", "5", "11", "20")
+
+
+def _pooled_variants(run: Path, folds: int) -> dict[str, dict]:
+    """Mean, median and sd over all users of every scoring variant, pooled from the fold reports."""
+    per = [json.loads((run / f"fold{k}" / "metrics.json").read_text())["encoder"]["variants"]
+           for k in range(folds)]
+    out = {}
+    for name in per[0]:
+        by_k = {k: [e for f in per for e in f[name]["per_subject_by_k"].get(k, {}).values()]
+                for k in STROKES}
+        out[name] = {"eer_by_strokes": {k: float(np.mean(v)) for k, v in by_k.items() if v},
+                     "eer_median_by_strokes": {k: float(np.median(v)) for k, v in by_k.items() if v},
+                     "n_users": len(by_k["1"])}
+    return out
+
+
+def _strokes_row(name: str, eers: dict) -> str:
+    return f"| {name} | " + " | ".join(f"{eers[k]:.3f}" if k in eers else "-" for k in STROKES) + " |"
+
+
+def touch(run: Path, compare: list[Path]) -> tuple[dict, str]:
+    """The inter-session figures of a Serwadda fold run (headline scoring plus variants) and its table."""
+    m = json.loads((run / "metrics.json").read_text())
+    enc = m["encoder"]
+    variants = _pooled_variants(run, m["folds"])
+    fold0 = json.loads((run / "fold0" / "metrics.json").read_text())
+    scoring = fold0["encoder"]["scoring"]
+    classic = json.loads((RESULTS / "serwadda_classic.json").read_text())
+    out = {"eer_by_strokes": enc["eer_by_k"], "n_users": enc["n_subjects_by_k"]["1"],
+           "command": COMMANDS["touch_serwadda"], "wall_s": m["wall_s"],
+           "eer_median_by_strokes": enc["eer_median_by_k"], "eer_sd_by_strokes": enc["eer_sd_by_k"],
+           "scoring": scoring, "model": _model_name(run), "folds": m["folds"],
+           "n_train_users_by_fold": m.get("n_train_users_by_fold"), "val_eer_best_mean": m["val/eer_best"],
+           "variants": variants,
+           "classic_baseline": {"eer_by_strokes": classic["eer_by_strokes"], "method": classic["method"],
+                                "command": classic["command"]},
+           "one_class_baselines": {k: v["eer_by_k"] for k, v in m.items()
+                                   if isinstance(v, dict) and "eer_by_k" in v and k != "encoder"},
+           "published": {name: e for name, e in PUBLISHED_TOUCH}}
+    lines = ["| model (mean per-user EER, 59 users) | 1 stroke | 5 | 11 | 20 |", "| --- | --- | --- | --- | --- |",
+             _strokes_row(f"ours: {out['model']} encoder, {scoring} (headline)", out["eer_by_strokes"])]
+    lines += [_strokes_row(f"ours: {'stroke features only' if n.startswith('features_') else 'encoder'}, "
+                           f"{n.removeprefix('features_')}", v["eer_by_strokes"])
+              for n, v in variants.items() if n != scoring]
+    lines.append(_strokes_row("classic: bench/serwadda_classic.py, RBF SVM on stroke features, all "
+                              "other-fold session-1 negatives", classic["eer_by_strokes"]))
+    lines += [_strokes_row(f"ours: one-class {k} on stroke features", v)
+              for k, v in out["one_class_baselines"].items()]
+    lines += [_strokes_row(name, e) for name, e in PUBLISHED_TOUCH]
+    return out, "\n".join(lines)
+
+
 NOTES = {
     "aalto_typenet": (
         "Protocol: TypeNet's, M = 50 keystrokes per sentence, the first G sentences enroll, the last 5 are "
@@ -106,6 +168,18 @@ NOTES = {
         "201-400, impostors = the first 5 reps of the other subjects of the same fold (about 50 impostor "
         "vectors per subject instead of the paper's 250). The classic rows score the per-press timing "
         "tokens of the same folds by the same code; the published rows use all 50 other subjects."),
+    "touch_serwadda": (
+        "Protocol: Serwadda landscape swipes, 59 users in the 5 seeded folds of bench/serwadda_classic.py. "
+        "Each fold's encoder trains on both sessions of the other folds' users less 5 validation users "
+        "(checkpoint = best mean validation EER of single strokes, logistic scoring) and never sees the "
+        "fold it is tested on. A test user enrolls on its session-1 strokes and is tested on its session-2 "
+        "strokes; impostors are the session-2 strokes of the other users of its fold. Per-stroke score: a "
+        "class-balanced two-class model per user (logistic regression or RBF SVM on standardized vectors), "
+        "positives = the user's session-1 strokes, negatives = 60 seeded session-1 strokes of each "
+        "other-fold user (the classic script uses all of them); `distance` = mean distance to the "
+        "enrollment embeddings; `_fused` = embeddings and the stroke features side by side. A decision over "
+        "k strokes averages k consecutive per-stroke scores; EER per user, then the mean over the 59 users. "
+        "Touchalytics' figures are on its own data and protocol, given as anchors only."),
 }
 
 
@@ -115,12 +189,16 @@ def main(argv=None) -> None:
     ap.add_argument("run", type=Path, help="the run whose figures are the result")
     ap.add_argument("--compare", type=Path, nargs="*", default=[], help="other runs shown as extra rows")
     args = ap.parse_args(argv)
-    out, table = (aalto if args.name == "aalto_typenet" else cmu)(args.run, args.compare)
+    out, table = {"aalto_typenet": aalto, "cmu_folds": cmu, "touch_serwadda": touch}[args.name](args.run, args.compare)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{args.name}.json").write_text(json.dumps(out, indent=2) + "\n")
     (RESULTS / f"{args.name}.md").write_text(f"# {args.name}\n\nRerun: `{out['command']}`, then "
                                              f"`python bench/training_results.py {args.name} <run dir>`.\n\n"
                                              f"{table}\n\n{NOTES[args.name]}\n")
+    if args.name == "touch_serwadda":
+        for png in ("det.png", "eer_by_amount.png"):
+            if (args.run / png).exists():
+                shutil.copyfile(args.run / png, RESULTS / f"touch_serwadda_{png}")
     print(json.dumps(out))
 
 

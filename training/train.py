@@ -19,6 +19,7 @@ import numpy as np
 import pytorch_lightning as pl
 from omegaconf import DictConfig, open_dict
 
+from biometrics.reports import plot_amount_curve, plot_det
 from training.run import build_datamodule, evaluate, fit, save_report
 
 log = logging.getLogger(__name__)
@@ -52,9 +53,36 @@ def cross_validate(cfg: DictConfig, output_dir: Path) -> dict:
             eers = np.array([e for f in folds for e in f[name]["per_subject"].values()])
             summary[name] = {"eer_mean": float(eers.mean()), "eer_sd": float(eers.std()),
                              "n_subjects": int(eers.size)}
+        elif isinstance(folds[0][name], dict) and "per_subject_by_k" in folds[0][name]:
+            summary[name] = pool_by_k([f[name]["per_subject_by_k"] for f in folds])
     summary["val/eer_best"] = float(np.mean([f["fit"]["val_eer_best"] for f in folds]))
+    summary["n_train_users_by_fold"] = [f["n_train_users"] for f in folds]
     save_report(summary, output_dir)
+    write_pooled_plots(folds, summary, output_dir)
     return summary
+
+
+def pool_by_k(per_fold: list[dict[str, dict]]) -> dict:
+    """Pool per-user EERs by amount seen (``{k: {user: eer}}`` per fold) over all folds' users."""
+    out: dict = {"eer_by_k": {}, "eer_median_by_k": {}, "eer_sd_by_k": {}, "n_subjects_by_k": {}}
+    for k in per_fold[0]:
+        eers = np.array([e for f in per_fold for e in f.get(k, {}).values()])
+        if eers.size:
+            out["eer_by_k"][k], out["eer_median_by_k"][k] = float(eers.mean()), float(np.median(eers))
+            out["eer_sd_by_k"][k], out["n_subjects_by_k"][k] = float(eers.std()), int(eers.size)
+    return out
+
+
+def write_pooled_plots(folds: list[dict], summary: dict, output_dir: Path) -> None:
+    """DET curves of the folds' pooled scores and, for amount-seen results, the pooled EER curve."""
+    curves = {n: tuple(np.concatenate(x) for x in zip(*(f[n]["scores"] for f in folds)))
+              for n in folds[0] if isinstance(folds[0][n], dict) and "scores" in folds[0][n]}
+    if curves:
+        plot_det(curves, output_dir / "det.png", title=f"all {len(folds)} folds")
+    amounts = {n: v["eer_by_k"] for n, v in summary.items() if isinstance(v, dict) and "eer_by_k" in v}
+    if amounts:
+        plot_amount_curve(amounts, output_dir / "eer_by_amount.png", xlabel="amount seen",
+                          ylabel="EER (mean over users)", title=f"all {len(folds)} folds")
 
 
 def train(cfg: DictConfig) -> dict:

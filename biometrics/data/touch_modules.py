@@ -8,18 +8,24 @@ enrolls on its session-1 strokes and is tested on its session-2 strokes; its imp
 the session-2 strokes of the other users of its fold. Validation users (drawn from the
 other folds, never trained on) are evaluated by the same protocol among themselves.
 
-Per-stroke anomaly scores (``scoring``):
+Per-stroke anomaly scores (``scoring``, :data:`SCORINGS`):
 
-* ``logistic`` (headline): a class-balanced logistic regression per user on the stroke
-  embeddings, positives = the user's session-1 strokes, negatives = session-1 strokes of
-  *other-fold* users (``background_per_user`` strokes each, seeded). Like the classic
-  two-class SVM, no scored impostor was ever a negative.
+* ``logistic`` / ``svm``: a class-balanced two-class model per user on the standardized
+  stroke embeddings (logistic regression, or the classic's RBF SVM), positives = the
+  user's session-1 strokes, negatives = session-1 strokes of *other-fold* users
+  (``background_per_user`` strokes each, seeded). Like the classic two-class SVM, no
+  scored impostor was ever a negative;
+* ``logistic_fused`` / ``svm_fused``: the same on the embedding and the stroke's scaled
+  Touchalytics features side by side (the experiment's headline: ``logistic_fused``);
 * ``distance``: mean Euclidean distance to the user's session-1 embeddings (no negatives).
+
+On the test users every scoring is reported (``variants``), plus the stroke features alone
+under ``logistic`` and ``svm`` (the classic on the very same split and negatives).
 
 Decisions over k = 1, 5, 11, 20 consecutive strokes average the per-stroke scores
 (:func:`biometrics.data.serwadda.inter_session_report`). The ``eer`` used for checkpointing
-is the mean per-user EER of single strokes (k = 1): it has far more windows than k = 11, so
-it is the steadier signal on a handful of validation users.
+is the headline scoring's mean per-user EER of single strokes (k = 1): it has far more
+windows than k = 11, so it is the steadier signal on a handful of validation users.
 
 Sequences carry their role in ``order``: ``(session - 1) * SESSION_STRIDE + stroke index``
 for evaluated users, and ``-1 - i`` for background (negative) strokes of other users.
@@ -32,18 +38,32 @@ from pathlib import Path
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC
 
 from biometrics.data.datamodule import SequenceDataModule
 from biometrics.data.paths import datasets_root
 from biometrics.data.sequences import SequenceSet
-from biometrics.data.serwadda import STROKE_COUNTS, consecutive_means, inter_session_report, load_serwadda
+from biometrics.data.serwadda import (
+    STROKE_COUNTS,
+    consecutive_means,
+    inter_session_report,
+    load_serwadda,
+)
 from biometrics.events import TouchArrays
-from biometrics.features.stroke_tokens import STROKE_TOKEN_COLUMNS, STROKE_TOKEN_FEATURES, stroke_token_sequences
+from biometrics.features.stroke_tokens import (
+    STROKE_TOKEN_COLUMNS,
+    STROKE_TOKEN_FEATURES,
+    stroke_token_sequences,
+)
 from biometrics.metrics import eer
 from biometrics.protocols import Scorer, mean_distance
 
 SESSION_STRIDE = 100_000
-SCORINGS = ("logistic", "distance")
+#: Per-stroke scorings of the encoder: method on embeddings, or ``*_fused`` on embeddings and the
+#: stroke's own features side by side.
+SCORINGS = ("logistic", "svm", "distance", "logistic_fused", "svm_fused")
+#: Judged on validation users every epoch (cheap); the rest only on the test users.
+VAL_SCORINGS = ("logistic",)
 #: Touchalytics (Frank et al. 2013) inter-session EERs, the published anchors.
 PUBLISHED = {"touchalytics_inter_session": {"1": 0.13, "11": 0.03}}
 
@@ -86,12 +106,17 @@ def with_background(full: SequenceSet, evaluated: np.ndarray, negatives: np.ndar
     return SequenceSet(own.tokens + bg.tokens, np.r_[own.users, bg.users], np.r_[own.order, bg.order])
 
 
-def logistic_scorer(enroll: np.ndarray, negatives: np.ndarray, c: float = 1.0):
-    """Minus the decision value of a class-balanced logistic regression, enroll vs negatives."""
+def two_class_scorer(enroll: np.ndarray, negatives: np.ndarray, kind: str = "logistic"):
+    """Minus the decision value of a class-balanced two-class model (enroll vs negatives) on
+    standardized vectors: ``logistic`` (C=1) or ``svm`` (RBF, C=1, gamma="scale", as the classic)."""
     x = np.concatenate([enroll, negatives])
     y = np.r_[np.ones(len(enroll), bool), np.zeros(len(negatives), bool)]
     scaler = StandardScaler().fit(x)
-    clf = LogisticRegression(C=c, class_weight="balanced", max_iter=500).fit(scaler.transform(x), y)
+    if kind == "svm":
+        clf = SVC(kernel="rbf", C=1.0, gamma="scale", class_weight="balanced")
+    else:
+        clf = LogisticRegression(C=1.0, class_weight="balanced", max_iter=500)
+    clf.fit(scaler.transform(x), y)
     return lambda q: -clf.decision_function(scaler.transform(q))
 
 
@@ -99,7 +124,9 @@ def inter_session_scores(vec: np.ndarray, data: SequenceSet, method: str = "logi
                          scorer: Scorer | None = None) -> Scores:
     """Per-stroke anomaly scores of each evaluated user's model on genuine and impostor strokes.
 
-    ``scorer`` (a one-class ``scorer(enroll, queries)``) overrides ``method`` when given.
+    ``method``: ``logistic`` or ``svm`` (two-class, negatives = the set's background strokes)
+    or ``distance`` (mean distance to the enrollment vectors); a one-class ``scorer(enroll,
+    queries)``, when given, overrides it.
     """
     evaluated = data.order >= 0
     users = np.unique(data.users[evaluated])
@@ -112,11 +139,11 @@ def inter_session_scores(vec: np.ndarray, data: SequenceSet, method: str = "logi
     for u in users:
         enroll = vec[(data.users == u) & evaluated & (data.order < SESSION_STRIDE)]
         if scorer is not None:
-            score = lambda q, e=enroll: scorer(e, q)  # noqa: E731
-        elif method == "logistic":
-            score = logistic_scorer(enroll, negatives)
+            score = lambda q, e=enroll: scorer(e, q)
+        elif method == "distance":
+            score = lambda q, e=enroll: mean_distance(e, q)
         else:
-            score = lambda q, e=enroll: mean_distance(e, q)  # noqa: E731
+            score = two_class_scorer(enroll, negatives, method)
         genuine[int(u)] = score(session2[int(u)])
         impostor[int(u)] = {v: score(s) for v, s in session2.items() if v != int(u)}
     return genuine, impostor
@@ -171,7 +198,7 @@ class SerwaddaFoldDataModule(SequenceDataModule):
     def cache_key(self) -> dict:
         return {"seed": self.seed, "fold": self.fold, "n_folds": self.n_folds, "fold_seed": self.fold_seed,
                 "val": self.n_val_users, "background": self.background_per_user, "users": self.users,
-                "features": list(self.feature_names), "v": 1}
+                "features": list(self.feature_names), "v": 2}
 
     def roles(self, users: np.ndarray) -> dict[str, np.ndarray]:
         """This fold's test users, the validation users (seeded, from other folds) and the training users."""
@@ -181,8 +208,12 @@ class SerwaddaFoldDataModule(SequenceDataModule):
         rest = np.random.default_rng(self.seed).permutation(rest)
         return {"test": test, "val": np.sort(rest[: self.n_val_users]), "train": np.sort(rest[self.n_val_users:])}
 
+    def load_sessions(self) -> dict[int, dict[int, TouchArrays]]:
+        """``{session (1, 2): {user: TouchArrays}}`` of the Serwadda landscape data."""
+        return load_serwadda(self.datasets, self.users)
+
     def build_sets(self) -> dict[str, SequenceSet]:
-        full = session_sequences(load_serwadda(self.datasets, self.users))
+        full = session_sequences(self.load_sessions())
         r = self.roles(full.users)
         others = np.r_[r["val"], r["train"]]
         return {"train": full.subset(np.isin(full.users, r["train"])),
@@ -190,18 +221,25 @@ class SerwaddaFoldDataModule(SequenceDataModule):
                 "test": with_background(full, r["test"], others, self.background_per_user, self.seed)}
 
     def evaluate_embeddings(self, emb: np.ndarray, stage: str, scorer: Scorer = mean_distance) -> dict:
-        """Encoder embeddings: the configured ``scoring`` (headline) plus the other one as a variant;
-        classic vectors with a one-class ``scorer``: that detector. ``eer``: mean per-user, 1 stroke."""
+        """Encoder embeddings: the configured ``scoring`` (headline) plus the other scorings as
+        variants, and the stroke features alone under the two-class models (the classic, same
+        split); classic vectors with a one-class ``scorer``: that detector. ``eer``: mean per-user
+        EER of single strokes."""
         data = self.sets[stage]
         if emb.shape[0] != len(data):  # a partial pass (Lightning's sanity check): nothing to judge
             return {"eer": float("nan")}
         if scorer is not mean_distance:
             return stroke_report(inter_session_scores(emb, data, scorer=scorer))
-        reports = {m: stroke_report(inter_session_scores(emb, data, m)) for m in SCORINGS}
-        head = reports[self.scoring]
-        variants = {m: {k: v for k, v in r.items() if k != "scores"}
-                    for m, r in reports.items()}
-        return {**head, "scoring": self.scoring, "variants": variants}
+        names = set(SCORINGS if stage == "test" else VAL_SCORINGS) | {self.scoring}
+        feats = self.baseline_vectors(stage)
+        inputs = {"": emb, "_fused": np.concatenate([emb, feats], axis=1), "features_": feats}
+        jobs = {n: (inputs["_fused"], n.removesuffix("_fused")) if n.endswith("_fused") else (emb, n)
+                for n in SCORINGS if n in names}
+        if stage == "test":
+            jobs |= {f"features_{m}": (feats, m) for m in ("logistic", "svm")}
+        reports = {n: stroke_report(inter_session_scores(v, data, m)) for n, (v, m) in jobs.items()}
+        variants = {n: {k: v for k, v in r.items() if k != "scores"} for n, r in reports.items()}
+        return {**reports[self.scoring], "scoring": self.scoring, "variants": variants}
 
     def baseline_vectors(self, stage: str) -> np.ndarray:
         """The stroke's scaled Touchalytics features (the same on every point: the first row)."""
@@ -226,3 +264,46 @@ def write_strokes_curve(report: dict, path: Path) -> None:
         curves[name] = {k: anchors.get(k, np.nan) for k in ks}
     plot_amount_curve(curves, path, xlabel="strokes decided on", ylabel="EER (mean over users)",
                       title="Serwadda landscape, inter-session")
+
+
+def concat_touch(parts: list[TouchArrays], gap_ms: float = 1_000.0) -> TouchArrays:
+    """Touch recordings played one after another (each shifted to start ``gap_ms`` after the last)."""
+    shifted, t0 = [], 0.0
+    for a in parts:
+        t = np.asarray(a.t, np.float64)
+        if t.size:
+            shifted.append(t - t[0] + t0)
+            t0 = shifted[-1][-1] + gap_ms
+    cols = {f: np.concatenate([getattr(a, f) for a in parts]) for f in ("x", "y", "pressure", "area",
+                                                                        "type", "pointer_id")}
+    return TouchArrays(t=np.concatenate(shifted) if shifted else np.zeros(0), **cols)
+
+
+def synthetic_touch_sessions(n_users: int, sessions_per_user: int, seed: int) -> dict[int, dict[int, TouchArrays]]:
+    """Simulated phone users (:mod:`biometrics.synthetic`): the first half of each user's login
+    sessions played back to back form "session 1", the second half "session 2"."""
+    from biometrics.synthetic import generate_dataset
+
+    records = generate_dataset(n_users, sessions_per_user, n_impostor=0, n_bot=0, n_replay=0, seed=seed,
+                               n_enroll=sessions_per_user // 2, mobile_fraction=1.0)
+    ids = {u: i for i, u in enumerate(sorted({r.user_id for r in records}))}
+    out: dict[int, dict[int, TouchArrays]] = {1: {}, 2: {}}
+    for uid, i in ids.items():
+        mine = [r for r in records if r.user_id == uid]
+        for s, split in ((1, "enroll"), (2, "test")):
+            out[s][i] = concat_touch([r.session.touch_arrays() for r in mine if r.split == split])
+    return out
+
+
+class SyntheticTouchFoldDataModule(SerwaddaFoldDataModule):
+    """The same folds and protocol on simulated phone users (tests and smoke runs)."""
+
+    def __init__(self, n_users: int = 40, sessions_per_user: int = 16, **kw) -> None:
+        super().__init__(**kw)
+        self.n_users, self.sessions_per_user = n_users, sessions_per_user
+
+    def cache_key(self) -> dict:
+        return {**super().cache_key(), "n_users": self.n_users, "sessions": self.sessions_per_user}
+
+    def load_sessions(self) -> dict[int, dict[int, TouchArrays]]:
+        return synthetic_touch_sessions(self.n_users, self.sessions_per_user, self.seed)

@@ -30,8 +30,8 @@ STROKE_TOKEN_COLUMNS: tuple[str, ...] = tuple(n for n in STROKE_FEATURES if n no
 #: Column names of a stroke token: point features, then ``stroke_<feature>``.
 STROKE_TOKEN_FEATURES: tuple[str, ...] = TOUCH_FEATURES + tuple(f"stroke_{n}" for n in STROKE_TOKEN_COLUMNS)
 
-# Signed-log scale per unit (``sign(x) * log1p(|x| / scale)``); angles, flags, ratios,
-# pressure and area are kept linear (scale None).
+# Signed-log scale per unit (``sign(x) * log1p(|x| / scale)``); angles, flags and ratios
+# stay linear, coordinates are divided by 1000 px and pressure is clipped to [0, 10].
 _UNIT_SCALE: dict[str, float | None] = {
     "inter_stroke_time": 100.0, "duration": 100.0,  # ms
     "start_x": None, "start_y": None, "stop_x": None, "stop_y": None,  # px, bounded by the screen
@@ -39,9 +39,11 @@ _UNIT_SCALE: dict[str, float | None] = {
     "deviation_p80": 5.0, "trajectory_length": 10.0,  # px
     "velocity_p20": 0.1, "velocity_p50": 0.1, "velocity_p80": 0.1, "median_velocity_last3": 0.1,
     "average_velocity": 0.1,  # px/ms
+    "mid_area": 1.0,  # as the point tokens' area (device units: a fraction on Android, px elsewhere)
     "accel_p20": 0.001, "accel_p50": 0.001, "accel_p80": 0.001, "median_accel_first5": 0.001,  # px/ms^2
 }
 _SCREEN_PX = 1000.0  # linear coordinates divided by this
+_DEFAULT = TouchFeatureConfig()
 
 
 def scale_stroke_features(feats: np.ndarray) -> np.ndarray:
@@ -54,13 +56,15 @@ def scale_stroke_features(feats: np.ndarray) -> np.ndarray:
             out[:, j] = signed_log(x.astype(np.float64), scale, 1e9)
         elif name.startswith(("start_", "stop_")):
             out[:, j] = x / _SCREEN_PX
+        elif name == "mid_pressure":
+            out[:, j] = np.clip(x, 0.0, 10.0)  # as the point tokens' pressure
         else:
             out[:, j] = x
     return out
 
 
 def stroke_token_matrix(
-    arr: TouchArrays, cfg: TouchFeatureConfig = TouchFeatureConfig()
+    arr: TouchArrays, cfg: TouchFeatureConfig = _DEFAULT
 ) -> tuple[np.ndarray, np.ndarray]:
     """One session -> (tokens ``[N, len(STROKE_TOKEN_FEATURES)]`` grouped by stroke, stroke ids)."""
     points, sid = touch_tokens(arr, cfg)
@@ -69,7 +73,7 @@ def stroke_token_matrix(
 
 
 def stroke_token_sequences(
-    arr: TouchArrays, cfg: TouchFeatureConfig = TouchFeatureConfig()
+    arr: TouchArrays, cfg: TouchFeatureConfig = _DEFAULT
 ) -> list[np.ndarray]:
     """One session -> one float32 token matrix ``[T_s, F]`` per stroke, in stroke order."""
     tokens, sid = stroke_token_matrix(arr, cfg)
