@@ -17,12 +17,13 @@ from training.train import train
 
 CONFIGS = str(Path(__file__).resolve().parents[1] / "configs")
 GROUP_OPTIONS = {
-    "data": ["aalto", "cmu", "synthetic"],
+    "data": ["aalto", "cmu", "synthetic", "balabit"],
     "model": ["typenet", "conv_transformer", "bigru"],
     "trainer": ["cpu", "gpu", "ddp"],
     "callbacks": ["default", "none"],
     "logger": ["csv", "none"],
-    "experiment": ["aalto_typenet", "cmu_folds", "synthetic"],
+    "experiment": ["aalto_typenet", "cmu_folds", "synthetic", "balabit_mouse"],
+    "model/loss": ["multi_similarity", "arcface"],
     "debug": ["fast"],
 }
 
