@@ -28,15 +28,35 @@ def write_json(path: str | Path, report: dict) -> None:
     Path(path).write_text(json.dumps(_jsonable(report), indent=2) + "\n")
 
 
-def plot_det(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: str | Path, title: str = "") -> None:
-    """DET curves (FRR vs FAR, probit axes) for named ``(genuine, impostor)`` score sets."""
+def _axes(figsize: tuple[float, float]):
+    """A new figure and axes on the file-only Agg backend."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    return plt.subplots(figsize=figsize)
+
+
+def _save(fig, ax, path: str | Path, xlabel: str, ylabel: str, title: str) -> None:
+    """Label, grid, legend, write the PNG and free the figure."""
+    import matplotlib.pyplot as plt
+
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_det(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: str | Path, title: str = "") -> None:
+    """DET curves (FRR vs FAR, probit axes) for named ``(genuine, impostor)`` score sets."""
     from scipy.stats import norm
 
-    fig, ax = plt.subplots(figsize=(5, 5))
+    fig, ax = _axes((5, 5))
     eps = 1e-4
     for name, (gen, imp) in curves.items():
         far, frr, _ = det_curve(gen, imp)
@@ -47,55 +67,25 @@ def plot_det(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: str | Path,
     ax.set_yticks(norm.ppf(ticks), [f"{t:g}" for t in ticks])
     ax.set_xlim(*lim)
     ax.set_ylim(*lim)
-    ax.set_xlabel("false accept rate")
-    ax.set_ylabel("false reject rate")
-    ax.set_title(title)
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, ax, path, "false accept rate", "false reject rate", title)
 
 
 def plot_score_histogram(genuine: np.ndarray, impostor: np.ndarray, path: str | Path,
                          title: str = "") -> None:
     """Overlaid histograms of genuine and impostor scores."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = _axes((6, 4))
     bins = np.linspace(min(genuine.min(), impostor.min()), max(genuine.max(), impostor.max()), 60)
     ax.hist(genuine, bins=bins, alpha=0.6, density=True, label="genuine")
     ax.hist(impostor, bins=bins, alpha=0.6, density=True, label="impostor")
-    ax.set_xlabel("distance to enrollment (higher = less like the owner)")
-    ax.set_ylabel("density")
-    ax.set_title(title)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, ax, path, "distance to enrollment (higher = less like the owner)", "density", title)
 
 
 def plot_amount_curve(curves: dict[str, dict[str, float]], path: str | Path, xlabel: str,
                       ylabel: str = "EER", title: str = "") -> None:
     """A metric against how much behavior was seen (``{name: {amount: value}}``; ``"all"`` last)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = _axes((6, 4))
     for name, by_amount in curves.items():
         keys = list(by_amount)
         ax.plot(range(len(keys)), [by_amount[k] for k in keys], marker="o", label=name)
         ax.set_xticks(range(len(keys)), keys)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, ax, path, xlabel, ylabel, title)
