@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from biometrics.reports import plot_amount_curve
+
 RESULTS = Path(__file__).resolve().parent / "results"
 COMMANDS = {
     "aalto_typenet": "python -m training.train experiment=aalto_typenet",
@@ -133,7 +135,8 @@ def touch(run: Path, compare: list[Path]) -> tuple[dict, str]:
     out = {"eer_by_strokes": enc["eer_by_k"], "n_users": enc["n_subjects_by_k"]["1"],
            "command": COMMANDS["touch_serwadda"], "wall_s": m["wall_s"],
            "eer_median_by_strokes": enc["eer_median_by_k"], "eer_sd_by_strokes": enc["eer_sd_by_k"],
-           "scoring": scoring, "model": _model_name(run), "folds": m["folds"],
+           "scoring": scoring, "checkpoint_eer_at_strokes": fold0["encoder"].get("eer_at_strokes"),
+           "run": str(run), "model": _model_name(run), "folds": m["folds"],
            "n_train_users_by_fold": m.get("n_train_users_by_fold"), "val_eer_best_mean": m["val/eer_best"],
            "variants": variants,
            "classic_baseline": {"eer_by_strokes": classic["eer_by_strokes"], "method": classic["method"],
@@ -151,6 +154,22 @@ def touch(run: Path, compare: list[Path]) -> tuple[dict, str]:
     lines += [_strokes_row(f"ours: one-class {k} on stroke features", v)
               for k, v in out["one_class_baselines"].items()]
     lines += [_strokes_row(name, e) for name, e in PUBLISHED_TOUCH]
+    # The scoring choice, made on validation users only (bench/touch_val_scorings.py), per run.
+    out["val_scorings"] = {f"{r.parent.parent.name}/{r.name}": json.loads((r / "val_scorings.json").read_text())
+                           for r in [run, *compare] if (r / "val_scorings.json").exists()}
+    for other in compare:
+        o = json.loads((other / "metrics.json").read_text())
+        s0 = json.loads((other / "fold0" / "metrics.json").read_text())["encoder"]["scoring"]
+        out.setdefault("compared", {})[str(other)] = {"scoring": s0, "eer_by_strokes": o["encoder"]["eer_by_k"],
+                                                     "variants": _pooled_variants(other, o["folds"])}
+        epochs = [json.loads((other / f"fold{k}" / "metrics.json").read_text())["fit"]["epochs"]
+                  for k in range(o["folds"])]
+        lines.insert(3, _strokes_row(f"ours, run {other.parent.parent.name}/{other.name} ({max(epochs)} epochs "
+                                     f"max): encoder, {s0}", o["encoder"]["eer_by_k"]))
+    same = variants.get("features_svm", {}).get("eer_by_strokes")
+    if same:
+        gap = ", ".join(f"{k}: {out['eer_by_strokes'][k] - same[k]:+.3f}" for k in STROKES)
+        lines += ["", f"Headline minus stroke features alone (same split, same negatives, RBF SVM), by strokes: {gap}."]
     return out, "\n".join(lines)
 
 
@@ -171,7 +190,7 @@ NOTES = {
     "touch_serwadda": (
         "Protocol: Serwadda landscape swipes, 59 users in the 5 seeded folds of bench/serwadda_classic.py. "
         "Each fold's encoder trains on both sessions of the other folds' users less 5 validation users "
-        "(checkpoint = best mean validation EER of single strokes, logistic scoring) and never sees the "
+        "(checkpoint and early stopping = best mean validation EER of the headline scoring at `data.eer_strokes` strokes, 11) and never sees the "
         "fold it is tested on. A test user enrolls on its session-1 strokes and is tested on its session-2 "
         "strokes; impostors are the session-2 strokes of the other users of its fold. Per-stroke score: a "
         "class-balanced two-class model per user (logistic regression or RBF SVM on standardized vectors), "
@@ -179,7 +198,50 @@ NOTES = {
         "other-fold user (the classic script uses all of them); `distance` = mean distance to the "
         "enrollment embeddings; `_fused` = embeddings and the stroke features side by side. A decision over "
         "k strokes averages k consecutive per-stroke scores; EER per user, then the mean over the 59 users. "
-        "Touchalytics' figures are on its own data and protocol, given as anchors only."),
+        "Touchalytics' figures are on its own data and protocol, given as anchors only. The headline "
+        "scoring was chosen on validation users only (bench/touch_val_scorings.py, all folds' validation "
+        "users of an earlier run), never on test users. `stroke features only` rows are the classic on the "
+        "very same split and negatives; the classic script's row differs only by using every other-fold "
+        "session-1 stroke as a negative."),
+}
+
+
+def touch_plots(out: dict, run: Path) -> None:
+    """The run's pooled DET curves and an EER-vs-strokes plot of the table's main rows."""
+    if (run / "det.png").exists():
+        shutil.copyfile(run / "det.png", RESULTS / "touch_serwadda_det.png")
+    v = out["variants"]
+    curves = {f"encoder + features, {out['scoring']} (headline)": out["eer_by_strokes"]}
+    curves |= {"encoder only, svm": v["svm"]["eer_by_strokes"]} if "svm" in v else {}
+    curves |= {"features only, svm (same split)": v["features_svm"]["eer_by_strokes"]} if "features_svm" in v else {}
+    curves |= {f"{Path(r).parent.parent.name}, {c['scoring']}": c["eer_by_strokes"]
+               for r, c in out.get("compared", {}).items()}
+    curves["classic script"] = out["classic_baseline"]["eer_by_strokes"]
+    for e in out["published"].values():
+        curves["Touchalytics (own data)"] = {k: e.get(k, np.nan) for k in STROKES}
+    plot_amount_curve(curves, RESULTS / "touch_serwadda_eer_by_strokes.png", xlabel="strokes decided on",
+                      ylabel="EER (mean over 59 users)", title="Serwadda landscape, inter-session")
+
+
+FINDINGS = {
+    "touch_serwadda": (
+        "How it was chosen, and what was tried (all runs 5 folds, 59 users; validation = the 5 validation "
+        "users of each fold, 25 user-evaluations, `val_scorings` in the JSON). (1) First run, logistic_fused "
+        "headline checkpointed on 1 stroke (chosen on fold 0's validation users): test 26.7/20.7/17.6/16.0%. "
+        "(2) Scoring re-chosen on all folds' validation users of run 1: svm_fused was the best encoder "
+        "scoring at every k (validation 28.1/21.7/19.4/17.6%), so run 2 used it: test 24.8/18.6/16.2/15.1%. "
+        "(3) A control whose encoder took a single gradient step (a random GRU feature extractor) did better "
+        "at k >= 5, on validation (26.9/19.0/15.2/13.0%) as on test (25.3/18.0/15.1/13.5%): metric learning "
+        "on 42 training users learns single-stroke cues (encoder-only svm 26.0% vs 29.8% untrained at 1 "
+        "stroke) that do not carry across sessions. (4) Checkpointing on the validation EER at 11 strokes "
+        "(the protocol's target) keeps the first epoch (25 batches) in every fold; validation "
+        "27.7/20.7/17.6/15.8% against run 2's 27.5/21.6/19.0/17.0%, so it is the committed config and the "
+        "headline. Losses tried on fold 0 only (validation): MultiSimilarity (kept), NormalizedSoftmax and "
+        "SupCon (no better). The sequence of choices was made with earlier runs' test figures in view; every "
+        "choice is backed by the validation figures above, and every run's test figures are in this table. "
+        "Verdict: the encoder beats the classic script at every k and the same-split stroke-feature SVM at "
+        "k >= 5 by about 0.4 to 1.3 points, not at 1 stroke; both targets (3% at 11 strokes, 13% at 1) are "
+        "far out of reach on this data with 42 training users per fold."),
 }
 
 
@@ -194,11 +256,10 @@ def main(argv=None) -> None:
     (RESULTS / f"{args.name}.json").write_text(json.dumps(out, indent=2) + "\n")
     (RESULTS / f"{args.name}.md").write_text(f"# {args.name}\n\nRerun: `{out['command']}`, then "
                                              f"`python bench/training_results.py {args.name} <run dir>`.\n\n"
-                                             f"{table}\n\n{NOTES[args.name]}\n")
+                                             f"{table}\n\n{NOTES[args.name]}\n"
+                                             + (f"\n{FINDINGS[args.name]}\n" if args.name in FINDINGS else ""))
     if args.name == "touch_serwadda":
-        for png in ("det.png", "eer_by_amount.png"):
-            if (args.run / png).exists():
-                shutil.copyfile(args.run / png, RESULTS / f"touch_serwadda_{png}")
+        touch_plots(out, args.run)
     print(json.dumps(out))
 
 

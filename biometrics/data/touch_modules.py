@@ -16,7 +16,7 @@ Per-stroke anomaly scores (``scoring``, :data:`SCORINGS`):
   (``background_per_user`` strokes each, seeded). Like the classic two-class SVM, no
   scored impostor was ever a negative;
 * ``logistic_fused`` / ``svm_fused``: the same on the embedding and the stroke's scaled
-  Touchalytics features side by side (the experiment's headline: ``logistic_fused``);
+  Touchalytics features side by side (the experiment's headline: ``svm_fused``);
 * ``distance``: mean Euclidean distance to the user's session-1 embeddings (no negatives).
 
 On the test users every scoring is reported (``variants``), plus the stroke features alone
@@ -24,8 +24,8 @@ under ``logistic`` and ``svm`` (the classic on the very same split and negatives
 
 Decisions over k = 1, 5, 11, 20 consecutive strokes average the per-stroke scores
 (:func:`biometrics.data.serwadda.inter_session_report`). The ``eer`` used for checkpointing
-is the headline scoring's mean per-user EER of single strokes (k = 1): it has far more
-windows than k = 11, so it is the steadier signal on a handful of validation users.
+is the headline scoring's mean per-user EER at ``eer_strokes`` strokes (default 1: far more
+windows than k = 11, so the steadier signal on a handful of validation users).
 
 Sequences carry their role in ``order``: ``(session - 1) * SESSION_STRIDE + stroke index``
 for evaluated users, and ``-1 - i`` for background (negative) strokes of other users.
@@ -63,7 +63,7 @@ SESSION_STRIDE = 100_000
 #: stroke's own features side by side.
 SCORINGS = ("logistic", "svm", "distance", "logistic_fused", "svm_fused")
 #: Judged on validation users every epoch (cheap); the rest only on the test users.
-VAL_SCORINGS = ("logistic",)
+VAL_SCORINGS = ("logistic",)  # plus the configured headline
 #: Touchalytics (Frank et al. 2013) inter-session EERs, the published anchors.
 PUBLISHED = {"touchalytics_inter_session": {"1": 0.13, "11": 0.03}}
 
@@ -185,8 +185,8 @@ class SerwaddaFoldDataModule(SequenceDataModule):
 
     def __init__(self, datasets: str | Path | None = None, fold: int = 0, n_folds: int = 5,
                  fold_seed: int = 0, n_val_users: int = 5, background_per_user: int = 60,
-                 scoring: str = "logistic", users: list[int] | None = None, max_len: int = 40,
-                 **kw) -> None:
+                 scoring: str = "logistic", eer_strokes: int = 1, users: list[int] | None = None,
+                 max_len: int = 40, **kw) -> None:
         super().__init__(max_len=max_len, **kw)
         if scoring not in SCORINGS:
             raise ValueError(f"scoring must be one of {SCORINGS}, got {scoring!r}")
@@ -194,6 +194,9 @@ class SerwaddaFoldDataModule(SequenceDataModule):
         self.fold, self.n_folds, self.fold_seed = fold, n_folds, fold_seed
         self.n_val_users, self.background_per_user = n_val_users, background_per_user
         self.scoring, self.users = scoring, None if users is None else [int(u) for u in users]
+        if eer_strokes not in STROKE_COUNTS:
+            raise ValueError(f"eer_strokes must be one of {STROKE_COUNTS}, got {eer_strokes}")
+        self.eer_strokes = eer_strokes
 
     def cache_key(self) -> dict:
         return {"seed": self.seed, "fold": self.fold, "n_folds": self.n_folds, "fold_seed": self.fold_seed,
@@ -229,7 +232,7 @@ class SerwaddaFoldDataModule(SequenceDataModule):
         if emb.shape[0] != len(data):  # a partial pass (Lightning's sanity check): nothing to judge
             return {"eer": float("nan")}
         if scorer is not mean_distance:
-            return stroke_report(inter_session_scores(emb, data, scorer=scorer))
+            return stroke_report(inter_session_scores(emb, data, scorer=scorer), at=self.eer_strokes)
         names = set(SCORINGS if stage == "test" else VAL_SCORINGS) | {self.scoring}
         feats = self.baseline_vectors(stage)
         inputs = {"": emb, "_fused": np.concatenate([emb, feats], axis=1), "features_": feats}
@@ -237,7 +240,8 @@ class SerwaddaFoldDataModule(SequenceDataModule):
                 for n in SCORINGS if n in names}
         if stage == "test":
             jobs |= {f"features_{m}": (feats, m) for m in ("logistic", "svm")}
-        reports = {n: stroke_report(inter_session_scores(v, data, m)) for n, (v, m) in jobs.items()}
+        reports = {n: stroke_report(inter_session_scores(v, data, m), at=self.eer_strokes)
+                   for n, (v, m) in jobs.items()}
         variants = {n: {k: v for k, v in r.items() if k != "scores"} for n, r in reports.items()}
         return {**reports[self.scoring], "scoring": self.scoring, "variants": variants}
 
