@@ -193,8 +193,10 @@ class BalabitDataModule(SequenceDataModule):
         idx, users = self.index[stage], self.sets[stage].users
         queries = emb[~idx.enroll]
         rng = np.random.default_rng(self.seed)
+        # Validation chunks are claimed by every account; a test session only by its own.
+        claimed = users[idx.enroll] if stage == "val" else users[~idx.enroll]
         out = {}
-        for acc in np.unique(users[idx.enroll]):
+        for acc in np.unique(claimed):
             pos = emb[idx.enroll & (users == acc)]
             if scorer is not None:  # one-class detector, in units of the profile's own scores
                 ref = float(np.median(scorer(pos, pos))) or 1.0
