@@ -90,7 +90,8 @@ class BalabitDataModule(SequenceDataModule):
 
     def __init__(self, datasets: str | Path | None = None, balabit_cache: str | Path | None = None,
                  fold: int | None = None, n_folds: int | None = None, min_events: int = 4,
-                 max_len: int = 64, val_chunk: int = 20, enroll_per_account: int = 2000,
+                 max_len: int = 64, val_chunk: int = 20, enroll_per_account: int | None = None,
+                 val_enroll_per_account: int = 2000,
                  fuse_forest: bool = False, action_context: bool = True, classifier: str = "logistic",
                  **kw) -> None:
         super().__init__(max_len=max_len, **kw)
@@ -98,7 +99,8 @@ class BalabitDataModule(SequenceDataModule):
         self.balabit_cache = balabit_cache
         self.fold, self.n_folds = fold, n_folds
         self.min_events, self.val_chunk = min_events, val_chunk
-        self.enroll_per_account, self.fuse_forest = enroll_per_account, fuse_forest
+        self.enroll_per_account, self.val_enroll_per_account = enroll_per_account, val_enroll_per_account
+        self.fuse_forest = fuse_forest
         self.action_context, self.classifier = action_context, classifier
         if action_context:
             self.feature_names = MOUSE_FEATURES + ACTION_CONTEXT_FEATURES
@@ -158,10 +160,11 @@ class BalabitDataModule(SequenceDataModule):
             enroll = [False] * len(toks)
             if stage != "train":  # the accounts' profiles: their training actions (sampled)
                 profile_accounts = numbers if stage == "test" else train_accounts
+                cap = self.enroll_per_account if stage == "test" else self.val_enroll_per_account
                 for num in profile_accounts:
                     pool = [(i, t) for i, s in enumerate(info) if s.account == num and s.split == "training"
                             and i not in val_sessions for t in actions[i]]
-                    pick = rng.choice(len(pool), size=min(self.enroll_per_account, len(pool)), replace=False)
+                    pick = rng.choice(len(pool), size=min(cap or len(pool), len(pool)), replace=False)
                     sid += [pool[j][0] for j in np.sort(pick)]
                     toks += [pool[j][1] for j in np.sort(pick)]
                     enroll += [True] * pick.size
