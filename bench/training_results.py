@@ -27,7 +27,7 @@ COMMANDS = {
     "touch_serwadda": "OMP_NUM_THREADS=1 python -m training.train experiment=touch_serwadda",
     "balabit_mouse": "OMP_NUM_THREADS=1 python -m training.train experiment=balabit_mouse",
     "balabit_mouse_loao": ("OMP_NUM_THREADS=1 python -m training.train experiment=balabit_mouse folds=10 "
-                           "trainer.max_epochs=4 data.batches_per_epoch=40 data.enroll_per_account=1000 "
+                           "trainer.max_epochs=4 data.batches_per_epoch=40 data.val_enroll_per_account=1000 "
                            "task_name=balabit_mouse_loao"),
 }
 PUBLISHED_AALTO = [
@@ -274,14 +274,15 @@ NOTES = {
         "64 events at most, each event token carrying its action's 26 classic features. Published variant: "
         "the encoder (ArcFace over the 10 accounts) trains on every account's training sessions but its last "
         "one, which validates (chunks of 20 actions claimed by every account, logistic model, drives "
-        "checkpointing). Per account, a random forest (200 trees) on the embeddings of 2,000 of its "
-        "training actions against as many of the other accounts' gives each action of a test session an "
+        "checkpointing; 2,000 profile actions per account). Per account, a random forest (200 trees) on the "
+        "embeddings of all its training actions against as many of the other accounts' (as the classic "
+        "forest) gives each action of a test session an "
         "anomaly 1 - P(owner); the session score is the mean over its first 1, 5, 10, 20 or all actions. "
         "Forest over logistic was chosen on the validation chunks of the first run (EER 0.127 vs 0.196). "
         "Leave one account out: 10 folds, fold k's encoder trains and validates on the 9 other accounts only "
         "and never sees account k's sessions or its test folder; account k's labelled test sessions are then "
         "scored with its training sessions as the profile and the other accounts' as negatives (shorter "
-        "training: 4 epochs of 40 batches per fold, 1,000 profile actions). `fused with the classic forest` "
+        "training: 4 epochs of 40 batches per fold, 1,000 profile actions in validation). `fused with the classic forest` "
         "averages each action's encoder anomaly with the classic forest's on the 26 hand-made features. "
         "Global AUC and EER pool the 816 labelled sessions (411 legal, 405 illegal)."),
 }
