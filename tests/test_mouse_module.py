@@ -101,11 +101,13 @@ def test_published_and_leave_one_account_out_roles(synthetic_challenge):
     assert 2 in set(loao.sets["test"].users[loao.index["test"].enroll])  # its enrollment profile
 
 
-def test_protocol_separates_accounts_and_improves_with_actions(synthetic_challenge):
+def test_protocol_separates_accounts_and_improves_with_actions(synthetic_challenge, tmp_path):
     dm = _module(synthetic_challenge)
     dm.fuse_forest = True
     report = dm.evaluate_embeddings(_mean_sd(dm, "test"), "test")
     assert report["with_forest"]["auc_global"] > 0.85
+    dm.write_plots({"encoder": report}, tmp_path)
+    assert (tmp_path / "det.png").stat().st_size > 0 and (tmp_path / "auc_by_actions.png").stat().st_size > 0
     assert report["n_sessions"] == len(synthetic_challenge.labels)
     assert report["auc_global"] > 0.85
     auc = report["auc_by_actions"]

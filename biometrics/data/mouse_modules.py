@@ -46,7 +46,7 @@ from biometrics.data.sequences import SequenceSet
 from biometrics.features import ACTION_FEATURES, MOUSE_FEATURES, mouse_actions, mouse_tokens
 from biometrics.metrics import eer, roc_auc
 from biometrics.protocols import Scorer, mean_distance
-from biometrics.reports import plot_amount_curve
+from biometrics.reports import plot_amount_curve, plot_det
 from biometrics.streaming import ACTION_COUNTS, first_n_means
 
 #: Token columns added with ``action_context``: the action's classic features, signed log1p.
@@ -259,7 +259,13 @@ class BalabitDataModule(SequenceDataModule):
         return report
 
     def write_plots(self, report: dict, output_dir: Path, prefix: str = "") -> None:
+        enc = report.get("encoder", {})
+        if "with_forest" in enc:  # the DET with the fused row beside the encoder's
+            plot_det({"encoder": enc["scores"], "encoder + classic forest": enc["with_forest"]["scores"]},
+                     output_dir / f"{prefix}det.png", title="Balabit (test sessions)")
         curves = {k: v["auc_by_actions"] for k, v in report.items() if isinstance(v, dict) and "auc_by_actions" in v}
+        if "with_forest" in enc:
+            curves["encoder + classic forest"] = enc["with_forest"]["auc_by_actions"]
         if curves:
             plot_amount_curve(curves, output_dir / f"{prefix}auc_by_actions.png", "actions seen",
                               "global AUC", title="Balabit: AUC vs actions seen")
