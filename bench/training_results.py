@@ -25,7 +25,7 @@ COMMANDS = {
     "aalto_typenet": "python -m training.train experiment=aalto_typenet",
     "cmu_folds": "python -m training.train experiment=cmu_folds",
     "touch_serwadda": "OMP_NUM_THREADS=1 python -m training.train experiment=touch_serwadda",
-    "balabit_mouse": "OMP_NUM_THREADS=1 python -m training.train experiment=balabit_mouse",
+    "balabit_mouse": "python -m training.train experiment=balabit_mouse",
     "balabit_mouse_loao": ("OMP_NUM_THREADS=1 python -m training.train experiment=balabit_mouse folds=10 "
                            "trainer.max_epochs=4 data.batches_per_epoch=40 data.val_enroll_per_account=1000 "
                            "task_name=balabit_mouse_loao"),
