@@ -32,11 +32,8 @@ sessions pooled (the challenge metric), and per-account AUC/EER.
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 
@@ -45,6 +42,7 @@ from biometrics.data.balabit import BalabitData, load_balabit
 from biometrics.detectors import make_detector
 from biometrics.features import ACTION_FEATURES, ACTION_TYPES, mouse_actions
 from biometrics.metrics import eer, roc_auc
+from biometrics.reports import publish_result, rerun_command
 from biometrics.streaming import ACTION_COUNTS, first_n_means
 
 MIN_EVENTS = 4
@@ -54,7 +52,7 @@ _N_EV = ACTION_FEATURES.index("n_events")
 _SCROLL = ACTION_FEATURES.index("act_scroll")
 
 
-def session_actions(data: BalabitData) -> dict[str, np.ndarray]:
+def action_features_by_session(data: BalabitData) -> dict[str, np.ndarray]:
     """Action feature matrix ``[A, 26]`` of every session, by session name."""
     out = {}
     for account in data.accounts:
@@ -154,7 +152,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = ap.parse_args(argv)
     start = time.perf_counter()
     data = load_balabit(args.datasets, args.cache_dir)
-    actions = session_actions(data)
+    actions = action_features_by_session(data)
     variants = {
         m: report(data, score_method(data, actions, m, args.seed))
         for m in (HEADLINE, "rf_2class_with_scroll", "manhattan_scaled")
@@ -173,14 +171,10 @@ def main(argv: list[str] | None = None) -> dict:
         "action_types": list(ACTION_TYPES),
         "min_events_per_action": MIN_EVENTS,
         "loader_stats": data.stats,
-        "command": "python bench/balabit_classic.py"
-        + (" " + " ".join(argv or sys.argv[1:])).rstrip(),
+        "command": rerun_command("bench/balabit_classic.py", argv),
         "wall_s": round(time.perf_counter() - start, 1),
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result))
+    publish_result(result, args.out)
     return result
 
 

@@ -26,11 +26,8 @@ per-user EER (median and pooled-window EERs are given beside it).
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 from sklearn.preprocessing import StandardScaler
@@ -44,6 +41,7 @@ from biometrics.data.serwadda import (
 )
 from biometrics.detectors import make_detector
 from biometrics.features import STROKE_FEATURES
+from biometrics.reports import publish_result, rerun_command
 
 UNCOLLECTED = ("mid_finger_orientation", "finger_orientation_change", "phone_orientation")
 COLUMNS = [i for i, n in enumerate(STROKE_FEATURES) if n not in UNCOLLECTED]
@@ -134,14 +132,10 @@ def main(argv: list[str] | None = None) -> dict:
         "n_users": len(enroll),
         "enroll_strokes_min": int(min(f.shape[0] for f in enroll.values())),
         "features": [STROKE_FEATURES[i] for i in COLUMNS],
-        "command": "python bench/serwadda_classic.py"
-        + (" " + " ".join(argv or sys.argv[1:])).rstrip(),
+        "command": rerun_command("bench/serwadda_classic.py", argv),
         "wall_s": round(time.perf_counter() - start, 1),
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result))
+    publish_result(result, args.out)
     return result
 
 

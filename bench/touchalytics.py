@@ -26,8 +26,6 @@ direction within one document (sliding windows). EER per user, median and mean o
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 import time
 from pathlib import Path
 
@@ -40,6 +38,7 @@ from biometrics.data.touchalytics import TouchalyticsData, load_touchalytics
 from biometrics.detectors import make_detector
 from biometrics.features import STROKE_FEATURES
 from biometrics.metrics import eer
+from biometrics.reports import publish_result, rerun_command
 
 KS = (1, 11)
 DIRECTIONS = ("vertical", "horizontal")
@@ -185,14 +184,12 @@ def main(argv: list[str] | None = None) -> dict:
         "features": list(FEATURES),
         "nan_policy": "impute (per user and document median; see biometrics/data/touchalytics.py)",
         "n_strokes": len(data),
-        "command": "python bench/touchalytics.py" + (" " + " ".join(argv or sys.argv[1:])).rstrip(),
+        "command": rerun_command("bench/touchalytics.py", argv),
         "wall_s": round(time.perf_counter() - start, 1),
     }
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    publish_result(result, out)
     out.with_suffix(".md").write_text(markdown(result))
-    print(json.dumps(result))
     return result
 
 

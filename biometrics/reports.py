@@ -89,3 +89,16 @@ def plot_amount_curve(curves: dict[str, dict[str, float]], path: str | Path, xla
         ax.plot(range(len(keys)), [by_amount[k] for k in keys], marker="o", label=name)
         ax.set_xticks(range(len(keys)), keys)
     _save(fig, ax, path, xlabel, ylabel, title)
+
+
+def rerun_command(script: str, argv: list[str] | None = None) -> str:
+    """The command line that reproduces a bench script's run (``argv`` or ``sys.argv[1:]``)."""
+    import sys
+
+    return f"python {script}" + (" " + " ".join(argv or sys.argv[1:])).rstrip()
+
+
+def publish_result(result: dict, path: str | Path) -> None:
+    """Write a bench result as JSON to ``path`` and print it as one line."""
+    write_json(path, result)
+    print(json.dumps(_jsonable(result)))

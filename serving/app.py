@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -255,14 +255,12 @@ class CatchAllMiddleware:
             return
         started = False
 
-        async def send_tracking(message: Message) -> None:
+        def mark_started(_: Message) -> None:
             nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
+            started = True
 
         try:
-            await self.app(scope, receive, send_tracking)
+            await self.app(scope, receive, _on_response_start(send, mark_started))
         except Exception as exc:  # noqa: BLE001 - the point of a catch-all
             self.metrics.unhandled += 1
             self.metrics.errors.labels("internal").inc()
@@ -283,17 +281,26 @@ class MetricsMiddleware:
             return
         start, status = time.perf_counter(), 500
 
-        async def send_status(message: Message) -> None:
+        def record_status(message: Message) -> None:
             nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
+            status = message["status"]
 
         try:
-            await self.app(scope, receive, send_status)
+            await self.app(scope, receive, _on_response_start(send, record_status))
         finally:
             self.metrics.observe_request(scope.get("method", ""), route_of(scope), status,
                                          time.perf_counter() - start)
+
+
+def _on_response_start(send: Send, callback: Callable[[Message], None]) -> Send:
+    """``send`` that first hands the response-start message (status, headers) to ``callback``."""
+
+    async def wrapped(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            callback(message)
+        await send(message)
+
+    return wrapped
 
 
 def route_of(scope: Scope) -> str:

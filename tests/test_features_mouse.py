@@ -14,6 +14,7 @@ from biometrics.features import (
     mouse_action_ids,
     mouse_actions,
     mouse_tokens,
+    mouse_tokens_and_actions,
     mouse_tokens_batch,
 )
 
@@ -281,3 +282,12 @@ def test_validated_session_path_and_bad_codes():
     )
     with pytest.raises(ValueError, match="pointer type"):
         mouse_tokens(bad)
+
+
+def test_one_pass_tokens_and_actions_equal_the_separate_calls():
+    arr = _random_session(np.random.default_rng(5), 400)
+    tokens, action_id, features = mouse_tokens_and_actions(arr)
+    ids, feats, _ = mouse_actions(arr)
+    np.testing.assert_array_equal(tokens, mouse_tokens(arr))
+    np.testing.assert_array_equal(action_id, ids)
+    np.testing.assert_array_equal(features, feats)

@@ -43,7 +43,7 @@ from biometrics.data.balabit import BalabitData, load_balabit
 from biometrics.data.datamodule import SequenceDataModule
 from biometrics.data.paths import datasets_root
 from biometrics.data.sequences import SequenceSet
-from biometrics.features import ACTION_FEATURES, MOUSE_FEATURES, mouse_actions, mouse_tokens
+from biometrics.features import ACTION_FEATURES, MOUSE_FEATURES, mouse_tokens_and_actions
 from biometrics.metrics import eer, roc_auc
 from biometrics.protocols import Scorer, mean_distance
 from biometrics.reports import plot_amount_curve, plot_det
@@ -177,8 +177,7 @@ class BalabitDataModule(SequenceDataModule):
 
     def _actions(self, events) -> list[tuple[np.ndarray, np.ndarray]]:
         """(tokens, classic features) of each kept action of a session."""
-        action_id, features, _ = mouse_actions(events)
-        tokens = mouse_tokens(events)
+        tokens, action_id, features = mouse_tokens_and_actions(events)
         if self.action_context:  # every event also sees its whole action's summary
             context = (np.sign(features) * np.log1p(np.abs(features))).astype(np.float32)
             tokens = np.concatenate([tokens, context[action_id]], axis=1)

@@ -27,6 +27,7 @@ from biometrics.features.mouse import (
     mouse_action_ids,
     mouse_actions,
     mouse_tokens,
+    mouse_tokens_and_actions,
     mouse_tokens_batch,
 )
 from biometrics.features.summary import SUMMARY_STATS, summary_names, summary_vector
@@ -63,6 +64,7 @@ __all__ = [
     "mouse_action_ids",
     "mouse_actions",
     "mouse_tokens",
+    "mouse_tokens_and_actions",
     "mouse_tokens_batch",
     "stroke_features",
     "summary_names",

@@ -322,10 +322,23 @@ def mouse_actions(
     increasing (Antal's ``a_beg_time``); total |wheel delta|; action type one-hot.
     """
     k = _kinematics(arr, None, cfg)
+    return k.action_id, _action_features(arr, k, cfg), ACTION_FEATURES
+
+
+def mouse_tokens_and_actions(
+    arr: PointerArrays, cfg: MouseFeatureConfig = MouseFeatureConfig()
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One pass for both views of a session: (tokens ``[N, F]``, action id per event ``[N]``,
+    action features ``[A, K]``), equal to :func:`mouse_tokens` and :func:`mouse_actions`."""
+    k = _kinematics(arr, None, cfg)
+    return _tokens(arr, k, cfg), k.action_id, _action_features(arr, k, cfg)
+
+
+def _action_features(arr: PointerArrays, k: _Kinematics, cfg: MouseFeatureConfig) -> np.ndarray:
     n = k.dt.shape[0]
     n_act = k.starts.shape[0]
     if n_act == 0:
-        return k.action_id, np.zeros((0, len(ACTION_FEATURES))), ACTION_FEATURES
+        return np.zeros((0, len(ACTION_FEATURES)))
     t = np.asarray(arr.t, dtype=np.float64)
     x = np.asarray(arr.x, dtype=np.float64)
     y = np.asarray(arr.y, dtype=np.float64)
@@ -389,4 +402,4 @@ def mouse_actions(
     )
     f[:, col["wheel_abs_sum"]] = total(wheel)
     f[np.arange(n_act), col["act_move"] + k.act_type.astype(np.int64)] = 1.0
-    return aid, f, ACTION_FEATURES
+    return f
