@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from biometrics.classic import fit_one_class, fuse
+from biometrics.classic import fit_one_class, fuse, two_class_anomaly
 
 _spec = importlib.util.spec_from_file_location(
     "sample_classic", Path(__file__).resolve().parents[1] / "bench" / "sample_classic.py")
@@ -47,3 +47,19 @@ def test_fuse_is_mean_and_needs_a_modality():
     assert fuse({"keystrokes": 1.0, "pointer": 3.0}) == 2.0
     with pytest.raises(ValueError):
         fuse({})
+
+
+@pytest.mark.parametrize("method", ["forest", "boosting", "logistic"])
+def test_two_class_anomaly_is_low_for_the_owner_and_high_for_others(method):
+    rng = np.random.default_rng(0)
+    owner, other = rng.normal(0, 1, (200, 5)), rng.normal(1.5, 1, (200, 5))
+    anomaly = two_class_anomaly(owner[:150], other[:150], method, seed=0)
+    held_owner, held_other = anomaly(owner[150:]), anomaly(other[150:])
+    assert held_owner.mean() < 0.35 < 0.65 < held_other.mean()
+    again = two_class_anomaly(owner[:150], other[:150], method, seed=0)
+    assert np.array_equal(again(owner[150:]), held_owner)  # seeded: refitting gives the same model
+
+
+def test_two_class_anomaly_rejects_an_unknown_method():
+    with pytest.raises(ValueError, match="boosting"):
+        two_class_anomaly(np.zeros((4, 2)), np.ones((4, 2)), "svm")
