@@ -103,9 +103,10 @@ def test_published_and_leave_one_account_out_roles(synthetic_challenge):
 
 def test_protocol_separates_accounts_and_improves_with_actions(synthetic_challenge, tmp_path):
     dm = _module(synthetic_challenge)
-    dm.fuse_forest = True
+    dm.fuse_classic, dm.fuse_weight = "boosting", 0.3
     report = dm.evaluate_embeddings(_mean_sd(dm, "test"), "test")
-    assert report["with_forest"]["auc_global"] > 0.85
+    assert report["with_classic"]["auc_global"] > 0.85
+    assert report["with_classic"]["label"] == "encoder x 0.3 + classic boosting x 0.7"
     dm.write_plots({"encoder": report}, tmp_path)
     assert (tmp_path / "det.png").stat().st_size > 0 and (tmp_path / "auc_by_actions.png").stat().st_size > 0
     assert report["n_sessions"] == len(synthetic_challenge.labels)
@@ -127,3 +128,12 @@ def test_action_encoder_trains_and_separates_accounts(synthetic_challenge):
     trainer.fit(task, datamodule=dm)
     report = dm.evaluate_embeddings(embed_stage(task, dm, "test"), "test")
     assert report["auc_global"] > 0.8
+
+
+def test_fusion_weight_one_is_the_encoder_and_out_of_range_is_refused(synthetic_challenge):
+    dm = _module(synthetic_challenge)
+    dm.fuse_classic, dm.fuse_weight = "forest", 1.0
+    report = dm.evaluate_embeddings(_mean_sd(dm, "test"), "test")
+    assert report["with_classic"]["auc_by_actions"] == report["auc_by_actions"]
+    with pytest.raises(ValueError, match="fuse_weight"):
+        _module(synthetic_challenge, fuse_weight=1.5)

@@ -23,9 +23,10 @@ way). Two variants of who the encoder trained on:
   sessions nor its test folder (where its attackers' sessions are); then account k's
   labelled test sessions are scored, with its own training sessions as the enrollment.
 
-With ``fuse_forest`` the test report also holds ``with_forest``: each action's anomaly is
-the mean of the encoder's and the classic random forest's on the 26 hand-made action
-features (the same per-account protocol), reported as its own row.
+With ``fuse_classic`` (a :func:`~biometrics.classic.two_class_anomaly` method) the test report
+also holds ``with_classic``: each action's anomaly is ``fuse_weight`` times the encoder's plus
+the rest times that classic model's on the 26 hand-made action features (the same
+per-account protocol), reported as its own row.
 
 Parsing is cached at the archive level (:func:`biometrics.data.balabit.load_balabit`);
 turning 4.6 M events into action tokens takes seconds, so the sets are rebuilt in memory.
@@ -92,15 +93,17 @@ class BalabitDataModule(SequenceDataModule):
                  fold: int | None = None, n_folds: int | None = None, min_events: int = 4,
                  max_len: int = 64, val_chunk: int = 20, enroll_per_account: int | None = None,
                  val_enroll_per_account: int = 2000,
-                 fuse_forest: bool = False, action_context: bool = True, classifier: str = "logistic",
-                 **kw) -> None:
+                 fuse_classic: str | None = None, fuse_weight: float = 0.5, action_context: bool = True,
+                 classifier: str = "logistic", **kw) -> None:
         super().__init__(max_len=max_len, **kw)
         self.datasets = datasets_root(datasets)
         self.balabit_cache = balabit_cache
         self.fold, self.n_folds = fold, n_folds
         self.min_events, self.val_chunk = min_events, val_chunk
         self.enroll_per_account, self.val_enroll_per_account = enroll_per_account, val_enroll_per_account
-        self.fuse_forest = fuse_forest
+        if not 0.0 <= fuse_weight <= 1.0:
+            raise ValueError(f"fuse_weight is the encoder's share of the fused anomaly, in [0, 1]; got {fuse_weight}")
+        self.fuse_classic, self.fuse_weight = fuse_classic, fuse_weight
         self.action_context, self.classifier = action_context, classifier
         if action_context:
             self.feature_names = MOUSE_FEATURES + ACTION_CONTEXT_FEATURES
@@ -214,10 +217,10 @@ class BalabitDataModule(SequenceDataModule):
         method = "logistic" if stage == "val" else self.classifier
         anomalies = self.action_anomalies(emb, stage, None if scorer is mean_distance else scorer, method)
         if stage == "val":
-            return self._evaluate_val(anomalies)
+            return self.evaluate_val_chunks(anomalies)
         return self._evaluate_sessions(anomalies, stage)
 
-    def _evaluate_val(self, anomalies: dict[int, np.ndarray]) -> dict:
+    def evaluate_val_chunks(self, anomalies: dict[int, np.ndarray]) -> dict:
         """Chunks of ``val_chunk`` actions of the held-out training sessions, claimed by every account."""
         idx, users = self.index["val"], self.sets["val"].users
         sid, owner = idx.session[~idx.enroll], users[~idx.enroll]
@@ -250,21 +253,29 @@ class BalabitDataModule(SequenceDataModule):
     def _evaluate_sessions(self, anomalies: dict[int, np.ndarray], stage: str) -> dict:
         scores = self.session_scores(anomalies, stage)
         report = {**session_report(scores), "session_scores": scores}
-        if self.fuse_forest:  # the encoder's action anomalies averaged with the classic forest's
-            forest = self.action_anomalies(self.index[stage].features, stage, method="forest")
-            fused = {a: (anomalies[a] + forest[a]) / 2 for a in anomalies}
+        if self.fuse_classic:  # the encoder's action anomalies weighted with the classic model's
+            classic = self.action_anomalies(self.index[stage].features, stage, method=self.fuse_classic)
+            w = self.fuse_weight
+            fused = {a: w * anomalies[a] + (1 - w) * classic[a] for a in anomalies}
             fused_scores = self.session_scores(fused, stage)
-            report["with_forest"] = {**session_report(fused_scores), "session_scores": fused_scores}
+            report["with_classic"] = {**session_report(fused_scores), "session_scores": fused_scores,
+                                      "label": self.fusion_label}
         return report
+
+    @property
+    def fusion_label(self) -> str:
+        """How the fused row was made, for tables and plot legends."""
+        return f"encoder x {self.fuse_weight:g} + classic {self.fuse_classic} x {1 - self.fuse_weight:g}"
 
     def write_plots(self, report: dict, output_dir: Path, prefix: str = "") -> None:
         enc = report.get("encoder", {})
-        if "with_forest" in enc:  # the DET with the fused row beside the encoder's
-            plot_det({"encoder": enc["scores"], "encoder + classic forest": enc["with_forest"]["scores"]},
+        fused = enc.get("with_classic")
+        if fused:  # the DET with the fused row beside the encoder's
+            plot_det({"encoder": enc["scores"], fused["label"]: fused["scores"]},
                      output_dir / f"{prefix}det.png", title="Balabit (test sessions)")
         curves = {k: v["auc_by_actions"] for k, v in report.items() if isinstance(v, dict) and "auc_by_actions" in v}
-        if "with_forest" in enc:
-            curves["encoder + classic forest"] = enc["with_forest"]["auc_by_actions"]
+        if fused:
+            curves[fused["label"]] = fused["auc_by_actions"]
         if curves:
             plot_amount_curve(curves, output_dir / f"{prefix}auc_by_actions.png", "actions seen",
                               "global AUC", title="Balabit: AUC vs actions seen")
