@@ -4,8 +4,8 @@
 
 Loads every fold's best checkpoint of a ``touch_serwadda`` run, embeds that fold's
 validation users (other-fold users the encoder never trained on) and scores them under
-every scoring of :data:`biometrics.data.touch_modules.SCORINGS` plus the stroke features
-alone; prints and writes ``<run>/val_scorings.json``: the mean per-user EER by strokes
+every scoring of :data:`biometrics.data.touch_modules.SCORINGS`, gradient boosting on both,
+and the stroke features alone; prints and writes ``<run>/val_scorings.json``: the mean per-user EER by strokes
 over all folds' validation users.
 """
 
@@ -33,7 +33,8 @@ def fold_val_eers(run: Path, fold: int) -> dict[str, dict[str, dict[int, float]]
     feats, data = dm.baseline_vectors("val"), dm.sets["val"]
     inputs = {n: (np.concatenate([emb, feats], 1), n.removesuffix("_fused")) if n.endswith("_fused")
               else (emb, n) for n in SCORINGS}
-    inputs |= {f"features_{m}": (feats, m) for m in ("logistic", "svm")}
+    inputs |= {f"features_{m}": (feats, m) for m in ("logistic", "svm", "boosting")}
+    inputs["boosting_fused"] = (np.concatenate([emb, feats], 1), "boosting")  # not a test scoring: tried here only
     return {n: per_user_eers(inter_session_scores(v, data, m)) for n, (v, m) in inputs.items()}
 
 

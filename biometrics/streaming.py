@@ -4,15 +4,36 @@ function of how much has been seen (actions for the mouse, strokes for touch).
 Per-item anomaly scores (one per mouse action or touch stroke, higher = less like the
 owner) are averaged; :class:`RunningScore` keeps that average as items stream in, and
 :func:`first_n_means` gives the score after the first n items, the quantity the
-accuracy-versus-amount curves report.
+accuracy-versus-amount curves report. :class:`ItemStream` (built by :func:`action_stream`
+or :func:`stroke_stream`) takes a session's raw events in chunks as the collector sends
+them, cuts them into actions or strokes exactly as training does, scores each item once it
+is complete and keeps the running score.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, fields
 
 import numpy as np
+
+from biometrics.events import TOUCH_TYPES, PointerArrays, TouchArrays
+from biometrics.features.action_tokens import action_sequences
+from biometrics.features.stroke_tokens import stroke_token_sequences
+from biometrics.features.touch import stroke_features, touch_strokes
+
+#: ``(token sequences, classic features [n, K])`` of n items -> their anomalies ``[n]``.
+ItemScorer = Callable[[list[np.ndarray], np.ndarray], np.ndarray]
+Events = PointerArrays | TouchArrays
+
+
+@dataclass(frozen=True)
+class Items:
+    """A session's items (actions or strokes) in time order, and which are complete."""
+
+    tokens: list[np.ndarray]
+    features: np.ndarray
+    complete: np.ndarray  # bool [n]; a complete item can no longer change
 
 #: Amounts of behavior the mouse protocol reports (number of actions; "all" = whole session).
 ACTION_COUNTS: tuple[str, ...] = ("1", "5", "10", "20", "all")
@@ -47,3 +68,89 @@ def first_n_means(per_item: np.ndarray, amounts: Sequence[str] = ACTION_COUNTS) 
     if s.size == 0:
         return {n: 0.5 for n in amounts}
     return {n: float(s[: (None if n == "all" else int(n))].mean()) for n in amounts}
+
+
+@dataclass
+class ItemStream:
+    """A session's per-item anomalies and running score, updated as its events arrive.
+
+    Each :meth:`push` appends a chunk of events (in time order), re-cuts the buffered session
+    with ``cut`` (vectorized, the training code's own cut) and scores the items completed
+    since the last push, in order: the longest run of complete items, so an item is scored
+    once and never rescored. :meth:`close` (the session has ended) scores the rest.
+    """
+
+    score_items: ItemScorer
+    cut: Callable[[Events], Items]
+    max_events: int = 100_000
+    scores: list[float] = field(default_factory=list, init=False)  # per scored item, in order
+    running: RunningScore = field(default_factory=RunningScore, init=False)
+    _parts: list[Events] = field(default_factory=list, init=False, repr=False)
+    _n_events: int = field(default=0, init=False, repr=False)
+
+    def push(self, events: Events) -> float:
+        """Add a chunk of events; returns the running score (0.5 until an item completes)."""
+        t = np.asarray(events.t, dtype=np.float64)
+        if t.size and self._parts and t[0] < self._parts[-1].t[-1]:
+            raise ValueError("events must arrive in time order: this chunk starts before the last one ended")
+        if self._n_events + t.size > self.max_events:
+            raise ValueError(f"a session holds at most {self.max_events} events")
+        if t.size:
+            self._parts.append(events)
+            self._n_events += t.size
+        return self._score(final=False)
+
+    def close(self) -> float:
+        """The session has ended: score the items still open; returns the final score."""
+        return self._score(final=True)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.scores)
+
+    def _score(self, final: bool) -> float:
+        if not self._parts:
+            return self.running.value
+        items = self.cut(_concat(self._parts))
+        done = len(items.tokens) if final else int(np.argmin(np.r_[items.complete, False]))
+        if done > self.n_items:
+            new = self.score_items(items.tokens[self.n_items:done], items.features[self.n_items:done])
+            self.running.update(new)
+            self.scores.extend(float(v) for v in np.asarray(new).ravel())
+        return self.running.value
+
+
+def _concat(parts: list[Events]) -> Events:
+    """Chunks of one event type joined column by column."""
+    if len(parts) == 1:
+        return parts[0]
+    return type(parts[0])(**{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(parts[0])})
+
+
+def action_stream(score_actions: ItemScorer, min_events: int = 4, max_len: int = 64,
+                  action_context: bool = True) -> ItemStream:
+    """Mouse actions, cut as :func:`~biometrics.features.action_tokens.action_sequences` cuts them
+    for the encoder; every action but the session's last is complete (the next event has begun
+    another), and only actions of at least ``min_events`` events are scored."""
+    def cut(events: PointerArrays) -> Items:
+        acts = action_sequences(events, min_events, max_len, action_context)
+        return Items(acts.tokens, acts.features, acts.ids < acts.n_actions - 1)
+    return ItemStream(score_actions, cut)
+
+
+_TOUCH_END = TOUCH_TYPES.index("end")
+
+
+def stroke_stream(score_strokes: ItemScorer) -> ItemStream:
+    """Touch strokes, cut as :func:`~biometrics.features.stroke_tokens.stroke_token_sequences`
+    cuts them for the encoder, with their raw Touchalytics features; a stroke is complete once
+    its finger has lifted and the next stroke has begun (Touchalytics' inter-stroke time runs
+    from a stroke's start to the next one's)."""
+    def cut(events: TouchArrays) -> Items:
+        order, sid = touch_strokes(events)
+        feats, _ = stroke_features(events)
+        complete = np.zeros(feats.shape[0], dtype=bool)
+        complete[sid[np.asarray(events.type)[order] == _TOUCH_END]] = True
+        complete[-1:] = False  # its inter-stroke time waits for the next stroke
+        return Items(stroke_token_sequences(events), feats, complete)
+    return ItemStream(score_strokes, cut)

@@ -10,8 +10,9 @@ import pytorch_lightning as pl
 from hydra import compose, initialize_config_dir
 
 from biometrics.data.balabit import BalabitData, BalabitSession
-from biometrics.data.mouse_modules import BalabitDataModule, session_actions
+from biometrics.data.mouse_modules import BalabitDataModule
 from biometrics.events import PointerArrays
+from biometrics.features.action_tokens import split_actions
 from biometrics.streaming import RunningScore, first_n_means
 from biometrics.synthetic import generate_dataset
 from training.run import ROOT, build_task, embed_stage
@@ -66,7 +67,7 @@ def _mean_sd(dm: BalabitDataModule, stage: str) -> np.ndarray:
 def test_session_actions_split_filter_and_crop():
     tokens = np.arange(10, dtype=np.float32)[:, None]
     action_id = np.array([0, 0, 0, 0, 0, 1, 1, 2, 2, 2])
-    out, kept = session_actions(tokens, action_id, min_events=3, max_len=4)
+    out, kept = split_actions(tokens, action_id, min_events=3, max_len=4)
     assert [a.ravel().tolist() for a in out] == [[0, 1, 2, 3], [7, 8, 9]]
     assert kept.tolist() == [0, 2]
 

@@ -17,6 +17,7 @@ from biometrics.data.touch_modules import (
     inter_session_scores,
     stroke_report,
     synthetic_touch_sessions,
+    two_class_scorer,
 )
 from biometrics.features import stroke_features, touch_tokens
 from biometrics.features.stroke_tokens import STROKE_TOKEN_FEATURES, stroke_token_sequences
@@ -137,3 +138,12 @@ def test_serwadda_module_on_a_slice_of_real_users(tmp_path):
     assert vec.shape == (len(te), 28)
     rep = dm.evaluate_embeddings(vec, "test")
     assert 0.0 <= rep["eer"] < 0.5 and set(rep["eer_by_strokes"]) == {"1", "5", "11", "20"}
+
+
+@pytest.mark.parametrize("kind", ["logistic", "svm", "boosting"])
+def test_two_class_scorer_scores_the_owner_below_others(kind):
+    rng = np.random.default_rng(0)
+    owner, others = rng.normal(0, 1, (150, 6)), rng.normal(1.5, 1, (300, 6))
+    score = two_class_scorer(owner[:100], others[:200], kind)
+    assert np.median(score(owner[100:])) < np.median(score(others[200:]))
+    assert np.mean(score(owner[100:])[:, None] < score(others[200:])[None, :]) > 0.9  # AUC

@@ -1,11 +1,9 @@
 """Mouse data module: Balabit actions as token sequences, scored per account as in the challenge.
 
-One sequence = one mouse action (move, point-and-click, drag-and-drop or scroll of at least
-``min_events`` events), its events turned into tokens by the very
-:func:`biometrics.features.mouse_tokens` that scoring uses, head-cropped to ``max_len``;
-with ``action_context`` every token also carries its action's classic features
-(:func:`biometrics.features.mouse_actions`, signed log1p), so the whole action is in view
-even when its tail is cropped.
+One sequence = one mouse action of at least ``min_events`` events, cut and tokenized by
+:func:`biometrics.features.action_tokens.action_sequences`, the very function streaming
+scoring uses (:func:`biometrics.streaming.action_stream`), head-cropped to ``max_len``,
+every token carrying its action's classic features with ``action_context``.
 The encoder embeds actions; a session's anomaly is the mean of its actions' anomalies
 (:func:`biometrics.streaming.first_n_means` after 1, 5, 10, 20 and all actions).
 
@@ -44,14 +42,12 @@ from biometrics.data.balabit import BalabitData, load_balabit
 from biometrics.data.datamodule import SequenceDataModule
 from biometrics.data.paths import datasets_root
 from biometrics.data.sequences import SequenceSet
-from biometrics.features import ACTION_FEATURES, MOUSE_FEATURES, mouse_tokens_and_actions
+from biometrics.features import ACTION_FEATURES, MOUSE_FEATURES
+from biometrics.features.action_tokens import ACTION_CONTEXT_FEATURES, action_sequences
 from biometrics.metrics import eer, roc_auc
 from biometrics.protocols import Scorer, mean_distance
 from biometrics.reports import plot_amount_curve, plot_det
 from biometrics.streaming import ACTION_COUNTS, first_n_means
-
-#: Token columns added with ``action_context``: the action's classic features, signed log1p.
-ACTION_CONTEXT_FEATURES: tuple[str, ...] = tuple(f"action_{n}" for n in ACTION_FEATURES)
 
 
 @dataclass
@@ -71,16 +67,6 @@ class SessionInfo:
     name: str
     split: str  # "training" or "test"
     label: int  # 1 illegal, 0 legal (training sessions: 0)
-
-
-def session_actions(tokens: np.ndarray, action_id: np.ndarray, min_events: int,
-                    max_len: int) -> tuple[list[np.ndarray], np.ndarray]:
-    """Split one session's event tokens into its actions of >= ``min_events`` events, each
-    head-cropped to ``max_len`` events, in time order; also returns the kept action ids."""
-    starts = np.flatnonzero(np.r_[True, action_id[1:] != action_id[:-1]])
-    lengths = np.diff(np.r_[starts, action_id.size])
-    keep = np.flatnonzero(lengths >= min_events)
-    return [tokens[starts[i]: starts[i] + min(lengths[i], max_len)] for i in keep], action_id[starts[keep]]
 
 
 class BalabitDataModule(SequenceDataModule):
@@ -180,12 +166,8 @@ class BalabitDataModule(SequenceDataModule):
 
     def _actions(self, events) -> list[tuple[np.ndarray, np.ndarray]]:
         """(tokens, classic features) of each kept action of a session."""
-        tokens, action_id, features = mouse_tokens_and_actions(events)
-        if self.action_context:  # every event also sees its whole action's summary
-            context = (np.sign(features) * np.log1p(np.abs(features))).astype(np.float32)
-            tokens = np.concatenate([tokens, context[action_id]], axis=1)
-        kept_tokens, kept = session_actions(tokens, action_id, self.min_events, self.max_len)
-        return list(zip(kept_tokens, features[kept]))
+        acts = action_sequences(events, self.min_events, self.max_len, self.action_context)
+        return list(zip(acts.tokens, acts.features))
 
     # --- protocol ------------------------------------------------------------------------
     def action_anomalies(self, emb: np.ndarray, stage: str, scorer: Scorer | None = None,

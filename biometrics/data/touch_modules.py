@@ -36,6 +36,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
@@ -108,12 +109,16 @@ def with_background(full: SequenceSet, evaluated: np.ndarray, negatives: np.ndar
 
 def two_class_scorer(enroll: np.ndarray, negatives: np.ndarray, kind: str = "logistic"):
     """Minus the decision value of a class-balanced two-class model (enroll vs negatives) on
-    standardized vectors: ``logistic`` (C=1) or ``svm`` (RBF, C=1, gamma="scale", as the classic)."""
+    standardized vectors: ``logistic`` (C=1), ``svm`` (RBF, C=1, gamma="scale", as the classic)
+    or ``boosting`` (histogram gradient boosting, 200 rounds, seeded; tried on validation users
+    only, bench/touch_val_scorings.py)."""
     x = np.concatenate([enroll, negatives])
     y = np.r_[np.ones(len(enroll), bool), np.zeros(len(negatives), bool)]
     scaler = StandardScaler().fit(x)
     if kind == "svm":
         clf = SVC(kernel="rbf", C=1.0, gamma="scale", class_weight="balanced")
+    elif kind == "boosting":
+        clf = HistGradientBoostingClassifier(max_iter=200, class_weight="balanced", random_state=0)
     else:
         clf = LogisticRegression(C=1.0, class_weight="balanced", max_iter=500)
     clf.fit(scaler.transform(x), y)
