@@ -13,7 +13,7 @@ from biometrics.features import stroke_features
 from biometrics.features.action_tokens import action_sequences
 from biometrics.features.stroke_tokens import stroke_token_sequences
 from biometrics.metrics import roc_auc
-from biometrics.streaming import action_stream, stroke_stream
+from biometrics.streaming import ItemStream, action_stream, stroke_stream
 from biometrics.synthetic import generate_dataset
 
 
@@ -24,13 +24,13 @@ def _item_score(tokens: list[np.ndarray], features: np.ndarray) -> np.ndarray:
     return np.tanh(features[:, 0] / 50.0 + lengths / 10.0 + sums / 1e4)
 
 
-def _chunks(events, n: int, rng: np.random.Generator):
-    """The session cut into consecutive chunks at random event positions."""
+def _push_in_chunks(stream: ItemStream, events, n: int, rng: np.random.Generator) -> ItemStream:
+    """Push the session as n + 1 consecutive chunks cut at random event positions."""
     size = len(events.t)
     cuts = np.sort(rng.choice(np.arange(1, size), size=min(n, size - 1), replace=False))
-    bounds = np.r_[0, cuts, size]
-    for a, b in itertools.pairwise(bounds):
-        yield type(events)(**{k: v[a:b] for k, v in vars(events).items()})
+    for a, b in itertools.pairwise(np.r_[0, cuts, size]):
+        stream.push(type(events)(**{k: v[a:b] for k, v in vars(events).items()}))
+    return stream
 
 
 @pytest.fixture(scope="module")
@@ -50,9 +50,7 @@ def test_action_stream_in_chunks_matches_the_whole_session(records, n_chunks):
     for r in _sessions(records, "pointer")[:6]:
         events = r.session.pointer_arrays()
         whole = action_sequences(events)
-        stream = action_stream(_item_score)
-        for chunk in _chunks(events, n_chunks, rng):
-            stream.push(chunk)
+        stream = _push_in_chunks(action_stream(_item_score), events, n_chunks, rng)
         assert stream.n_items == int((whole.ids < whole.n_actions - 1).sum())  # the last may still grow
         final = stream.close()
         expected = _item_score(whole.tokens, whole.features)
@@ -65,9 +63,7 @@ def test_stroke_stream_in_chunks_matches_the_whole_session(records, n_chunks):
     rng = np.random.default_rng(n_chunks)
     for r in _sessions(records, "touch")[:6]:
         events = r.session.touch_arrays()
-        stream = stroke_stream(_item_score)
-        for chunk in _chunks(events, n_chunks, rng):
-            stream.push(chunk)
+        stream = _push_in_chunks(stroke_stream(_item_score), events, n_chunks, rng)
         final = stream.close()
         expected = _item_score(stroke_token_sequences(events), stroke_features(events)[0])
         assert expected.size > 0
@@ -113,8 +109,7 @@ def test_action_stream_with_owner_models_separates_owners_and_impostors():
         model = two_class_anomaly(feats[owner], np.concatenate([feats[u] for u in users if u != owner]), "forest", 0)
         for r in (r for r in records if r.user_id == owner and r.split == "test"):
             stream = action_stream(lambda tokens, f, m=model: m(f))
-            for chunk in _chunks(r.session.pointer_arrays(), 5, np.random.default_rng(0)):
-                stream.push(chunk)
-            (genuine if r.label == "genuine" else impostor).append(stream.close())
+            final = _push_in_chunks(stream, r.session.pointer_arrays(), 5, np.random.default_rng(0)).close()
+            (genuine if r.label == "genuine" else impostor).append(final)
     assert len(genuine) == len(impostor) == 16
     assert roc_auc(np.array(genuine), np.array(impostor)) > 0.75
