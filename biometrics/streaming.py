@@ -77,7 +77,8 @@ class ItemStream:
     Each :meth:`push` appends a chunk of events (in time order), re-cuts the buffered session
     with ``cut`` (vectorized, the training code's own cut) and scores the items completed
     since the last push, in order: the longest run of complete items, so an item is scored
-    once and never rescored. :meth:`close` (the session has ended) scores the rest.
+    once and never rescored. :meth:`close` (the session has ended) scores the rest. Chunks
+    are columnar arrays of already validated events (:class:`biometrics.events.Session`).
     """
 
     score_items: ItemScorer
@@ -87,9 +88,12 @@ class ItemStream:
     running: RunningScore = field(default_factory=RunningScore, init=False)
     _parts: list[Events] = field(default_factory=list, init=False, repr=False)
     _n_events: int = field(default=0, init=False, repr=False)
+    _closed: bool = field(default=False, init=False, repr=False)
 
     def push(self, events: Events) -> float:
         """Add a chunk of events; returns the running score (0.5 until an item completes)."""
+        if self._closed:
+            raise ValueError("the session was closed; start a new stream")
         t = np.asarray(events.t, dtype=np.float64)
         if t.size and self._parts and t[0] < self._parts[-1].t[-1]:
             raise ValueError("events must arrive in time order: this chunk starts before the last one ended")
@@ -102,6 +106,7 @@ class ItemStream:
 
     def close(self) -> float:
         """The session has ended: score the items still open; returns the final score."""
+        self._closed = True
         return self._score(final=True)
 
     @property
@@ -114,9 +119,12 @@ class ItemStream:
         items = self.cut(_concat(self._parts))
         done = len(items.tokens) if final else int(np.argmin(np.r_[items.complete, False]))
         if done > self.n_items:
-            new = self.score_items(items.tokens[self.n_items:done], items.features[self.n_items:done])
+            new = np.asarray(self.score_items(items.tokens[self.n_items:done],
+                                              items.features[self.n_items:done]), dtype=np.float64)
+            if new.shape != (done - self.n_items,):
+                raise ValueError(f"the item scorer returned shape {new.shape} for {done - self.n_items} items")
             self.running.update(new)
-            self.scores.extend(float(v) for v in np.asarray(new).ravel())
+            self.scores.extend(new.tolist())
         return self.running.value
 
 

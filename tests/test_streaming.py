@@ -96,6 +96,12 @@ def test_stream_refuses_unordered_chunks_and_oversized_sessions(records):
     with pytest.raises(ValueError, match="at most"):
         small.push(early)
     assert small.close() == 0.5  # nothing was taken
+    stream.close()
+    with pytest.raises(ValueError, match="closed"):
+        stream.push(late)
+    wrong = action_stream(lambda tokens, f: np.zeros(len(tokens) + 1))
+    with pytest.raises(ValueError, match="shape"):
+        wrong.push(events)  # its complete actions are scored at once
 
 
 def test_action_stream_with_owner_models_separates_owners_and_impostors():
