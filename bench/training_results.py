@@ -355,7 +355,9 @@ FINDINGS = {
         "chunks a forest classifies the 10 accounts from the embeddings as well as from the features (45.5% "
         "vs 46.1% of actions), not better. (8) A longer cosine schedule (40 epochs, patience 8; "
         "run balabit_mouse_40) stopped early at epoch 15 with a worse best validation EER (0.200 vs 0.173), "
-        "so the 24-epoch config stays; its test figures, for the record: encoder 0.903, fused 0.952."),
+        "so the 24-epoch config stays; its test figures, for the record: encoder 0.903, fused 0.952. (9) A "
+        "wider encoder (hidden and embedding 128; run balabit_mouse_h128) stopped early at epoch 13 with a "
+        "worse best validation EER (0.233 vs 0.173); test: encoder 0.896, fused 0.951."),
     "touch_serwadda": (
         "How it was chosen, and what was tried (all runs 5 folds, 59 users; validation = the 5 validation "
         "users of each fold, 25 user-evaluations, `val_scorings` in the JSON). (1) First run, logistic_fused "
