@@ -64,7 +64,7 @@ def _mean_sd(dm: BalabitDataModule, stage: str) -> np.ndarray:
     return np.stack([np.r_[t.mean(0), t.std(0)] for t in dm.sets[stage].tokens])
 
 
-def test_session_actions_split_filter_and_crop():
+def test_split_actions_filters_and_crops():
     tokens = np.arange(10, dtype=np.float32)[:, None]
     action_id = np.array([0, 0, 0, 0, 0, 1, 1, 2, 2, 2])
     out, kept = split_actions(tokens, action_id, min_events=3, max_len=4)
