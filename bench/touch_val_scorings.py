@@ -5,7 +5,7 @@
 Loads every fold's best checkpoint of a ``touch_serwadda`` run, embeds that fold's
 validation users (other-fold users the encoder never trained on) and scores them under
 every scoring of :data:`biometrics.data.touch_modules.SCORINGS`, gradient boosting on both,
-and the stroke features alone; prints and writes ``<run>/val_scorings.json``: the mean per-user EER by strokes
+the stroke features alone and the SVM scorings over a grid of its C; prints and writes ``<run>/val_scorings.json``: the mean per-user EER by strokes
 over all folds' validation users.
 """
 
@@ -22,6 +22,8 @@ from biometrics.data.serwadda import STROKE_COUNTS
 from biometrics.data.touch_modules import SCORINGS, inter_session_scores, per_user_eers
 from training.run import build_datamodule, embed_stage, load_task
 
+SVM_C_GRID = (0.1, 0.3, 1.0, 3.0)
+
 
 def fold_val_eers(run: Path, fold: int) -> dict[str, dict[str, dict[int, float]]]:
     """``{scoring: {k: {user: eer}}}`` of one fold's validation users."""
@@ -31,11 +33,14 @@ def fold_val_eers(run: Path, fold: int) -> dict[str, dict[str, dict[int, float]]
     ckpt = json.loads((run / f"fold{fold}" / "metrics.json").read_text())["fit"]["best_ckpt"]
     emb = embed_stage(load_task(ckpt, cfg, dm), dm, "val")
     feats, data = dm.baseline_vectors("val"), dm.sets["val"]
-    inputs = {n: (np.concatenate([emb, feats], 1), n.removesuffix("_fused")) if n.endswith("_fused")
-              else (emb, n) for n in SCORINGS}
-    inputs |= {f"features_{m}": (feats, m) for m in ("logistic", "svm", "boosting")}
-    inputs["boosting_fused"] = (np.concatenate([emb, feats], 1), "boosting")  # not a test scoring: tried here only
-    return {n: per_user_eers(inter_session_scores(v, data, m)) for n, (v, m) in inputs.items()}
+    fused, c = np.concatenate([emb, feats], 1), dm.svm_c
+    inputs = {n: (fused, n.removesuffix("_fused"), c) if n.endswith("_fused") else (emb, n, c) for n in SCORINGS}
+    inputs |= {f"features_{m}": (feats, m, c) for m in ("logistic", "svm", "boosting")}
+    inputs["boosting_fused"] = (fused, "boosting", c)  # not a test scoring: tried here only
+    for grid_c in SVM_C_GRID:  # the SVM's regularization, chosen here
+        inputs[f"svm_fused_c{grid_c:g}"] = (fused, "svm", grid_c)
+        inputs[f"features_svm_c{grid_c:g}"] = (feats, "svm", grid_c)
+    return {n: per_user_eers(inter_session_scores(v, data, m, svm_c=sc)) for n, (v, m, sc) in inputs.items()}
 
 
 def main(argv=None) -> dict:

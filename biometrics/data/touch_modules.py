@@ -107,16 +107,17 @@ def with_background(full: SequenceSet, evaluated: np.ndarray, negatives: np.ndar
     return SequenceSet(own.tokens + bg.tokens, np.r_[own.users, bg.users], np.r_[own.order, bg.order])
 
 
-def two_class_scorer(enroll: np.ndarray, negatives: np.ndarray, kind: str = "logistic"):
+def two_class_scorer(enroll: np.ndarray, negatives: np.ndarray, kind: str = "logistic",
+                     svm_c: float = 1.0):
     """Minus the decision value of a class-balanced two-class model (enroll vs negatives) on
-    standardized vectors: ``logistic`` (C=1), ``svm`` (RBF, C=1, gamma="scale", as the classic)
-    or ``boosting`` (histogram gradient boosting, 200 rounds, seeded; tried on validation users
+    standardized vectors: ``logistic`` (C=1), ``svm`` (RBF, C=``svm_c``, gamma="scale"; the
+    classic's C is 1) or ``boosting`` (histogram gradient boosting, 200 rounds, seeded; tried on validation users
     only, bench/touch_val_scorings.py)."""
     x = np.concatenate([enroll, negatives])
     y = np.r_[np.ones(len(enroll), bool), np.zeros(len(negatives), bool)]
     scaler = StandardScaler().fit(x)
     if kind == "svm":
-        clf = SVC(kernel="rbf", C=1.0, gamma="scale", class_weight="balanced")
+        clf = SVC(kernel="rbf", C=svm_c, gamma="scale", class_weight="balanced")
     elif kind == "boosting":
         clf = HistGradientBoostingClassifier(max_iter=200, class_weight="balanced", random_state=0)
     else:
@@ -126,12 +127,12 @@ def two_class_scorer(enroll: np.ndarray, negatives: np.ndarray, kind: str = "log
 
 
 def inter_session_scores(vec: np.ndarray, data: SequenceSet, method: str = "logistic",
-                         scorer: Scorer | None = None) -> Scores:
+                         scorer: Scorer | None = None, svm_c: float = 1.0) -> Scores:
     """Per-stroke anomaly scores of each evaluated user's model on genuine and impostor strokes.
 
     ``method``: ``logistic`` or ``svm`` (two-class, negatives = the set's background strokes)
     or ``distance`` (mean distance to the enrollment vectors); a one-class ``scorer(enroll,
-    queries)``, when given, overrides it.
+    queries)``, when given, overrides it. ``svm_c``: the SVM's regularization.
     """
     evaluated = data.order >= 0
     users = np.unique(data.users[evaluated])
@@ -148,7 +149,7 @@ def inter_session_scores(vec: np.ndarray, data: SequenceSet, method: str = "logi
         elif method == "distance":
             score = lambda q, e=enroll: mean_distance(e, q)
         else:
-            score = two_class_scorer(enroll, negatives, method)
+            score = two_class_scorer(enroll, negatives, method, svm_c)
         genuine[int(u)] = score(session2[int(u)])
         impostor[int(u)] = {v: score(s) for v, s in session2.items() if v != int(u)}
     return genuine, impostor
@@ -191,7 +192,7 @@ class SerwaddaFoldDataModule(SequenceDataModule):
     def __init__(self, datasets: str | Path | None = None, fold: int = 0, n_folds: int = 5,
                  fold_seed: int = 0, n_val_users: int = 5, background_per_user: int = 60,
                  scoring: str = "logistic", eer_strokes: int = 1, users: list[int] | None = None,
-                 max_len: int = 40, **kw) -> None:
+                 max_len: int = 40, svm_c: float = 1.0, **kw) -> None:
         super().__init__(max_len=max_len, **kw)
         if scoring not in SCORINGS:
             raise ValueError(f"scoring must be one of {SCORINGS}, got {scoring!r}")
@@ -199,6 +200,7 @@ class SerwaddaFoldDataModule(SequenceDataModule):
         self.fold, self.n_folds, self.fold_seed = fold, n_folds, fold_seed
         self.n_val_users, self.background_per_user = n_val_users, background_per_user
         self.scoring, self.users = scoring, None if users is None else [int(u) for u in users]
+        self.svm_c = svm_c
         if eer_strokes not in STROKE_COUNTS:
             raise ValueError(f"eer_strokes must be one of {STROKE_COUNTS}, got {eer_strokes}")
         self.eer_strokes = eer_strokes
@@ -245,7 +247,7 @@ class SerwaddaFoldDataModule(SequenceDataModule):
                 for n in SCORINGS if n in names}
         if stage == "test":
             jobs |= {f"features_{m}": (feats, m) for m in ("logistic", "svm")}
-        reports = {n: stroke_report(inter_session_scores(v, data, m), at=self.eer_strokes)
+        reports = {n: stroke_report(inter_session_scores(v, data, m, svm_c=self.svm_c), at=self.eer_strokes)
                    for n, (v, m) in jobs.items()}
         variants = {n: {k: v for k, v in r.items() if k != "scores"} for n, r in reports.items()}
         return {**reports[self.scoring], "scoring": self.scoring, "variants": variants}
