@@ -44,6 +44,7 @@ from biometrics.classic import two_class_anomaly
 from biometrics.data.balabit import BalabitData, load_balabit
 from biometrics.detectors import make_detector
 from biometrics.features import ACTION_FEATURES, ACTION_TYPES, mouse_actions
+from biometrics.features.action_tokens import log_action_features
 from biometrics.metrics import eer, roc_auc
 from biometrics.reports import publish_result, rerun_command
 from biometrics.streaming import ACTION_COUNTS, first_n_means
@@ -74,16 +75,12 @@ def keep_actions(F: np.ndarray, with_scroll: bool, fallback: bool) -> np.ndarray
     return F[keep]
 
 
-def _log_features(F: np.ndarray) -> np.ndarray:
-    """Signed log1p of every column: heavy-tailed speeds and durations on a usable scale."""
-    return np.sign(F) * np.log1p(np.abs(F))
-
-
 def _manhattan_scorer(pos: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
     """Scaled-Manhattan anomaly of log features, in units of the training actions' median."""
-    det = make_detector("Manhattan (scaled)").fit(_log_features(pos))
-    ref = float(np.median(det.score(_log_features(pos))))
-    return lambda F: det.score(_log_features(F)) / ref
+    logged = log_action_features(pos)
+    det = make_detector("Manhattan (scaled)").fit(logged)
+    ref = float(np.median(det.score(logged)))
+    return lambda F: det.score(log_action_features(F)) / ref
 
 
 def score_method(

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 from omegaconf import OmegaConf
 
+from biometrics.features.action_tokens import log_action_features
 from biometrics.reports import write_json
 from training.run import build_datamodule, embed_stage, load_task
 
@@ -34,8 +35,7 @@ def val_heads(run: Path) -> dict[str, dict[str, float]]:
     dm = build_datamodule(cfg)
     ckpt = json.loads((run / "metrics.json").read_text())["fit"]["best_ckpt"]
     emb = embed_stage(load_task(ckpt, cfg, dm), dm, "val")
-    raw = dm.index["val"].features
-    feats = np.sign(raw) * np.log1p(np.abs(raw))
+    feats = log_action_features(dm.index["val"].features)
     inputs = {"embedding": emb, "features": feats, "embedding+features": np.concatenate([emb, feats], 1)}
     anomalies = {f"{name}/{m}": dm.action_anomalies(x, "val", method=m) for name, x in inputs.items() for m in METHODS}
     enc, feat = anomalies["embedding/forest"], anomalies["features/boosting"]

@@ -25,6 +25,7 @@ import numpy as np
 from features import split_sessions, synth_pointer, synth_touch
 
 from biometrics.classic import two_class_anomaly
+from biometrics.events import slice_arrays
 from biometrics.features import mouse_actions, stroke_features
 from biometrics.reports import publish_result, rerun_command
 from biometrics.streaming import ItemStream, action_stream, stroke_stream
@@ -43,7 +44,7 @@ def _play(make_stream, sessions: list, chunk: int) -> dict:
         stream: ItemStream = make_stream()
         n = len(s.t)
         for a in range(0, n, chunk):
-            part = type(s)(**{k: v[a:a + chunk] for k, v in vars(s).items()})
+            part = slice_arrays(s, a, a + chunk)
             t0 = time.perf_counter()
             stream.push(part)
             lat.append((time.perf_counter() - t0) * 1e3)

@@ -20,6 +20,7 @@ from omegaconf import OmegaConf
 
 from biometrics.data.serwadda import STROKE_COUNTS
 from biometrics.data.touch_modules import SCORINGS, inter_session_scores, per_user_eers
+from biometrics.reports import write_json
 from training.run import build_datamodule, embed_stage, load_task
 
 SVM_C_GRID = (0.1, 0.3, 1.0, 3.0)
@@ -52,7 +53,7 @@ def main(argv=None) -> dict:
     out = {n: {str(k): float(np.mean([e for f in per_fold for e in f[n][str(k)].values()]))
                for k in STROKE_COUNTS} for n in per_fold[0]}
     out["n_val_users"] = sum(len(f["logistic"]["1"]) for f in per_fold)
-    (args.run / "val_scorings.json").write_text(json.dumps(out, indent=2) + "\n")
+    write_json(args.run / "val_scorings.json", out)
     print(json.dumps(out, indent=1))
     return out
 

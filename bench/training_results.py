@@ -18,7 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
+from biometrics.data.serwadda import STROKE_COUNTS
 from biometrics.reports import plot_amount_curve
+from biometrics.streaming import ACTION_COUNTS
+from training.train import pool_by_k
 
 RESULTS = Path(__file__).resolve().parent / "results"
 COMMANDS = {
@@ -107,20 +110,18 @@ PUBLISHED_TOUCH = [
     ("Touchalytics inter-session (Frank et al. 2013), kNN+SVM on stroke features, own data",
      {"1": 0.13, "11": 0.03}),
 ]
-STROKES = ("1", "5", "11", "20")
+STROKES = tuple(str(k) for k in STROKE_COUNTS)
 
 
 def _pooled_variants(run: Path, folds: int) -> dict[str, dict]:
-    """Mean, median and sd over all users of every scoring variant, pooled from the fold reports."""
+    """Mean and median over all users of every scoring variant, pooled from the fold reports."""
     per = [json.loads((run / f"fold{k}" / "metrics.json").read_text())["encoder"]["variants"]
            for k in range(folds)]
     out = {}
     for name in per[0]:
-        by_k = {k: [e for f in per for e in f[name]["per_subject_by_k"].get(k, {}).values()]
-                for k in STROKES}
-        out[name] = {"eer_by_strokes": {k: float(np.mean(v)) for k, v in by_k.items() if v},
-                     "eer_median_by_strokes": {k: float(np.median(v)) for k, v in by_k.items() if v},
-                     "n_users": len(by_k["1"])}
+        pooled = pool_by_k([f[name]["per_subject_by_k"] for f in per])
+        out[name] = {"eer_by_strokes": pooled["eer_by_k"], "eer_median_by_strokes": pooled["eer_median_by_k"],
+                     "n_users": pooled["n_subjects_by_k"]["1"]}
     return out
 
 
@@ -190,7 +191,6 @@ PUBLISHED_BALABIT = [
     ("Antal & Egyed-Zsigmond 2019, per-account random forest on action features", 0.92),
     ("Wang et al. 2025, 1D-ResNet + GRU", 0.9465),
 ]
-ACTIONS = ("1", "5", "10", "20", "all")
 
 
 def _pooled_sessions(run: Path, key: str) -> dict:
@@ -207,7 +207,7 @@ def _pooled_sessions(run: Path, key: str) -> dict:
 
 
 def _actions_row(name: str, r: dict) -> str:
-    return f"| {name} | " + " | ".join(f"{r['auc_by_actions'][a]:.4f}" for a in ACTIONS) + f" | {r['eer_global']:.4f} |"
+    return f"| {name} | " + " | ".join(f"{r['auc_by_actions'][a]:.4f}" for a in ACTION_COUNTS) + f" | {r['eer_global']:.4f} |"
 
 
 def balabit(run: Path, compare: list[Path]) -> tuple[dict, str]:

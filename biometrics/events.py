@@ -22,9 +22,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from enum import IntEnum
-from typing import Literal
+from typing import Literal, TypeVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -218,6 +218,32 @@ class TouchArrays:
     area: np.ndarray
     type: np.ndarray  # int8 [N], index into TOUCH_TYPES
     pointer_id: np.ndarray  # int16 [N]
+
+
+_Arrays = TypeVar("_Arrays", KeystrokeArrays, PointerArrays, TouchArrays)
+
+
+def concat_arrays(parts: list[_Arrays]) -> _Arrays:
+    """Columnar event arrays of one kind joined column by column (times kept as they are)."""
+    if len(parts) == 1:
+        return parts[0]
+    return type(parts[0])(**{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(parts[0])})
+
+
+def slice_arrays(arr: _Arrays, start: int | None, stop: int | None) -> _Arrays:
+    """Events ``start:stop`` of columnar event arrays (a chunk as a collector would send it)."""
+    return type(arr)(**{f.name: getattr(arr, f.name)[start:stop] for f in fields(arr)})
+
+
+def back_to_back(parts: list[_Arrays], gap_ms: float) -> _Arrays:
+    """Recordings played one after another: each shifted to start ``gap_ms`` after the last ended."""
+    shifted, t0 = [], 0.0
+    for p in parts:
+        t = np.asarray(p.t, np.float64)
+        if t.size:
+            shifted.append(replace(p, t=t - t[0] + t0))
+            t0 = shifted[-1].t[-1] + gap_ms
+    return concat_arrays(shifted or parts)
 
 
 POINTER_TYPES = ("move", "down", "up", "wheel")

@@ -13,11 +13,11 @@ is complete and keeps the running score.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from biometrics.events import TOUCH_TYPES, PointerArrays, TouchArrays
+from biometrics.events import TOUCH_TYPES, PointerArrays, TouchArrays, concat_arrays
 from biometrics.features.action_tokens import action_sequences
 from biometrics.features.stroke_tokens import stroke_token_sequences
 from biometrics.features.touch import stroke_features, touch_strokes
@@ -86,8 +86,7 @@ class ItemStream:
     max_events: int = 100_000
     scores: list[float] = field(default_factory=list, init=False)  # per scored item, in order
     running: RunningScore = field(default_factory=RunningScore, init=False)
-    _parts: list[Events] = field(default_factory=list, init=False, repr=False)
-    _n_events: int = field(default=0, init=False, repr=False)
+    _events: Events | None = field(default=None, init=False, repr=False)  # the session so far
     _closed: bool = field(default=False, init=False, repr=False)
 
     def push(self, events: Events) -> float:
@@ -95,13 +94,13 @@ class ItemStream:
         if self._closed:
             raise ValueError("the session was closed; start a new stream")
         t = np.asarray(events.t, dtype=np.float64)
-        if t.size and self._parts and t[0] < self._parts[-1].t[-1]:
+        held = 0 if self._events is None else len(self._events.t)
+        if t.size and held and t[0] < self._events.t[-1]:
             raise ValueError("events must arrive in time order: this chunk starts before the last one ended")
-        if self._n_events + t.size > self.max_events:
+        if held + t.size > self.max_events:
             raise ValueError(f"a session holds at most {self.max_events} events")
         if t.size:
-            self._parts.append(events)
-            self._n_events += t.size
+            self._events = events if self._events is None else concat_arrays([self._events, events])
         return self._score(final=False)
 
     def close(self) -> float:
@@ -114,9 +113,9 @@ class ItemStream:
         return len(self.scores)
 
     def _score(self, final: bool) -> float:
-        if not self._parts:
+        if self._events is None:
             return self.running.value
-        items = self.cut(_concat(self._parts))
+        items = self.cut(self._events)
         done = len(items.tokens) if final else int(np.argmin(np.r_[items.complete, False]))
         if done > self.n_items:
             new = np.asarray(self.score_items(items.tokens[self.n_items:done],
@@ -126,13 +125,6 @@ class ItemStream:
             self.running.update(new)
             self.scores.extend(new.tolist())
         return self.running.value
-
-
-def _concat(parts: list[Events]) -> Events:
-    """Chunks of one event type joined column by column."""
-    if len(parts) == 1:
-        return parts[0]
-    return type(parts[0])(**{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(parts[0])})
 
 
 def action_stream(score_actions: ItemScorer, min_events: int = 4, max_len: int = 64,

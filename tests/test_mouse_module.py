@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
 import pytorch_lightning as pl
@@ -11,7 +9,7 @@ from hydra import compose, initialize_config_dir
 
 from biometrics.data.balabit import BalabitData, BalabitSession
 from biometrics.data.mouse_modules import BalabitDataModule
-from biometrics.events import PointerArrays
+from biometrics.events import back_to_back
 from biometrics.features.action_tokens import split_actions
 from biometrics.streaming import RunningScore, first_n_means
 from biometrics.synthetic import generate_dataset
@@ -20,19 +18,9 @@ from training.run import ROOT, build_task, embed_stage
 N_ACCOUNTS, PER_SESSION = 4, 4  # synthetic login sessions glued into one "Balabit" session
 
 
-def _concat(parts: list[PointerArrays]) -> PointerArrays:
-    """Consecutive sessions as one, each shifted to start 20 s after the previous one ended."""
-    shifted, end = [], 0.0
-    for p in parts:
-        shifted.append(dataclasses.replace(p, t=p.t - p.t[0] + end))
-        end = shifted[-1].t[-1] + 20_000.0
-    return PointerArrays(*(np.concatenate([getattr(p, f.name) for p in shifted])
-                           for f in dataclasses.fields(PointerArrays)))
-
-
 def _glue(records, account: str, prefix: str) -> list[BalabitSession]:
     arrays = [r.session.pointer_arrays() for r in records]
-    return [BalabitSession(account, f"{prefix}_{i}", _concat(arrays[j:j + PER_SESSION]))
+    return [BalabitSession(account, f"{prefix}_{i}", back_to_back(arrays[j:j + PER_SESSION], 20_000.0))
             for i, j in enumerate(range(0, len(arrays) - PER_SESSION + 1, PER_SESSION))]
 
 

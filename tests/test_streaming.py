@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from biometrics.classic import two_class_anomaly
-from biometrics.events import PointerArrays
+from biometrics.events import slice_arrays
 from biometrics.features import stroke_features
 from biometrics.features.action_tokens import action_sequences
 from biometrics.features.stroke_tokens import stroke_token_sequences
@@ -29,7 +29,7 @@ def _push_in_chunks(stream: ItemStream, events, n: int, rng: np.random.Generator
     size = len(events.t)
     cuts = np.sort(rng.choice(np.arange(1, size), size=min(n, size - 1), replace=False))
     for a, b in itertools.pairwise(np.r_[0, cuts, size]):
-        stream.push(type(events)(**{k: v[a:b] for k, v in vars(events).items()}))
+        stream.push(slice_arrays(events, a, b))
     return stream
 
 
@@ -74,19 +74,18 @@ def test_stroke_stream_in_chunks_matches_the_whole_session(records, n_chunks):
 def test_a_stroke_is_scored_once_lifted_and_followed(records):
     events = _sessions(records, "touch")[0].session.touch_arrays()
     first_end = int(np.flatnonzero(events.type == 2)[0])  # the first finger lift
-    cut = lambda a, b: type(events)(**{k: v[a:b] for k, v in vars(events).items()})
     stream = stroke_stream(_item_score)
-    assert stream.push(cut(0, first_end + 1)) == 0.5  # lifted, but its inter-stroke time is open
+    assert stream.push(slice_arrays(events, 0, first_end + 1)) == 0.5  # lifted, but its inter-stroke time is open
     assert stream.n_items == 0
-    stream.push(cut(first_end + 1, first_end + 2))  # the next stroke begins
+    stream.push(slice_arrays(events, first_end + 1, first_end + 2))  # the next stroke begins
     assert stream.n_items == 1
 
 
 def test_stream_refuses_unordered_chunks_and_oversized_sessions(records):
     events = _sessions(records, "pointer")[0].session.pointer_arrays()
     half = len(events.t) // 2
-    late = PointerArrays(**{k: v[half:] for k, v in vars(events).items()})
-    early = PointerArrays(**{k: v[:half] for k, v in vars(events).items()})
+    late = slice_arrays(events, half, None)
+    early = slice_arrays(events, 0, half)
     stream = action_stream(_item_score)
     stream.push(late)
     with pytest.raises(ValueError, match="time order"):

@@ -43,7 +43,11 @@ from biometrics.data.datamodule import SequenceDataModule
 from biometrics.data.paths import datasets_root
 from biometrics.data.sequences import SequenceSet
 from biometrics.features import ACTION_FEATURES, MOUSE_FEATURES
-from biometrics.features.action_tokens import ACTION_CONTEXT_FEATURES, action_sequences
+from biometrics.features.action_tokens import (
+    ACTION_CONTEXT_FEATURES,
+    SessionActions,
+    action_sequences,
+)
 from biometrics.metrics import eer, roc_auc
 from biometrics.protocols import Scorer, mean_distance
 from biometrics.reports import plot_amount_curve, plot_det
@@ -133,41 +137,37 @@ class BalabitDataModule(SequenceDataModule):
         # validation: each training account's last training session
         val_sessions = {max((i for i, s in enumerate(info) if s.account == n and s.split == "training"),
                             key=lambda i: info[i].name) for n in train_accounts}
-        rng = np.random.default_rng(self.seed)
-        roles: dict[str, list[tuple[int, bool]]] = {"train": [], "val": [], "test": []}
+        roles: dict[str, list[int]] = {"train": [], "val": [], "test": []}
         for i, s in enumerate(info):
             if s.split == "test":
-                roles["test"].append((i, False))
+                roles["test"].append(i)
             elif i in val_sessions:
-                roles["val"].append((i, False))
+                roles["val"].append(i)
             elif s.account != held:
-                roles["train"].append((i, False))
+                roles["train"].append(i)
+        rng = np.random.default_rng(self.seed)
         sets, index = {}, {}
         for stage, chosen in roles.items():
-            sid = [i for i, _ in chosen for _ in actions[i]]
-            toks = [t for i, _ in chosen for t in actions[i]]  # (tokens, features) pairs
-            enroll = [False] * len(toks)
+            rows = [(i, j) for i in chosen for j in range(len(actions[i].tokens))]  # (session, action)
+            n_queries = len(rows)
             if stage != "train":  # the accounts' profiles: their training actions (sampled)
                 profile_accounts = numbers if stage == "test" else train_accounts
                 cap = self.enroll_per_account if stage == "test" else self.val_enroll_per_account
                 for num in profile_accounts:
-                    pool = [(i, t) for i, s in enumerate(info) if s.account == num and s.split == "training"
-                            and i not in val_sessions for t in actions[i]]
+                    pool = [(i, j) for i, s in enumerate(info) if s.account == num and s.split == "training"
+                            and i not in val_sessions for j in range(len(actions[i].tokens))]
                     pick = rng.choice(len(pool), size=min(cap or len(pool), len(pool)), replace=False)
-                    sid += [pool[j][0] for j in np.sort(pick)]
-                    toks += [pool[j][1] for j in np.sort(pick)]
-                    enroll += [True] * pick.size
-            sid_arr = np.array(sid, dtype=np.int64)
+                    rows += [pool[p] for p in np.sort(pick)]
+            sid = np.array([i for i, _ in rows], dtype=np.int64)
             users = np.array([info[i].account for i in sid], dtype=np.int64)
-            features = np.array([f for _, f in toks]).reshape(len(toks), len(ACTION_FEATURES))
-            sets[stage] = SequenceSet([t for t, _ in toks], users, sid_arr)
-            index[stage] = ActionIndex(sid_arr, np.array(enroll, dtype=bool), features)
+            features = np.array([actions[i].features[j] for i, j in rows]).reshape(len(rows), len(ACTION_FEATURES))
+            sets[stage] = SequenceSet([actions[i].tokens[j] for i, j in rows], users, sid)
+            index[stage] = ActionIndex(sid, np.arange(len(rows)) >= n_queries, features)
         return sets, index
 
-    def _actions(self, events) -> list[tuple[np.ndarray, np.ndarray]]:
-        """(tokens, classic features) of each kept action of a session."""
-        acts = action_sequences(events, self.min_events, self.max_len, self.action_context)
-        return list(zip(acts.tokens, acts.features))
+    def _actions(self, events) -> SessionActions:
+        """A session's kept actions (tokens and classic features)."""
+        return action_sequences(events, self.min_events, self.max_len, self.action_context)
 
     # --- protocol ------------------------------------------------------------------------
     def action_anomalies(self, emb: np.ndarray, stage: str, scorer: Scorer | None = None,
@@ -224,10 +224,11 @@ class BalabitDataModule(SequenceDataModule):
         """Each query session's mean anomaly after 1, 5, 10, 20, all actions (its own account's model)."""
         idx = self.index[stage]
         sid = idx.session[~idx.enroll]
+        order = np.argsort(sid, kind="stable")  # each session's actions in time order, grouped once
+        sessions, starts = np.unique(sid[order], return_index=True)
         out = {}
-        for s in np.unique(sid):
+        for s, rows in zip(sessions, np.split(order, starts[1:])):
             info = self.sessions[s]
-            rows = sid == s
             out[info.name] = {"account": info.account, "label": info.label,
                               **first_n_means(anomalies[info.account][rows])}
         return out

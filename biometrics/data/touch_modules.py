@@ -50,7 +50,7 @@ from biometrics.data.serwadda import (
     inter_session_report,
     load_serwadda,
 )
-from biometrics.events import TouchArrays
+from biometrics.events import TouchArrays, back_to_back
 from biometrics.features.stroke_tokens import (
     STROKE_TOKEN_COLUMNS,
     STROKE_TOKEN_FEATURES,
@@ -277,19 +277,6 @@ def write_strokes_curve(report: dict, path: Path) -> None:
                       title="Serwadda landscape, inter-session")
 
 
-def concat_touch(parts: list[TouchArrays], gap_ms: float = 1_000.0) -> TouchArrays:
-    """Touch recordings played one after another (each shifted to start ``gap_ms`` after the last)."""
-    shifted, t0 = [], 0.0
-    for a in parts:
-        t = np.asarray(a.t, np.float64)
-        if t.size:
-            shifted.append(t - t[0] + t0)
-            t0 = shifted[-1][-1] + gap_ms
-    cols = {f: np.concatenate([getattr(a, f) for a in parts]) for f in ("x", "y", "pressure", "area",
-                                                                        "type", "pointer_id")}
-    return TouchArrays(t=np.concatenate(shifted) if shifted else np.zeros(0), **cols)
-
-
 def synthetic_touch_sessions(n_users: int, sessions_per_user: int, seed: int) -> dict[int, dict[int, TouchArrays]]:
     """Simulated phone users (:mod:`biometrics.synthetic`): the first half of each user's login
     sessions played back to back form "session 1", the second half "session 2"."""
@@ -302,7 +289,7 @@ def synthetic_touch_sessions(n_users: int, sessions_per_user: int, seed: int) ->
     for uid, i in ids.items():
         mine = [r for r in records if r.user_id == uid]
         for s, split in ((1, "enroll"), (2, "test")):
-            out[s][i] = concat_touch([r.session.touch_arrays() for r in mine if r.split == split])
+            out[s][i] = back_to_back([r.session.touch_arrays() for r in mine if r.split == split], 1_000.0)
     return out
 
 

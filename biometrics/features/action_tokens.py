@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from biometrics.events import PointerArrays
+from biometrics.features._util import signed_log
 from biometrics.features.mouse import ACTION_FEATURES, mouse_tokens_and_actions
 
 #: Token columns added with ``action_context``: the action's classic features, signed log1p.
@@ -28,6 +29,11 @@ class SessionActions:
     features: np.ndarray  # float64 [A_kept, len(ACTION_FEATURES)], raw classic features
     ids: np.ndarray  # int64 [A_kept], each kept action's id among all the session's actions
     n_actions: int  # actions in the session, kept or not (the last may still be growing)
+
+
+def log_action_features(features: np.ndarray) -> np.ndarray:
+    """Signed log1p of every action feature column: heavy-tailed speeds and durations on a usable scale."""
+    return signed_log(np.asarray(features, dtype=np.float64), 1.0, np.inf)
 
 
 def split_actions(tokens: np.ndarray, action_id: np.ndarray, min_events: int,
@@ -45,7 +51,7 @@ def action_sequences(events: PointerArrays, min_events: int = 4, max_len: int = 
     """One session's pointer events -> its kept actions' token sequences and classic features."""
     tokens, action_id, features = mouse_tokens_and_actions(events)
     if action_context:  # every event also sees its whole action's summary
-        context = (np.sign(features) * np.log1p(np.abs(features))).astype(np.float32)
+        context = log_action_features(features).astype(np.float32)
         tokens = np.concatenate([tokens, context[action_id]], axis=1)
     kept_tokens, kept = split_actions(tokens, action_id, min_events, max_len)
     n_actions = int(action_id[-1]) + 1 if action_id.size else 0
