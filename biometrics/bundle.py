@@ -18,9 +18,11 @@ import torch
 from torch import nn
 
 from biometrics.data.sequences import pad_numpy
+from biometrics.events import SCHEMA_VERSION
 from biometrics.models.encoders import BiGRUAttentionEncoder, ConvTransformerEncoder, TypeNetEncoder
 
-BUNDLE_FORMAT = 1
+#: Format 2: models of session contract v2 (key classes with ``masked``; no key buckets).
+BUNDLE_FORMAT = 2
 ENCODERS: dict[str, type[nn.Module]] = {
     c.__name__: c for c in (TypeNetEncoder, ConvTransformerEncoder, BiGRUAttentionEncoder)
 }
@@ -102,7 +104,7 @@ class ModelBundle:
 
     def save(self, path: str | Path) -> None:
         """Write the bundle as one ``.pt`` file of tensors and plain values."""
-        payload = {"format": BUNDLE_FORMAT, "model_version": self.model_version,
+        payload = {"format": BUNDLE_FORMAT, "session_schema": SCHEMA_VERSION, "model_version": self.model_version,
                    "created_at": self.created_at, "modalities": {}}
         for name, m in self.modalities.items():
             payload["modalities"][name] = {
@@ -118,8 +120,13 @@ class ModelBundle:
     def load(cls, path: str | Path) -> ModelBundle:
         """Read a bundle written by :meth:`save` (safe loader: no code is unpickled)."""
         payload = torch.load(path, map_location="cpu", weights_only=True)
-        if payload.get("format") != BUNDLE_FORMAT:
-            raise ValueError(f"{path}: bundle format {payload.get('format')} is not {BUNDLE_FORMAT}")
+        if payload.get("format") != BUNDLE_FORMAT or payload.get("session_schema") != SCHEMA_VERSION:
+            raise ValueError(
+                f"{path}: bundle format {payload.get('format')} (session contract "
+                f"v{payload.get('session_schema', 1)}) is not format {BUNDLE_FORMAT} for contract "
+                f"v{SCHEMA_VERSION}; re-export it from its run with `python -m training.export` "
+                "(retrain first if it saw hashed key buckets), or rebuild the sample bundle with "
+                "`python -m training.sample_bundle`")
         mods = {}
         for name, m in payload["modalities"].items():
             if m["encoder_class"] not in ENCODERS:

@@ -1,16 +1,26 @@
-"""Raw behavioral events of one login session, as the browser collector sends them.
+"""The session contract (schema version 2): raw behavioral events of one login session.
 
-The collector records *how* a person types, points and swipes, never *what* they type:
-a key event carries only a coarse key class and a tenant-salted hash bucket of the key
-code (see :func:`hash_key`). Every model here validates on construction and rejects
-bad input with a message that names the problem:
+The collector records *how* a person types, points and swipes, never *what* they type, and
+this contract cannot spell it: a key event carries only a coarse :class:`KeyClass` (one of
+8 values, each standing for many keys; ``masked`` for every key of a sensitive field such
+as a password), never a character, a key code or a per-key hash. The property it
+guarantees, tested in ``tests/test_key_privacy.py``: every value a key event can carry
+stands for at least :data:`MIN_KEYS_PER_VALUE` of the common keys (letters, digits, space,
+punctuation) on the US, UK, German and French layouts, or for none of them (editing,
+modifier and navigation keys). ``docs/session_contract.md`` says what a session still
+reveals (the shape of a field's text: its length and letter / digit / separator pattern).
 
+Every model here validates on construction and rejects bad input with a message that
+names the problem:
+
+* ``schema_version`` is required and must be one of :data:`SUPPORTED_SCHEMA_VERSIONS`;
 * every number is finite; timestamps are milliseconds since the session start, >= 0;
 * **ordering rule**: within each modality, events are listed in non-decreasing
   timestamp order (ties allowed, e.g. a key-up and the next key-down in the same ms);
 * a session holds at most ``MAX_EVENTS_PER_MODALITY`` events per modality and lasts at
   most ``MAX_SESSION_MS``;
-* unknown fields are rejected (so a collector that leaks ``key`` or ``char`` fails loudly).
+* unknown fields are rejected (so a collector that leaks ``key``, ``char`` or a v1
+  ``key_bucket`` fails loudly).
 
 :meth:`Session.keystroke_arrays` and friends turn a validated session into the columnar
 numpy arrays that :mod:`biometrics.features` consumes; dataset loaders build the same
@@ -19,9 +29,8 @@ arrays directly, so training and serving share one feature path.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import math
+import uuid
 from dataclasses import dataclass, fields, replace
 from enum import IntEnum
 from typing import Literal, TypeVar
@@ -29,66 +38,68 @@ from typing import Literal, TypeVar
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+SCHEMA_VERSION = 2
+SUPPORTED_SCHEMA_VERSIONS: tuple[int, ...] = (SCHEMA_VERSION,)
 MAX_EVENTS_PER_MODALITY = 20_000
 MAX_SESSION_MS = 3_600_000.0  # one hour
 MAX_COORD = 100_000.0
-N_KEY_BUCKETS = 64
+#: Smallest number of common keys any key value stands for (the contract's privacy property).
+MIN_KEYS_PER_VALUE = 10
 
 
 class KeyClass(IntEnum):
-    """Coarse key class: enough for rhythm modelling, useless for recovering text."""
+    """Coarse key class: enough for rhythm modelling, useless for recovering text.
 
-    LETTER = 0
-    DIGIT = 1
-    SPACE = 2
-    BACKSPACE = 3
-    SHIFT = 4
-    ENTER = 5
-    PUNCTUATION = 6
-    OTHER = 7
+    Space shares its value with punctuation so that no value names a single key.
+    """
+
+    LETTER = 0  # KeyA..KeyZ (physical positions: 26 keys)
+    DIGIT = 1  # Digit0..9 and the numpad digits
+    SEPARATOR = 2  # Space and punctuation keys (Backquote, Minus, Comma, Slash, ...)
+    BACKSPACE = 3  # Backspace, Delete
+    SHIFT = 4  # ShiftLeft, ShiftRight, CapsLock
+    ENTER = 5  # Enter, NumpadEnter
+    OTHER = 6  # navigation, function and other control keys
+    MASKED = 7  # any key of a sensitive field (password, one-time code, card number): timing only
 
 
 N_KEY_CLASSES = len(KeyClass)
 
-_PUNCTUATION_CODES = {
-    "Period", "Comma", "Semicolon", "Quote", "Backquote", "BracketLeft", "BracketRight",
-    "Backslash", "Slash", "Minus", "Equal", "IntlBackslash", "NumpadDecimal", "NumpadAdd",
-    "NumpadSubtract", "NumpadMultiply", "NumpadDivide", "NumpadComma", "NumpadEqual",
+#: Physical keys (``KeyboardEvent.code``) typed as separators: space and punctuation.
+SEPARATOR_CODES: tuple[str, ...] = (
+    "Space", "Backquote", "Minus", "Equal", "BracketLeft", "BracketRight", "Backslash",
+    "Semicolon", "Quote", "Comma", "Period", "Slash", "IntlBackslash", "IntlRo", "IntlYen",
+    "NumpadDecimal", "NumpadAdd", "NumpadSubtract", "NumpadMultiply", "NumpadDivide",
+    "NumpadComma", "NumpadEqual",
+)
+_FIXED_CODES: dict[str, KeyClass] = {
+    **{c: KeyClass.SEPARATOR for c in SEPARATOR_CODES},
+    "Backspace": KeyClass.BACKSPACE, "Delete": KeyClass.BACKSPACE,
+    "ShiftLeft": KeyClass.SHIFT, "ShiftRight": KeyClass.SHIFT, "CapsLock": KeyClass.SHIFT,
+    "Enter": KeyClass.ENTER, "NumpadEnter": KeyClass.ENTER,
 }
 
 
-def key_class_of_code(code: str) -> KeyClass:
-    """Map a browser ``KeyboardEvent.code`` (e.g. ``"KeyA"``, ``"Digit5"``) to its class."""
-    if code.startswith("Key") and len(code) == 4:
-        return KeyClass.LETTER
-    if (code.startswith("Digit") and len(code) == 6) or (code.startswith("Numpad") and code[-1:].isdigit()):
-        return KeyClass.DIGIT
-    if code == "Space":
-        return KeyClass.SPACE
-    if code in ("Backspace", "Delete"):
-        return KeyClass.BACKSPACE
-    if code in ("ShiftLeft", "ShiftRight", "CapsLock"):
-        return KeyClass.SHIFT
-    if code in ("Enter", "NumpadEnter"):
-        return KeyClass.ENTER
-    if code in _PUNCTUATION_CODES:
-        return KeyClass.PUNCTUATION
-    return KeyClass.OTHER
+def key_class_table() -> dict[str, int]:
+    """Every ``KeyboardEvent.code`` with a class other than ``OTHER``: the table the collector embeds."""
+    table = {f"Key{c}": KeyClass.LETTER for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ"}
+    table |= {f"Digit{d}": KeyClass.DIGIT for d in range(10)}
+    table |= {f"Numpad{d}": KeyClass.DIGIT for d in range(10)}
+    table |= _FIXED_CODES
+    return {k: int(v) for k, v in table.items()}
 
 
-def key_bucket(key_id: str, salt: bytes, n_buckets: int = N_KEY_BUCKETS) -> int:
-    """Tenant-salted hash bucket of a key identifier (HMAC-SHA256, reduced mod ``n_buckets``).
+_TABLE = key_class_table()
 
-    Without the tenant's salt a bucket says nothing about which key it was, and with few
-    buckets many keys share one, so the text cannot be rebuilt from the buckets.
+
+def key_class_of_code(code: str, sensitive: bool = False) -> KeyClass:
+    """Map a browser ``KeyboardEvent.code`` (e.g. ``"KeyA"``, ``"Digit5"``) to its class.
+
+    Every key of a sensitive field maps to ``MASKED``, whatever key it was.
     """
-    digest = hmac.new(salt, key_id.encode("utf-8"), hashlib.sha256).digest()
-    return int.from_bytes(digest[:8], "big") % n_buckets
-
-
-def hash_key(code: str, salt: bytes, n_buckets: int = N_KEY_BUCKETS) -> tuple[KeyClass, int]:
-    """Map a browser ``KeyboardEvent.code`` to ``(key class, salted bucket)``: all we ever keep."""
-    return key_class_of_code(code), key_bucket(code, salt, n_buckets)
+    if sensitive:
+        return KeyClass.MASKED
+    return KeyClass(_TABLE.get(code, KeyClass.OTHER))
 
 
 def _finite(value: float, name: str) -> float:
@@ -114,11 +125,15 @@ class _Event(BaseModel):
 
 
 class KeyEvent(_Event):
-    """A key going down or up. Carries no character and no raw key code."""
+    """A key going down or up. Carries its coarse class only: no character, code or hash."""
 
     type: Literal["down", "up"]
-    key_class: KeyClass
-    key_bucket: int = Field(ge=0, lt=1 << 16, description="salted hash bucket of the key code")
+    press: int = Field(ge=0, lt=MAX_EVENTS_PER_MODALITY,
+                       description="the press this event belongs to: a key's down and up share it "
+                                   "(the collector numbers presses 0, 1, 2, ... in down order)")
+    key_class: KeyClass = Field(description="0 letter, 1 digit, 2 separator (space or punctuation), "
+                                            "3 backspace/delete, 4 shift/caps lock, 5 enter, "
+                                            "6 other control key, 7 masked (any key of a sensitive field)")
 
 
 class PointerEvent(_Event):
@@ -168,6 +183,16 @@ class SessionMeta(BaseModel):
     screen_height: int = Field(default=0, ge=0, le=20_000)
 
 
+class SessionSignals(BaseModel):
+    """Counts of input that did not come from keystrokes: signals in themselves, never content."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    paste: int = Field(default=0, ge=0, le=10_000, description="paste events in the attached fields")
+    autofill: int = Field(default=0, ge=0, le=10_000,
+                          description="fields filled by the browser or a password manager")
+
+
 def _check_stream(events: list[_Event], name: str) -> None:
     if len(events) > MAX_EVENTS_PER_MODALITY:
         raise ValueError(
@@ -185,6 +210,25 @@ def _check_stream(events: list[_Event], name: str) -> None:
         )
 
 
+def _check_presses(events: list[KeyEvent]) -> None:
+    """Each press id has at most one down and one up, and its up does not come before its down."""
+    if not events:
+        return
+    press = np.fromiter((e.press for e in events), dtype=np.int64, count=len(events))
+    down = np.fromiter((e.type == "down" for e in events), dtype=bool, count=len(events))
+    for is_down, name in ((True, "down"), (False, "up")):
+        ids = press[down == is_down]
+        uniq, counts = np.unique(ids, return_counts=True)
+        if (counts > 1).any():
+            raise ValueError(f"keystrokes: press {int(uniq[counts > 1][0])} has more than one {name} "
+                             "event (number each press once; drop auto-repeat downs)")
+    pos = np.arange(press.size)
+    common, d, u = np.intersect1d(press[down], press[~down], assume_unique=True, return_indices=True)
+    late = common[pos[~down][u] < pos[down][d]]
+    if late.size:
+        raise ValueError(f"keystrokes: the up of press {int(late[0])} comes before its down")
+
+
 @dataclass(frozen=True)
 class KeystrokeArrays:
     """Columnar key events in time order: the input of keystroke feature extraction."""
@@ -192,7 +236,8 @@ class KeystrokeArrays:
     t: np.ndarray  # float64 [N] ms
     is_down: np.ndarray  # bool [N]
     key_class: np.ndarray  # int8 [N]
-    key_bucket: np.ndarray  # int32 [N]
+    key_bucket: np.ndarray  # int32 [N]: a finer key group for research schemes; 0 from the contract
+    press: np.ndarray | None = None  # int32 [N]: press id shared by a down and its up (None: pair by key)
 
 
 @dataclass(frozen=True)
@@ -227,12 +272,17 @@ def concat_arrays(parts: list[_Arrays]) -> _Arrays:
     """Columnar event arrays of one kind joined column by column (times kept as they are)."""
     if len(parts) == 1:
         return parts[0]
-    return type(parts[0])(**{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(parts[0])})
+    cols = {}
+    for f in fields(parts[0]):
+        col = [getattr(p, f.name) for p in parts]
+        cols[f.name] = None if any(c is None for c in col) else np.concatenate(col)
+    return type(parts[0])(**cols)
 
 
 def slice_arrays(arr: _Arrays, start: int | None, stop: int | None) -> _Arrays:
     """Events ``start:stop`` of columnar event arrays (a chunk as a collector would send it)."""
-    return type(arr)(**{f.name: getattr(arr, f.name)[start:stop] for f in fields(arr)})
+    return type(arr)(**{f.name: None if (c := getattr(arr, f.name)) is None else c[start:stop]
+                        for f in fields(arr)})
 
 
 def back_to_back(parts: list[_Arrays], gap_ms: float) -> _Arrays:
@@ -256,10 +306,39 @@ class Session(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    schema_version: int = Field(description=f"session contract version; supported: {list(SUPPORTED_SCHEMA_VERSIONS)}")
+    session_id: str | None = Field(
+        default=None, min_length=36, max_length=36,
+        description="random UUID naming this session (the collector makes one); a retried request "
+                    "with the same id and body gets the first answer")
     keystrokes: list[KeyEvent] = Field(default_factory=list)
     pointer: list[PointerEvent] = Field(default_factory=list)
     touch: list[TouchEvent] = Field(default_factory=list)
+    signals: SessionSignals = Field(default_factory=SessionSignals)
     meta: SessionMeta = Field(default_factory=SessionMeta)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _version(cls, data):
+        # Checked first, so a body of another version gets one clear message, not a field list.
+        if isinstance(data, dict):
+            v = data.get("schema_version")
+            if v is None:
+                raise ValueError(f"schema_version is required; supported: {list(SUPPORTED_SCHEMA_VERSIONS)}")
+            if isinstance(v, bool) or v not in SUPPORTED_SCHEMA_VERSIONS:
+                raise ValueError(f"schema_version {v!r} is not supported; supported: "
+                                 f"{list(SUPPORTED_SCHEMA_VERSIONS)}")
+        return data
+
+    @field_validator("session_id")
+    @classmethod
+    def _uuid(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                uuid.UUID(v)
+            except ValueError:
+                raise ValueError("session_id must be a UUID such as crypto.randomUUID() makes") from None
+        return v
 
     @field_validator("keystrokes", "pointer", "touch", mode="before")
     @classmethod
@@ -275,6 +354,7 @@ class Session(BaseModel):
     @model_validator(mode="after")
     def _ordered(self) -> Session:
         _check_stream(self.keystrokes, "keystrokes")
+        _check_presses(self.keystrokes)
         _check_stream(self.pointer, "pointer")
         _check_stream(self.touch, "touch")
         return self
@@ -290,7 +370,8 @@ class Session(BaseModel):
             t=np.array([e.t for e in ev], dtype=np.float64),
             is_down=np.array([e.type == "down" for e in ev], dtype=bool),
             key_class=np.array([int(e.key_class) for e in ev], dtype=np.int8),
-            key_bucket=np.array([e.key_bucket for e in ev], dtype=np.int32),
+            key_bucket=np.zeros(len(ev), dtype=np.int32),
+            press=np.array([e.press for e in ev], dtype=np.int32),
         )
 
     def pointer_arrays(self) -> PointerArrays:

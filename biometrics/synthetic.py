@@ -42,15 +42,14 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from biometrics.events import Session, hash_key
+import uuid
+
+from biometrics.events import SCHEMA_VERSION, KeyClass, Session, key_class_of_code
 from biometrics.features.keystroke import keystroke_presses
 
 Label = Literal["genuine", "impostor", "bot", "replay"]
 Split = Literal["enroll", "test"]
 Device = Literal["desktop", "mobile"]
-
-DEMO_SALT: bytes = b"biometrics-ato-demo-salt-v1"
-"""The fixed tenant salt of all synthetic data (a real tenant has its own secret salt)."""
 
 DEMO_PASSWORD: tuple[str, ...] = (
     "Period", "KeyT", "KeyI", "KeyE", "Digit5", "ShiftRight", "KeyR",
@@ -251,7 +250,6 @@ class Account:
     screen_width: int
     screen_height: int
     password: tuple[str, ...]  # browser key codes pressed, Enter last
-    salt: bytes = DEMO_SALT
 
 
 @dataclass(frozen=True)
@@ -286,7 +284,6 @@ def make_account(
     rng: np.random.Generator,
     device: Device | None = None,
     password: Sequence[str] | None = None,
-    salt: bytes = DEMO_SALT,
 ) -> Account:
     """An account with a screen for ``device`` (drawn if None) and ``password`` (drawn if None)."""
     if device is None:
@@ -297,7 +294,7 @@ def make_account(
     unknown = [c for c in pw if c not in _KEY_INDEX]
     if unknown:
         raise ValueError(f"password holds key codes the generator does not know: {unknown}")
-    return Account(user_id=user_id, device=device, screen_width=w, screen_height=h, password=pw, salt=salt)
+    return Account(user_id=user_id, device=device, screen_width=w, screen_height=h, password=pw)
 
 
 def page_layout(account: Account) -> dict[str, Target]:
@@ -421,48 +418,50 @@ class _Timeline:
     key_t: list[np.ndarray]
     key_down: list[np.ndarray]
     key_idx: list[np.ndarray]
+    key_sensitive: list[np.ndarray]  # typed into a sensitive field (the password): masked on the wire
     ptr: list[tuple[np.ndarray, ...]]  # (t, x, y, type, button, delta_y)
     tch: list[tuple[np.ndarray, ...]]  # (t, x, y, type, pressure, area)
 
     @classmethod
     def empty(cls) -> _Timeline:
-        return cls([], [], [], [], [])
+        return cls([], [], [], [], [], [])
 
-    def add_presses(self, t0: float, idx: np.ndarray, down: np.ndarray, up: np.ndarray) -> float:
+    def add_presses(self, t0: float, idx: np.ndarray, down: np.ndarray, up: np.ndarray,
+                    sensitive: bool = False) -> float:
         n = idx.size
         self.key_t.append(np.concatenate([t0 + down, t0 + up]))
         self.key_down.append(np.concatenate([np.ones(n, bool), np.zeros(n, bool)]))
         self.key_idx.append(np.concatenate([idx, idx]))
+        self.key_sensitive.append(np.full(2 * n, sensitive))
         return float(t0 + up.max())
 
+    def press_ids(self) -> np.ndarray:
+        """Press id per key event: presses numbered in the order they were added (down order)."""
+        sizes = [a.size // 2 for a in self.key_idx]
+        starts = np.cumsum([0, *sizes[:-1]])
+        return np.concatenate([np.tile(np.arange(n) + s0, 2) for n, s0 in zip(sizes, starts)])
 
-@functools.lru_cache(maxsize=8)
-def _hashed_codes(salt: bytes) -> tuple[tuple[int, int], ...]:
-    return tuple((int(c), b) for c, b in (hash_key(code, salt) for code in KEY_CODES))
+
+#: The contract's key class of every key the generator types (index as in KEY_CODES).
+_KEY_CLASSES = np.array([int(key_class_of_code(c)) for c in KEY_CODES], dtype=np.int64)
 
 
 def _round_t(t: np.ndarray) -> np.ndarray:
     return np.round(np.maximum(t, 0.0), 1)
 
 
-def _build_session(tl: _Timeline, account: Account) -> Session:
+def _build_session(tl: _Timeline, account: Account, rng: np.random.Generator) -> Session:
     """Assemble and validate a :class:`Session` from the timeline columns."""
     keys: list[dict] = []
     if tl.key_t:
         t = _round_t(np.concatenate(tl.key_t))
         down = np.concatenate(tl.key_down)
         idx = np.concatenate(tl.key_idx)
+        cls = np.where(np.concatenate(tl.key_sensitive), int(KeyClass.MASKED), _KEY_CLASSES[idx])
+        press = tl.press_ids()
         order = np.lexsort((down, t))  # at a tie, the up goes first
-        hashed = _hashed_codes(account.salt)
-        keys = [
-            {
-                "t": float(t[i]),
-                "type": "down" if down[i] else "up",
-                "key_class": int(hashed[idx[i]][0]),
-                "key_bucket": hashed[idx[i]][1],
-            }
-            for i in order
-        ]
+        keys = [{"t": float(t[i]), "type": "down" if down[i] else "up", "press": int(press[i]),
+                 "key_class": int(cls[i])} for i in order]
     pointer: list[dict] = []
     if tl.ptr:
         cols = [np.concatenate(c) for c in zip(*tl.ptr)]
@@ -495,7 +494,13 @@ def _build_session(tl: _Timeline, account: Account) -> Session:
         "screen_width": account.screen_width,
         "screen_height": account.screen_height,
     }
-    return Session.model_validate({"keystrokes": keys, "pointer": pointer, "touch": touch, "meta": meta})
+    return Session.model_validate({"schema_version": SCHEMA_VERSION, "session_id": _session_id(rng),
+                                   "keystrokes": keys, "pointer": pointer, "touch": touch, "meta": meta})
+
+
+def _session_id(rng: np.random.Generator) -> str:
+    """A random (seeded) UUID, as the collector makes one per session."""
+    return str(uuid.UUID(bytes=rng.bytes(16), version=4))
 
 
 _PTR_TYPES = ("move", "down", "up", "wheel")
@@ -678,10 +683,10 @@ def _human_session(
     layout = page_layout(account)
     tl = _Timeline.empty()
 
-    def type_codes(t0: float, codes: Sequence[str]) -> float:
+    def type_codes(t0: float, codes: Sequence[str], sensitive: bool = False) -> float:
         idx = _codes_to_index(codes)
         down, up = _human_press_times(idx, style, rng, speed, hold_scale, noise, kb)
-        return tl.add_presses(t0, idx, down, up)
+        return tl.add_presses(t0, idx, down, up, sensitive)
 
     def react() -> float:
         return float(np.exp(rng.normal(math.log(280.0), 0.3)))
@@ -699,8 +704,8 @@ def _human_session(
         if rng.random() < 0.5:
             t = _human_swipe(tl, t, style, rng, account) + pause()
         t = _human_tap(tl, t, layout["password"], style, rng) + react()
-        type_codes(t, account.password)
-        return _build_session(tl, account)
+        type_codes(t, account.password, sensitive=True)
+        return _build_session(tl, account, rng)
 
     pos = np.round(rng.uniform([0.1, 0.1], [0.9, 0.9]) * [account.screen_width, account.screen_height])
     if rng.random() < style.p_scroll:
@@ -723,8 +728,8 @@ def _human_session(
         t, pos = go_click(t, pos, layout["remember"])
         t += pause()
     t, pos = go_click(t, pos, layout["password"])
-    type_codes(t + react(), account.password)
-    return _build_session(tl, account)
+    type_codes(t + react(), account.password, sensitive=True)
+    return _build_session(tl, account, rng)
 
 
 def genuine_session(
@@ -753,13 +758,13 @@ def bot_session(rng: np.random.Generator, victim: Account | None = None) -> Sess
     speed = float(rng.uniform(2.0, 10.0))  # px per ms
     delay = float(rng.uniform(20.0, 120.0))  # constant wait between actions
 
-    def type_codes(t0: float, codes: Sequence[str]) -> float:
+    def type_codes(t0: float, codes: Sequence[str], sensitive: bool) -> float:
         idx = _codes_to_index(codes)
         n = idx.size
         down = np.arange(n) * dd + rng.uniform(-jitter, jitter, n)
         down = np.maximum.accumulate(np.maximum(down, 0.0))
         up = down + hold + rng.uniform(-jitter, jitter, n) * 0.5
-        return tl.add_presses(t0, idx, down, up)
+        return tl.add_presses(t0, idx, down, up, sensitive)
 
     text = [str(c) for c in rng.choice(_LETTERS, size=int(rng.integers(6, 14)))]
     t = delay
@@ -776,8 +781,8 @@ def bot_session(rng: np.random.Generator, victim: Account | None = None) -> Sess
             tgt = layout[name]
             pts = np.array([[tgt.x, tgt.y], [tgt.x, tgt.y]])
             _add_touch(tl, np.array([t, t + hold]), pts, np.full(2, 1.0), np.full(2, 100.0))
-            t = type_codes(t + hold + delay, codes) + delay
-        return _build_session(tl, victim)
+            t = type_codes(t + hold + delay, codes, name == "password") + delay
+        return _build_session(tl, victim, rng)
 
     pos = np.array([0.0, 0.0])
     for name, codes in (("username", text), ("password", victim.password)):
@@ -789,8 +794,8 @@ def bot_session(rng: np.random.Generator, victim: Account | None = None) -> Sess
         _add_pointer(tl, t + ts, pts, "move")
         t = _click(tl, t + dur, aim, hold)
         pos = aim
-        t = type_codes(t + delay, codes) + delay
-    return _build_session(tl, victim)
+        t = type_codes(t + delay, codes, name == "password") + delay
+    return _build_session(tl, victim, rng)
 
 
 def replay_session(session: Session, rng: np.random.Generator, max_jitter_ms: float = 3.0) -> Session:
@@ -808,6 +813,8 @@ def replay_session(session: Session, rng: np.random.Generator, max_jitter_ms: fl
         return [e.model_dump() | {"t": float(v)} for e, v in zip(events, new_t)]
 
     return Session.model_validate({
+        "schema_version": SCHEMA_VERSION,
+        "session_id": _session_id(rng),  # a replayer sends a fresh id: a reused one is refused (409)
         "keystrokes": jitter(session.keystrokes),
         "pointer": jitter(session.pointer),
         "touch": jitter(session.touch),
@@ -820,33 +827,30 @@ def replay_session(session: Session, rng: np.random.Generator, max_jitter_ms: fl
 # --------------------------------------------------------------------------------------
 
 
-def key_presses(session: Session) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Complete key presses (down_t, up_t, key_class, key_bucket) in down order (see
+def key_presses(session: Session) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Complete key presses (down_t, up_t, key_class) in down order (see
     :func:`biometrics.features.keystroke_presses`, which pairs them)."""
     p = keystroke_presses(session.keystroke_arrays())
-    return p.down_t, p.up_t, p.key_class.astype(np.int64), p.key_bucket.astype(np.int64)
+    return p.down_t, p.up_t, p.key_class.astype(np.int64)
 
 
 def _timing_vector(down: np.ndarray, up: np.ndarray) -> np.ndarray:
     return np.concatenate([up - down, np.diff(down), down[1:] - up[:-1]])
 
 
-def password_timing_vector(
-    session: Session, password: Sequence[str], salt: bytes = DEMO_SALT,
-) -> np.ndarray:
-    """CMU-style timings of the last typing of ``password``: holds [n], down-down [n-1], up-down [n-1].
+def password_timing_vector(session: Session) -> np.ndarray:
+    """CMU-style timings of the session's last run of masked presses (the password field):
+    holds [n], down-down [n-1], up-down [n-1].
 
-    Raises ValueError when the session does not contain the password's key sequence.
+    Raises ValueError when the session holds no masked presses.
     """
-    down, up, cls, bucket = key_presses(session)
-    want = [hash_key(c, salt) for c in password]
-    wc = np.array([int(c) for c, _ in want])
-    wb = np.array([b for _, b in want])
-    n = len(want)
-    for start in range(down.size - n, -1, -1):
-        if np.array_equal(cls[start:start + n], wc) and np.array_equal(bucket[start:start + n], wb):
-            return _timing_vector(down[start:start + n], up[start:start + n])
-    raise ValueError("the session does not contain the password's key sequence (check password and salt)")
+    down, up, cls = key_presses(session)
+    masked = np.flatnonzero(cls == int(KeyClass.MASKED))
+    if masked.size == 0:
+        raise ValueError("the session holds no masked (sensitive-field) key presses")
+    gaps = np.flatnonzero(np.diff(masked) > 1)
+    start = masked[gaps[-1] + 1] if gaps.size else masked[0]
+    return _timing_vector(down[start:masked[-1] + 1], up[start:masked[-1] + 1])
 
 
 # --------------------------------------------------------------------------------------
@@ -1066,8 +1070,9 @@ Load it with `biometrics.synthetic.load_sample_sessions("{args.out}")`.
   constant-velocity pointer paths or perfect swipes, typing the victim's password.
 - `replay`: an enrolled genuine session (`replay_of`) sent again with every
   timestamp moved by at most 3 ms.
-- Key codes are hashed with `biometrics.events.hash_key` and the demo salt
-  `{DEMO_SALT.decode()}` (`biometrics.synthetic.DEMO_SALT`).
+- Sessions follow the session contract v2 (`schema_version` 2, a random `session_id`):
+  key events carry only the key class of `biometrics.events.KeyClass`, and the
+  password's presses carry `masked` (7), as a collector sends a sensitive field.
 
 | label | split | device | sessions |
 |---|---|---|---|

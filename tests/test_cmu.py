@@ -19,7 +19,8 @@ from biometrics.data.cmu import (
 )
 from biometrics.data.paths import DATASETS_ENV, datasets_root
 from biometrics.detectors import make_detector
-from biometrics.events import KeyClass, key_bucket
+from biometrics.data.key_identity import key_identity
+from biometrics.events import KeyClass
 from biometrics.metrics import per_user_summary
 
 # Timing columns in csv order: H.<k>, then DD.<k>.<next>, UD.<k>.<next> for each key.
@@ -89,11 +90,13 @@ def test_keystroke_arrays_of_one_row_match_hand_computed_times() -> None:
     up = [149.1, 504.8, 682.2, 928.2, 2089.6, 3687.2, 4441.1, 4688.0, 4794.7, 5186.8, 5478.1]
     np.testing.assert_allclose(ks.t, np.ravel(np.column_stack([down, up])), atol=1e-9)
     np.testing.assert_array_equal(ks.is_down, np.tile([True, False], 11))
-    classes = [KeyClass.PUNCTUATION] + [KeyClass.LETTER] * 3 + [KeyClass.DIGIT]
+    classes = [KeyClass.SEPARATOR] + [KeyClass.LETTER] * 3 + [KeyClass.DIGIT]
     classes += [KeyClass.LETTER] * 5 + [KeyClass.ENTER]
     np.testing.assert_array_equal(ks.key_class, np.repeat(classes, 2))
-    buckets = [key_bucket(CMU_KEY_CODES[k], salt=b"cmu") for k in CMU_KEYS]
-    np.testing.assert_array_equal(ks.key_bucket, np.repeat(buckets, 2))
+    np.testing.assert_array_equal(ks.key_bucket, 0)  # the contract's classes carry no key group
+    (zones,) = cmu_to_keystroke_arrays(_one_row(S002_1_1), scheme="zones")
+    np.testing.assert_array_equal(zones.key_bucket[::2], [key_identity(CMU_KEY_CODES[k], "zones")[1]
+                                                          for k in CMU_KEYS])
     assert (ks.t.dtype, ks.is_down.dtype, ks.key_class.dtype, ks.key_bucket.dtype) == (
         np.float64,
         np.bool_,

@@ -17,7 +17,7 @@ from biometrics.features import (
     summary_vector,
 )
 
-L, D, SP = KeyClass.LETTER, KeyClass.DIGIT, KeyClass.SPACE
+L, D, SP = KeyClass.LETTER, KeyClass.DIGIT, KeyClass.SEPARATOR
 F = len(KEYSTROKE_FEATURES)
 COL = {n: i for i, n in enumerate(KEYSTROKE_FEATURES)}
 
@@ -317,11 +317,12 @@ def test_matches_a_reference_loop_on_random_streams():
 
 def test_validated_session_path():
     sess = Session(
+        schema_version=2,
         keystrokes=[
-            KeyEvent(t=0, type="down", key_class=L, key_bucket=3),
-            KeyEvent(t=90, type="up", key_class=L, key_bucket=3),
-            KeyEvent(t=140, type="down", key_class=SP, key_bucket=0),
-            KeyEvent(t=200, type="up", key_class=SP, key_bucket=0),
+            KeyEvent(t=0, type="down", key_class=L, press=0),
+            KeyEvent(t=90, type="up", key_class=L, press=0),
+            KeyEvent(t=140, type="down", key_class=SP, press=1),
+            KeyEvent(t=200, type="up", key_class=SP, press=1),
         ]
     )
     p = keystroke_presses(sess.keystroke_arrays())

@@ -42,6 +42,11 @@ def export_run(run_dir: Path, which: str = "best", model_version: str | None = N
     OmegaConf.update(cfg, "paths.output_dir", str(run_dir), force_add=True)
     OmegaConf.update(cfg, "paths.root_dir", str(ROOT), force_add=True)
     dm = build_datamodule(cfg)
+    if "key_bucket" in dm.used_features:
+        raise ValueError(
+            f"{run_dir}: the encoder reads key groups (key_identity={getattr(dm, 'key_identity', '?')}), "
+            "which the session contract does not carry, so serving could not feed it; export a run "
+            "trained with data.key_identity=classes (or none)")
     task = load_task(str(find_checkpoint(run_dir, which)), cfg, dm)
     report = dm.evaluate_embeddings(embed_stage(task, dm, "val"), "val")
     calibration = fit_calibration(*report["scores"])

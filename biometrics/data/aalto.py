@@ -2,8 +2,9 @@
 
 The archive is unpacked once into a cache folder; each participant file is parsed into
 :class:`~biometrics.events.KeystrokeArrays` per sentence (one sentence = one sequence in
-the TypeNet protocol). Only the key *class* and a salted bucket of the JavaScript keyCode
-survive parsing: the typed text columns are never read into the result.
+the TypeNet protocol). Only what a key-identity scheme allows (:mod:`biometrics.data.key_identity`;
+the contract's key class by default) survives parsing: the typed text columns are never
+read into the result.
 """
 
 from __future__ import annotations
@@ -14,33 +15,15 @@ from pathlib import Path
 
 import numpy as np
 
-from biometrics.events import KeyClass, KeystrokeArrays, key_bucket
+from biometrics.data.key_identity import identity_tables, keycode_to_code
+from biometrics.events import KeystrokeArrays
 
 ARCHIVE = "aalto-desktop/aalto-desktop-dev.tar.gz"
-#: Salt for the dataset's key buckets; a deployment uses its tenant's own salt.
-AALTO_SALT = b"aalto-desktop"
 
 
-def _keycode_class_table() -> np.ndarray:
-    """KeyClass for every JavaScript keyCode 0..255."""
-    table = np.full(256, KeyClass.OTHER, dtype=np.int8)
-    table[65:91] = KeyClass.LETTER
-    table[48:58] = KeyClass.DIGIT
-    table[96:106] = KeyClass.DIGIT
-    table[32] = KeyClass.SPACE
-    table[[8, 46]] = KeyClass.BACKSPACE
-    table[[16, 20]] = KeyClass.SHIFT
-    table[13] = KeyClass.ENTER
-    table[[106, 107, 109, 110, 111, *range(186, 193), *range(219, 223)]] = KeyClass.PUNCTUATION
-    return table
-
-
-KEYCODE_CLASS = _keycode_class_table()
-
-
-def keycode_buckets(salt: bytes = AALTO_SALT) -> np.ndarray:
-    """Salted bucket for every JavaScript keyCode 0..255."""
-    return np.array([key_bucket(f"keyCode:{c}", salt) for c in range(256)], dtype=np.int32)
+def keycode_tables(scheme: str = "classes") -> tuple[np.ndarray, np.ndarray]:
+    """Key class and key group under ``scheme`` for every JavaScript keyCode 0..255."""
+    return identity_tables(keycode_to_code(), scheme, salt=b"aalto-desktop")
 
 
 @dataclass(frozen=True)
@@ -77,11 +60,15 @@ def presses_to_events(press: np.ndarray, release: np.ndarray, key_cls: np.ndarra
         is_down=is_down[order],
         key_class=np.concatenate([key_cls, key_cls]).astype(np.int8)[order],
         key_bucket=np.concatenate([bucket, bucket]).astype(np.int32)[order],
+        press=np.tile(np.arange(n, dtype=np.int32), 2)[order],
     )
 
 
-def parse_participant(path: Path, buckets: np.ndarray) -> list[AaltoSequence]:
-    """Parse one ``<id>_keystrokes.txt`` file into its sentences, dropping defective rows."""
+def parse_participant(path: Path, tables: tuple[np.ndarray, np.ndarray]) -> list[AaltoSequence]:
+    """Parse one ``<id>_keystrokes.txt`` file into its sentences, dropping defective rows.
+
+    ``tables``: key class and key group per keyCode, from :func:`keycode_tables`.
+    """
     rows = []
     with open(path, encoding="latin-1") as fh:
         next(fh, None)
@@ -105,7 +92,7 @@ def parse_participant(path: Path, buckets: np.ndarray) -> list[AaltoSequence]:
         s = a[a[:, 1] == section]
         s = s[np.argsort(s[:, 2], kind="stable")]
         code = s[:, 4].astype(np.int64)
-        keys = presses_to_events(s[:, 2], s[:, 3], KEYCODE_CLASS[code], buckets[code])
+        keys = presses_to_events(s[:, 2], s[:, 3], tables[0][code], tables[1][code])
         out.append(AaltoSequence(int(s[0, 0]), int(section), keys))
     return out
 

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 
 from biometrics.data.paths import dataset_file
-from biometrics.events import KeystrokeArrays, hash_key
+from biometrics.data.key_identity import identity_tables
+from biometrics.events import KeystrokeArrays
 
 if TYPE_CHECKING:
     from biometrics.detectors import Detector
@@ -162,7 +163,7 @@ def _key_times_ms(data: CmuData, rows: np.ndarray) -> tuple[np.ndarray, np.ndarr
 def cmu_to_keystroke_arrays(
     data: CmuData,
     rows: Sequence[int] | np.ndarray | None = None,
-    salt: bytes = b"cmu",
+    scheme: str = "classes",
 ) -> list[KeystrokeArrays]:
     """Rebuild each repetition's key down/up events (ms, time order) from its H and DD timings."""
     idx = np.arange(len(data.X)) if rows is None else np.asarray(rows, dtype=np.int64).reshape(-1)
@@ -172,13 +173,14 @@ def cmu_to_keystroke_arrays(
     # when an up and the next down share a timestamp.
     t = np.stack((down, up), axis=2).reshape(idx.size, 2 * n_keys)
     is_down = np.tile([True, False], n_keys)
-    hashed = [hash_key(CMU_KEY_CODES[k], salt) for k in CMU_KEYS]
-    key_class = np.repeat(np.array([int(c) for c, _ in hashed], dtype=np.int8), 2)
-    key_bucket = np.repeat(np.array([b for _, b in hashed], dtype=np.int32), 2)
+    classes, groups = identity_tables([CMU_KEY_CODES[k] for k in CMU_KEYS], scheme, salt=b"cmu")
+    key_class, key_bucket = np.repeat(classes, 2), np.repeat(groups, 2)
+    press = np.repeat(np.arange(n_keys, dtype=np.int32), 2)
     order = np.argsort(t, axis=1, kind="stable")
     return [
         KeystrokeArrays(
-            t=t[r, o], is_down=is_down[o], key_class=key_class[o], key_bucket=key_bucket[o]
+            t=t[r, o], is_down=is_down[o], key_class=key_class[o], key_bucket=key_bucket[o],
+            press=press[o],
         )
         for r, o in enumerate(order)
     ]

@@ -65,9 +65,14 @@ class SequenceDataModule(pl.LightningDataModule):
 
     # --- shared machinery ---------------------------------------------------------------
     @property
+    def hidden(self) -> tuple[str, ...]:
+        """Names of the token columns the encoder must not see."""
+        return self.drop_columns
+
+    @property
     def columns(self) -> list[int]:
         """Indices of the token columns the encoder sees."""
-        return [i for i, n in enumerate(self.feature_names) if n not in self.drop_columns]
+        return [i for i, n in enumerate(self.feature_names) if n not in self.hidden]
 
     @property
     def used_features(self) -> list[str]:

@@ -13,6 +13,7 @@ import numpy as np
 
 from biometrics.data import aalto, cmu
 from biometrics.data.datamodule import SequenceDataModule
+from biometrics.data.key_identity import hidden_columns
 from biometrics.data.paths import datasets_root
 from biometrics.data.sequences import SequenceSet
 from biometrics.features import KEYSTROKE_FEATURES, keystroke_tokens
@@ -32,15 +33,30 @@ def split_users(users: np.ndarray, n_test: int, n_val: int, seed: int) -> dict[s
             "train": np.sort(perm[n_test + n_val:])}
 
 
-class EnrollmentDataModule(SequenceDataModule):
+class KeyIdentityMixin:
+    """A keystroke data module under a key-identity scheme (:mod:`biometrics.data.key_identity`):
+    the scheme says what the loader keeps of each key and which token columns the encoder sees."""
+
+    key_identity: str = "classes"
+
+    @property
+    def hidden(self) -> tuple[str, ...]:
+        """Columns dropped by config or hidden by the scheme."""
+        return (*self.drop_columns, *hidden_columns(self.key_identity))
+
+
+class EnrollmentDataModule(KeyIdentityMixin, SequenceDataModule):
     """Users with ``per_user`` sequences each, split into disjoint train/val/test users and
     evaluated with the TypeNet enrollment protocol. Subclasses only say how to load."""
 
     feature_names = KEYSTROKE_FEATURES
 
     def __init__(self, n_test_users: int = 400, n_val_users: int = 100, per_user: int = 15,
-                 enroll_sizes: tuple[int, ...] = (1, 2, 5, 7, 10), n_queries: int = 5, **kw) -> None:
+                 enroll_sizes: tuple[int, ...] = (1, 2, 5, 7, 10), n_queries: int = 5,
+                 key_identity: str = "classes", **kw) -> None:
         super().__init__(**kw)
+        hidden_columns(key_identity)  # fail early on an unknown scheme
+        self.key_identity = key_identity
         self.n_test_users, self.n_val_users = n_test_users, n_val_users
         self.per_user, self.enroll_sizes, self.n_queries = per_user, tuple(enroll_sizes), n_queries
 
@@ -50,7 +66,8 @@ class EnrollmentDataModule(SequenceDataModule):
 
     def cache_key(self) -> dict:
         return {"seed": self.seed, "test": self.n_test_users, "val": self.n_val_users,
-                "per_user": self.per_user, "features": repr(feature_config(self.modality))}
+                "per_user": self.per_user, "features": repr(feature_config(self.modality)),
+                "key_identity": self.key_identity}
 
     def build_sets(self) -> dict[str, SequenceSet]:
         data = self.load_all()
@@ -80,10 +97,10 @@ class AaltoDataModule(EnrollmentDataModule):
     def load_all(self) -> SequenceSet:
         folder = aalto.unpack(self.datasets, self.cache_dir / "aalto-desktop")
         files = aalto.iter_participant_files(folder)[: self.max_users]
-        buckets = aalto.keycode_buckets()
+        tables = aalto.keycode_tables(self.key_identity)
         tokens, users, order = [], [], []
         for f in files:
-            seqs = aalto.parse_participant(f, buckets)
+            seqs = aalto.parse_participant(f, tables)
             if len(seqs) < self.per_user:
                 continue
             for i, s in enumerate(seqs[: self.per_user]):
@@ -93,20 +110,23 @@ class AaltoDataModule(EnrollmentDataModule):
         return SequenceSet(tokens, np.array(users, np.int64), np.array(order, np.int64))
 
 
-class CMUFoldDataModule(SequenceDataModule):
+class CMUFoldDataModule(KeyIdentityMixin, SequenceDataModule):
     """CMU password data with subjects in folds: train on the other folds, test on this one."""
 
     feature_names = KEYSTROKE_FEATURES
 
     def __init__(self, datasets: str | Path | None = None, fold: int = 0, n_folds: int = 5,
-                 n_val_users: int = 5, max_len: int = 16, **kw) -> None:
+                 n_val_users: int = 5, max_len: int = 16, key_identity: str = "classes", **kw) -> None:
         super().__init__(max_len=max_len, **kw)
+        hidden_columns(key_identity)  # fail early on an unknown scheme
+        self.key_identity = key_identity
         self.datasets = datasets_root(datasets)
         self.fold, self.n_folds, self.n_val_users = fold, n_folds, n_val_users
 
     def cache_key(self) -> dict:
         return {"seed": self.seed, "fold": self.fold, "n_folds": self.n_folds,
-                "val": self.n_val_users, "features": repr(feature_config(self.modality))}
+                "val": self.n_val_users, "features": repr(feature_config(self.modality)),
+                "key_identity": self.key_identity}
 
     def fold_subjects(self, subjects: np.ndarray) -> dict[str, np.ndarray]:
         """Seeded assignment of subjects to this fold's test / val / train roles."""
@@ -119,7 +139,7 @@ class CMUFoldDataModule(SequenceDataModule):
 
     def build_sets(self) -> dict[str, SequenceSet]:
         data = cmu.load_cmu(self.datasets)
-        keys = cmu.cmu_to_keystroke_arrays(data)
+        keys = cmu.cmu_to_keystroke_arrays(data, scheme=self.key_identity)
         tokens = [keystroke_tokens(k) for k in keys]
         subj = np.char.lstrip(data.subject.astype(str), "s").astype(np.int64)
         # Per-subject order: (session - 1) * 50 + (rep - 1), so sessions 1-4 are orders 0..199.

@@ -1,7 +1,9 @@
 """Keystroke dynamics: key down/up events -> presses -> per-press float32 tokens.
 
-Pairing (vectorized, no per-event loop): events are stable-sorted by key identity, i.e.
-``(key_class, key_bucket)``, which keeps time order inside each key. Within one key (and one
+Pairing (vectorized, no per-event loop): events are stable-sorted by their press id (the
+session contract numbers each press, so a down and its up are named exactly, whatever the
+key) or, for arrays without press ids, by key identity ``(key_class, key_bucket)``; the
+sort keeps time order inside each group. Within one key (and one
 session) the events then form alternating runs of downs and ups, and the k-th down of a run
 is paired with the k-th up of the run right after it (first in, first out):
 
@@ -178,9 +180,9 @@ def _presses(arr: KeystrokeArrays, session: np.ndarray | None) -> Presses:
         down_idx = up_idx = np.zeros(0, dtype=np.int64)
         n_repeat = 0
     else:
-        down_idx, up_idx, n_repeat = _pair(
-            t, is_down, _key_ids(arr.key_class, arr.key_bucket), session
-        )
+        # A press id (the contract's) names a down and its up exactly; without one, pair by key.
+        kid = _key_ids(arr.key_class, arr.key_bucket) if arr.press is None else np.asarray(arr.press)
+        down_idx, up_idx, n_repeat = _pair(t, is_down, kid, session)
     n_press = down_idx.shape[0]
     # Order presses by down time without a sort: scatter onto the event axis.
     mask = np.zeros(n, dtype=bool)
