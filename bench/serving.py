@@ -48,19 +48,21 @@ TARGET_KEY_EVENTS, TARGET_POINTER_EVENTS = 100, 300
 
 def _compose(parts: list) -> dict:
     """Sessions joined back to back and cut to about 100 key and 300 pointer events (JSON form)."""
-    keys, pointer, offset = [], [], 0.0
+    keys, pointer, offset, presses = [], [], 0.0, 0
     for s in parts:
         d = s.model_dump(mode="json", exclude_defaults=True)
         end = 0.0
         for name, out in (("keystrokes", keys), ("pointer", pointer)):
             for e in d.get(name, []):
-                out.append({**e, "t": e["t"] + offset})
+                out.append({**e, "t": e["t"] + offset} | ({"press": e.get("press", 0) + presses}
+                                                           if name == "keystrokes" else {}))
                 end = max(end, e["t"])
         offset += end + 800.0
+        presses = 1 + max((e["press"] for e in keys), default=-1)
         if len(keys) >= TARGET_KEY_EVENTS and len(pointer) >= TARGET_POINTER_EVENTS:
             break
-    return {"keystrokes": keys[:TARGET_KEY_EVENTS], "pointer": pointer[:TARGET_POINTER_EVENTS],
-            "meta": parts[0].model_dump(mode="json")["meta"]}
+    return {"schema_version": 2, "keystrokes": keys[:TARGET_KEY_EVENTS],
+            "pointer": pointer[:TARGET_POINTER_EVENTS], "meta": parts[0].model_dump(mode="json")["meta"]}
 
 
 def _jittered(session: dict, rng: np.random.Generator) -> dict:

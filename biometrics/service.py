@@ -22,14 +22,30 @@ Rules:
   ``verifying``, no guard fired and :func:`biometrics.profiles.may_auto_update` accepts the
   risk (anti-poisoning). The replay signatures of every scored session that tripped no
   guard are stored whatever the flag, so a later replay of that session is caught.
+- **Idempotent by session id**: a request whose session carries a ``session_id`` is
+  answered at most once per tenant, operation (score, enroll) and id within
+  ``answer_ttl`` (default 10 min). The answer (risk, decision, reasons, enrollment counts:
+  no personal data) is recorded in the same per-user transaction that applies the
+  request, beside an HMAC-SHA256 fingerprint of the canonical request (keyed with the
+  user-id secret; the request itself is never stored). A retry with the same body gets
+  the recorded answer, and the profile is not touched again (a login flow that retries
+  on a timeout must not trip the replay guard on its own session); the same id with
+  another body raises :class:`SessionConflictError`. Refused sessions record nothing.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import hmac
+import json
 import logging
+import time
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from biometrics.events import Session
 from biometrics.guards import is_replay
@@ -41,18 +57,28 @@ from biometrics.profiles import (
     new_profile,
     user_key,
 )
-from biometrics.scoring import MIN_TOKENS, Observed, Scorer, ScoreResult
-from biometrics.store import ProfileStore
+from biometrics.scoring import MIN_TOKENS, ModalityScore, Observed, Scorer, ScoreResult
+from biometrics.store import ProfileStore, RequestKey, StoredAnswer
 
 log = logging.getLogger(__name__)
 
 #: Characters of the hashed user key that logs may show.
 LOG_KEY_CHARS = 12
 GUARD_REASONS = ("bot_like_timing", "replayed_session")
+#: How long the answer to a request with a session id is kept for its retries.
+#: Long enough for a login flow's retries; short, because within it a verbatim copy of a captured
+#: body (same id) gets the recorded answer instead of the replay guard's verdict.
+DEFAULT_ANSWER_TTL = timedelta(minutes=10)
+#: Least time between two sweeps of expired answers (all tenants) by one service.
+PURGE_EVERY_S = 600.0
 
 
 class UnknownUserError(LookupError):
     """The tenant has no profile for this user."""
+
+
+class SessionConflictError(ValueError):
+    """The session id was already used, within the retention window, for another request."""
 
 
 class SessionRejectedError(ValueError):
@@ -89,11 +115,15 @@ class BiometricService:
     """Enrollment, scoring, status and erasure of per-tenant behavioral profiles."""
 
     def __init__(self, scorer: Scorer, store: ProfileStore, profile_config: ProfileConfig,
-                 user_id_secret: bytes) -> None:
+                 user_id_secret: bytes, *, answer_ttl: timedelta = DEFAULT_ANSWER_TTL) -> None:
         if not user_id_secret:
             raise ValueError("user_id_secret must not be empty")
+        if answer_ttl <= timedelta(0):
+            raise ValueError("answer_ttl must be positive")
         self.scorer, self.store, self.config = scorer, store, profile_config
+        self.answer_ttl = answer_ttl
         self._secret = bytes(user_id_secret)
+        self._last_purge = time.monotonic()
 
     @property
     def model_version(self) -> str:
@@ -107,8 +137,15 @@ class BiometricService:
     # Enrollment --------------------------------------------------------------------
 
     def enroll(self, tenant: str, user_id: str, session: Session) -> EnrollmentStatus:
-        """Add one session to a user's profile, creating it; raises :class:`SessionRejectedError`."""
+        """Add one session to a user's profile, creating it; raises :class:`SessionRejectedError`.
+
+        With a ``session_id``: a retry with the same body gets the first answer, and the same
+        id with another body raises :class:`SessionConflictError`.
+        """
         key = self.key(tenant, user_id)
+        once = self._request_key("enroll", tenant, user_id, session, {})
+        if once is not None and (prior := self._prior(tenant, once)) is not None:
+            return _status_from_json(prior)
         observed = self.scorer.observe(session)  # outside the transaction: the slow part
         if observed.bot_modalities:
             raise SessionRejectedError(
@@ -126,18 +163,33 @@ class BiometricService:
             profile = current if current is not None else new_profile(tenant, key)
             return enroll(profile, observed.embeddings, observed.signatures, version, self.config)
 
-        profile = self.store.update(tenant, key, merge)
-        assert profile is not None  # merge never returns None
-        log.info("enrolled key=%s state=%s sessions=%d", key[:LOG_KEY_CHARS], profile.state,
-                 profile.n_sessions)
-        return self._status(profile)
+        if once is None:
+            profile = self.store.update(tenant, key, merge)
+            assert profile is not None  # merge never returns None
+            status = self._status(profile)
+        else:
+            stored = self._update_once(tenant, key, merge, once, lambda p: _status_json(self._status(p)))
+            assert stored is not None  # merge never returns None
+            status = _status_from_json(stored)
+        log.info("enrolled key=%s state=%s sessions=%d", key[:LOG_KEY_CHARS], status.state,
+                 status.sessions)
+        return status
 
     # Scoring -----------------------------------------------------------------------
 
     def score(self, tenant: str, user_id: str, session: Session,
               update_profile: bool = False) -> tuple[ScoreResult, EnrollmentStatus]:
-        """Risk of a session against the user's profile; raises :class:`UnknownUserError`."""
+        """Risk of a session against the user's profile; raises :class:`UnknownUserError`.
+
+        With a ``session_id``: a retry with the same body gets the first answer (the profile
+        is not updated again), and the same id with another body raises
+        :class:`SessionConflictError`.
+        """
         key = self.key(tenant, user_id)
+        once = self._request_key("score", tenant, user_id, session,
+                                 {"update_profile": bool(update_profile)})
+        if once is not None and (prior := self._prior(tenant, once)) is not None:
+            return _score_from_json(prior)
         observed = self.scorer.observe(session)  # outside the transaction: the slow part
         version = self.model_version
         answer: dict[str, ScoreResult] = {}
@@ -154,13 +206,68 @@ class BiometricService:
                 return enroll(current, observed.embeddings, observed.signatures, version, self.config)
             return _with_signatures(current, observed, self.config)
 
-        profile = self.store.update(tenant, key, merge)
-        if profile is None or "result" not in answer:
-            raise UnknownUserError("no profile for this user in this tenant; enroll the user first")
-        result = answer["result"]
+        if once is None:
+            profile = self.store.update(tenant, key, merge)
+            if profile is None or "result" not in answer:
+                raise UnknownUserError(_UNKNOWN_USER)
+            result, status = answer["result"], self._status(profile)
+        else:
+            stored = self._update_once(tenant, key, merge, once,
+                                       lambda p: _score_json(answer["result"], self._status(p)))
+            if stored is None:
+                raise UnknownUserError(_UNKNOWN_USER)
+            result, status = _score_from_json(stored)
         log.info("scored key=%s decision=%s risk=%.3f reasons=%s", key[:LOG_KEY_CHARS],
                  result.decision, result.risk, ",".join(result.reasons) or "-")
-        return result, self._status(profile)
+        return result, status
+
+    # Idempotency -------------------------------------------------------------------
+
+    def fingerprint(self, request: dict[str, Any]) -> str:
+        """HMAC-SHA256 (hex, keyed with the user-id secret) of a request's canonical JSON."""
+        canonical = json.dumps(request, sort_keys=True, separators=(",", ":"), ensure_ascii=True,
+                               allow_nan=False)
+        return hmac.new(self._secret, canonical.encode("ascii"), hashlib.sha256).hexdigest()
+
+    def _request_key(self, operation: str, tenant: str, user_id: str, session: Session,
+                     extra: dict[str, Any]) -> RequestKey | None:
+        """The idempotency key of a request, or None when its session has no id."""
+        if session.session_id is None:
+            return None
+        request = {"operation": operation, "tenant": tenant, "user_id": user_id,
+                   "session": session.model_dump(mode="json", exclude={"session_id"}), **extra}
+        return RequestKey(operation, str(uuid.UUID(session.session_id)), self.fingerprint(request))
+
+    def _not_before(self) -> datetime:
+        return datetime.now(UTC) - self.answer_ttl
+
+    def _prior(self, tenant: str, once: RequestKey) -> dict[str, Any] | None:
+        """The answer already recorded for this request (a retry), before any work; None when new."""
+        stored = self.store.answer_for(tenant, once.operation, once.session_id,
+                                       not_before=self._not_before())
+        return None if stored is None else _checked(stored, once)
+
+    def _update_once(self, tenant: str, key: str, merge: Callable[[UserProfile | None], UserProfile | None],
+                     once: RequestKey, answer_of: Callable[[UserProfile], dict[str, Any]]
+                     ) -> dict[str, Any] | None:
+        """Apply ``merge`` and record its answer, or return the answer a concurrent copy recorded."""
+        stored = self.store.update_once(tenant, key, merge, once, answer_of, not_before=self._not_before())
+        self._maybe_purge()
+        return None if stored is None else _checked(stored, once)
+
+    def _maybe_purge(self) -> None:
+        """Delete expired answers of every tenant, at most once per ``PURGE_EVERY_S`` (best effort)."""
+        now = time.monotonic()
+        if now - self._last_purge < PURGE_EVERY_S:
+            return
+        self._last_purge = now
+        try:
+            n = self.store.purge_answers(self._not_before())
+        except Exception as exc:  # noqa: BLE001 - a sweep that fails is retried on a later request
+            log.warning("purging expired answers failed: %s", type(exc).__name__)
+            return
+        if n:
+            log.info("purged %d expired answers", n)
 
     # Status and erasure ------------------------------------------------------------
 
@@ -191,6 +298,59 @@ class BiometricService:
         needed = 0 if profile.state == "verifying" else max(0, self.config.min_enroll_sessions - best)
         return EnrollmentStatus(profile.state, profile.n_sessions, needed, mods, version,
                                 profile.created_at, profile.updated_at)
+
+
+_UNKNOWN_USER = "no profile for this user in this tenant; enroll the user first"
+
+
+def _checked(stored: StoredAnswer, once: RequestKey) -> dict[str, Any]:
+    """The recorded answer when it answered this very request; else :class:`SessionConflictError`."""
+    if not hmac.compare_digest(stored.fingerprint, once.fingerprint):
+        raise SessionConflictError(
+            f"session_id was already used for another {once.operation} request (another user, "
+            "session or options); a retry must repeat the request exactly, and a new session "
+            "needs a new session_id")
+    return stored.answer
+
+
+def _status_json(status: EnrollmentStatus) -> dict[str, Any]:
+    """An enrollment status as recorded JSON (counts, versions, timestamps)."""
+    return {"state": status.state, "sessions": status.sessions, "sessions_needed": status.sessions_needed,
+            "modalities": {k: {"sessions": int(m.sessions), "model_version": m.model_version,
+                               "current": bool(m.current)} for k, m in status.modalities.items()},
+            "model_version": status.model_version, "created_at": status.created_at.isoformat(),
+            "updated_at": status.updated_at.isoformat()}
+
+
+def _status_from_json(d: dict[str, Any]) -> EnrollmentStatus:
+    return EnrollmentStatus(d["state"], d["sessions"], d["sessions_needed"],
+                            {k: ModalityStatus(**m) for k, m in d["modalities"].items()},
+                            d["model_version"], datetime.fromisoformat(d["created_at"]),
+                            datetime.fromisoformat(d["updated_at"]))
+
+
+def _score_json(result: ScoreResult, status: EnrollmentStatus) -> dict[str, Any]:
+    """A score answer as recorded JSON: the result and the profile's status after it."""
+    mods = {k: {"distance": _num(m.distance), "probability": _num(m.probability),
+                "confidence": float(m.confidence), "n_tokens": int(m.n_tokens), "reason": m.reason}
+            for k, m in result.modalities.items()}
+    return {"result": {"risk": float(result.risk), "decision": str(result.decision),
+                       "confidence": float(result.confidence), "modalities": mods,
+                       "reasons": [str(r) for r in result.reasons],
+                       "model_version": result.model_version},
+            "enrollment": _status_json(status)}
+
+
+def _num(x: float | None) -> float | None:
+    return None if x is None else float(x)
+
+
+def _score_from_json(d: dict[str, Any]) -> tuple[ScoreResult, EnrollmentStatus]:
+    r = d["result"]
+    result = ScoreResult(r["risk"], r["decision"], r["confidence"],
+                         {k: ModalityScore(**m) for k, m in r["modalities"].items()},
+                         list(r["reasons"]), r["model_version"])
+    return result, _status_from_json(d["enrollment"])
 
 
 def _with_signatures(profile: UserProfile, observed: Observed, cfg: ProfileConfig) -> UserProfile | None:

@@ -4,15 +4,18 @@
     profile = store.update(tenant, key,
                            lambda p: enroll(p or new_profile(tenant, key), embs, sigs, version))
 
-Two tables: ``users`` (one row per tenant and hashed user key) and ``modality_profiles``
+Three tables: ``users`` (one row per tenant and hashed user key), ``modality_profiles``
 (one row per user and modality; embeddings and replay signatures as float32 blobs, never
-pickles). Every query names the tenant. :meth:`ProfileStore.update` is one transaction that
+pickles) and ``scored_sessions`` (the answer given to a request that named a session id,
+with an HMAC fingerprint of the request, never the request itself: see
+:meth:`ProfileStore.update_once`). Every query names the tenant. :meth:`ProfileStore.update` is one transaction that
 reads, applies a pure function and writes, serialized per user: SQLite takes the write lock
 up front (``BEGIN IMMEDIATE``, waiting up to ``busy_timeout_ms``); PostgreSQL locks the
 user's row (``SELECT ... FOR UPDATE``) and claims a new user with ``INSERT ... ON CONFLICT
 DO NOTHING`` before locking it, so concurrent requests lose no update. SQLite runs in WAL
 mode with foreign keys on and ``secure_delete`` on, and :meth:`ProfileStore.delete`
-checkpoints the WAL afterwards, so erased profiles do not linger in the file.
+checkpoints the WAL afterwards, so erased profiles do not linger in the file; a user's
+``scored_sessions`` rows go with the user (``ON DELETE CASCADE``, and deleted explicitly).
 PostgreSQL keeps deleted tuples until (auto)vacuum reclaims them.
 
 A PostgreSQL URL may set the schema with libpq options, e.g.
@@ -21,9 +24,11 @@ A PostgreSQL URL may set the schema with libpq options, e.g.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Self
@@ -36,6 +41,7 @@ from sqlalchemy import (
     Double,
     Engine,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -43,6 +49,7 @@ from sqlalchemy import (
     Select,
     String,
     Table,
+    Text,
     UniqueConstraint,
     create_engine,
     delete,
@@ -55,7 +62,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from biometrics.profiles import (
     ModalityProfile,
@@ -94,7 +101,22 @@ modality_profiles = Table(
     Column("signatures", LargeBinary, nullable=False),
 )
 
+scored_sessions = Table(
+    "scored_sessions", metadata,
+    Column("tenant", String(128), primary_key=True),
+    Column("operation", String(16), primary_key=True),
+    Column("session_id", String(36), primary_key=True),
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("answer", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_scored_sessions_user_id", "user_id"),
+    Index("ix_scored_sessions_created_at", "created_at"),
+)
+
 _KEY = re.compile(r"[0-9a-f]{64}")
+_FINGERPRINT = re.compile(r"[0-9a-f]{64}")
+_SESSION_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _WRITE = "biometrics_write"  # execution option: this transaction writes (SQLite: BEGIN IMMEDIATE)
 _SCHEMA_LOCK = 0x42494F4D  # PostgreSQL advisory lock id serializing CREATE TABLE across hosts
 
@@ -109,6 +131,40 @@ def _check_ids(tenant: str, user_key: str) -> None:
 
 def _utc(dt: datetime) -> datetime:
     return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class RequestKey:
+    """Names one idempotent request: what it does, the session it carries, and its fingerprint.
+
+    ``operation`` is a short name such as ``score`` or ``enroll`` (each has its own id space);
+    ``session_id`` the session's UUID in canonical lower-case form; ``fingerprint`` a hex
+    HMAC-SHA256 of the canonical request (made by the caller; the store never sees the request).
+    """
+
+    operation: str
+    session_id: str
+    fingerprint: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.operation, str) or not 0 < len(self.operation) <= 16:
+            raise ValueError("operation must be a non-empty string of at most 16 characters")
+        if not isinstance(self.session_id, str) or not _SESSION_ID.fullmatch(self.session_id):
+            raise ValueError("session_id must be a lower-case canonical UUID")
+        if not isinstance(self.fingerprint, str) or not _FINGERPRINT.fullmatch(self.fingerprint):
+            raise ValueError("fingerprint must be a 64-character hex HMAC-SHA256")
+
+
+@dataclass(frozen=True)
+class StoredAnswer:
+    """The answer recorded for a request key, and the fingerprint of the request it answered."""
+
+    fingerprint: str
+    answer: dict[str, Any]
+    created_at: datetime
+
+
+AnswerOf = Callable[[UserProfile], dict[str, Any]]
 
 
 class ProfileStore:
@@ -216,6 +272,32 @@ class ProfileStore:
             return int(conn.execute(select(func.count()).select_from(users)
                                     .where(users.c.tenant == tenant)).scalar_one())
 
+    def answer_for(self, tenant: str, operation: str, session_id: str, *,
+                   not_before: datetime) -> StoredAnswer | None:
+        """The answer recorded for a session id at or after ``not_before`` (older ones are ignored)."""
+        with self._transaction(write=False) as conn:
+            return self._answer(conn, tenant, operation, session_id, not_before)
+
+    @staticmethod
+    def _answer(conn: Connection, tenant: str, operation: str, session_id: str,
+                not_before: datetime | None) -> StoredAnswer | None:
+        ss = scored_sessions
+        row = conn.execute(select(ss.c.fingerprint, ss.c.answer, ss.c.created_at)
+                           .where(ss.c.tenant == tenant, ss.c.operation == operation,
+                                  ss.c.session_id == session_id)).one_or_none()
+        if row is None:
+            return None
+        created = _utc(row.created_at)
+        if not_before is not None and created < _utc(not_before):
+            return None
+        return StoredAnswer(row.fingerprint, json.loads(row.answer), created)
+
+    def count_answers(self, tenant: str) -> int:
+        """Number of recorded answers in a tenant (expired ones included until purged)."""
+        with self._transaction(write=False) as conn:
+            return int(conn.execute(select(func.count()).select_from(scored_sessions)
+                                    .where(scored_sessions.c.tenant == tenant)).scalar_one())
+
     def ping(self) -> bool:
         """True when the database answers (readiness)."""
         try:
@@ -239,27 +321,97 @@ class ProfileStore:
         with self._engine.connect() as conn:
             conn.execution_options(**{_WRITE: True})
             with conn.begin() as tx:
-                # Lock the user row first, then read the profile in a later statement: under
-                # READ COMMITTED a locking join would re-check only the locked row after a
-                # wait and return the other table's rows as of before the wait.
-                lock = select(users.c.id).where(users.c.tenant == tenant, users.c.user_key == user_key)
-                user_id = conn.execute(lock.with_for_update()).scalar_one_or_none()
-                claimed = False
-                if user_id is None:
-                    user_id = self._claim(conn, tenant, user_key)
-                    claimed = user_id is not None
-                    if not claimed:  # another transaction created the user meanwhile
-                        user_id = conn.execute(lock.with_for_update()).scalar_one()
-                current: UserProfile | None = None
-                if not claimed:
-                    rows = conn.execute(self._select(tenant, user_key)).all()
-                    current = self._profile(tenant, user_key, rows)
+                user_id, _claimed, current = self._lock(conn, tenant, user_key)
                 new = fn(current)
                 if new is None:
                     tx.rollback()
                     return current
                 self._write(conn, user_id, tenant, user_key, current, new)
         return new
+
+    def update_once(self, tenant: str, user_key: str, fn: ProfileUpdate, key: RequestKey,
+                    answer_of: AnswerOf, *, not_before: datetime) -> StoredAnswer | None:
+        """:meth:`update` at most once per ``key``: apply ``fn`` and record its answer, atomically.
+
+        In the user's transaction (the one :meth:`update` serializes): when an answer for
+        ``(tenant, key.operation, key.session_id)`` recorded at or after ``not_before``
+        exists, nothing else happens and it is returned, whatever its fingerprint (the
+        caller compares it with ``key.fingerprint``). Otherwise ``fn`` runs as in
+        :meth:`update`, ``answer_of(profile stored afterwards)`` is recorded under ``key``
+        with the user row, and returned. When ``fn`` returns None for a user that does not
+        exist, nothing is written or recorded and None is returned; for an existing user
+        the answer is still recorded. Expired answers (before ``not_before``) of this user
+        and under this key are deleted on the way. A concurrent transaction that records
+        the same key first (another user, same session id: PostgreSQL) rolls this one back
+        entirely and its answer is returned.
+        """
+        _check_ids(tenant, user_key)
+        not_before = _utc(not_before)
+        ss = scored_sessions
+        where_key = (ss.c.tenant == tenant, ss.c.operation == key.operation,
+                     ss.c.session_id == key.session_id)
+        try:
+            with self._engine.connect() as conn:
+                conn.execution_options(**{_WRITE: True})
+                with conn.begin() as tx:
+                    user_id, claimed, current = self._lock(conn, tenant, user_key)
+                    prior = self._answer(conn, tenant, key.operation, key.session_id, not_before)
+                    if prior is not None:
+                        tx.rollback()  # also undoes a claimed user row
+                        return prior
+                    new = fn(current)
+                    if new is None and claimed:
+                        tx.rollback()
+                        return None
+                    conn.execute(delete(ss).where(*where_key, ss.c.created_at < not_before))
+                    conn.execute(delete(ss).where(ss.c.user_id == user_id, ss.c.created_at < not_before))
+                    if new is not None:
+                        self._write(conn, user_id, tenant, user_key, current, new)
+                    after = new if new is not None else current
+                    assert after is not None
+                    record = answer_of(after)
+                    now = datetime.now(UTC)
+                    conn.execute(insert(ss).values(
+                        tenant=tenant, operation=key.operation, session_id=key.session_id,
+                        user_id=user_id, fingerprint=key.fingerprint,
+                        answer=json.dumps(record, sort_keys=True, separators=(",", ":"), allow_nan=False),
+                        created_at=now))
+            return StoredAnswer(key.fingerprint, record, now)
+        except IntegrityError:
+            # Another transaction recorded this key first (under another user's lock): all of
+            # this one was rolled back, so its answer stands alone.
+            with self._transaction(write=False) as conn:
+                prior = self._answer(conn, tenant, key.operation, key.session_id, None)
+            if prior is None:
+                raise
+            return prior
+
+    def purge_answers(self, not_before: datetime) -> int:
+        """Delete every recorded answer older than ``not_before`` (all tenants); the count deleted."""
+        with self._transaction(write=True) as conn:
+            result = conn.execute(delete(scored_sessions)
+                                  .where(scored_sessions.c.created_at < _utc(not_before)))
+            return int(result.rowcount or 0)
+
+    def _lock(self, conn: Connection, tenant: str,
+              user_key: str) -> tuple[int, bool, UserProfile | None]:
+        """Lock (or claim) the user's row: (row id, claimed now, stored profile or None)."""
+        # Lock the user row first, then read the profile in a later statement: under
+        # READ COMMITTED a locking join would re-check only the locked row after a
+        # wait and return the other table's rows as of before the wait.
+        lock = select(users.c.id).where(users.c.tenant == tenant, users.c.user_key == user_key)
+        user_id = conn.execute(lock.with_for_update()).scalar_one_or_none()
+        claimed = False
+        if user_id is None:
+            user_id = self._claim(conn, tenant, user_key)
+            claimed = user_id is not None
+            if not claimed:  # another transaction created the user meanwhile
+                user_id = conn.execute(lock.with_for_update()).scalar_one()
+        current: UserProfile | None = None
+        if not claimed:
+            rows = conn.execute(self._select(tenant, user_key)).all()
+            current = self._profile(tenant, user_key, rows)
+        return user_id, claimed, current
 
     def _claim(self, conn: Connection, tenant: str, user_key: str) -> int | None:
         """Insert an empty user row (id), or None if a concurrent transaction inserted it first."""
@@ -312,6 +464,7 @@ class ProfileStore:
             if user_id is None:
                 return False
             conn.execute(delete(modality_profiles).where(modality_profiles.c.user_id == user_id))
+            conn.execute(delete(scored_sessions).where(scored_sessions.c.user_id == user_id))
             conn.execute(delete(users).where(users.c.id == user_id, users.c.tenant == tenant))
         if self._sqlite:
             self._checkpoint()

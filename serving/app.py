@@ -22,6 +22,7 @@ import re
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 import anyio.to_thread
@@ -48,8 +49,8 @@ _FASTAPI_BODY_UNREADABLE = "There was an error parsing the body"
 _BODY_UNREADABLE = ("There was an error parsing the body: send UTF-8 JSON "
                     "(objects nested at most a few levels deep)")
 # HTTPException status -> errors metric kind (422 here: a session refused by enrollment).
-_ERROR_KIND = {401: "auth", 403: "auth", 404: "not_found", 405: "bad_method", 413: "too_large",
-               422: "rejected_session", 503: "unavailable"}
+_ERROR_KIND = {401: "auth", 403: "auth", 404: "not_found", 405: "bad_method", 409: "session_id_reused",
+               413: "too_large", 422: "rejected_session", 503: "unavailable"}
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -135,7 +136,8 @@ def build_service(settings: Settings) -> BiometricService:
     profile_config = ProfileConfig(min_enroll_sessions=settings.min_enroll_sessions,
                                    auto_update_max_risk=settings.auto_update_max_risk)
     return BiometricService(scorer, store, profile_config,
-                            settings.user_id_secret.get_secret_value().encode("utf-8"))
+                            settings.user_id_secret.get_secret_value().encode("utf-8"),
+                            answer_ttl=timedelta(seconds=settings.idempotency_ttl_s))
 
 
 # Validation messages -----------------------------------------------------------------

@@ -8,6 +8,7 @@
     BIOMETRICS_ALLOW_BELOW=0.5  BIOMETRICS_DENY_AT_OR_ABOVE=0.9  # or explicit thresholds
     BIOMETRICS_MIN_ENROLL_SESSIONS=3
     BIOMETRICS_MAX_REQUEST_BYTES=2000000
+    BIOMETRICS_IDEMPOTENCY_TTL_S=600      # answers to requests with a session_id kept for retries
 
 The defaults start a development server on a fresh clone: API key ``dev-key`` for tenant
 ``dev`` and a fixed user-id secret. Both are public, so ``BIOMETRICS_REQUIRE_SECRETS=true``
@@ -51,6 +52,9 @@ class Settings(BaseSettings):
     min_enroll_sessions: int = Field(3, ge=1, le=100, description="sessions before a profile verifies")
     auto_update_max_risk: float = Field(0.3, ge=0.0, le=1.0,
                                         description="risk below which a scored session may update a profile")
+    idempotency_ttl_s: int = Field(600, ge=10, le=30 * 86_400,
+                                   description="seconds the answer to a request with a session_id is "
+                                               "kept, so a retry gets it again (then deleted)")
     max_request_bytes: int = Field(2_000_000, ge=1_024, le=100_000_000, description="largest request body")
     torch_threads: int = Field(1, ge=1, le=256, description="intra-op threads per process for the encoders")
     worker_threads: int = Field(8, ge=1, le=1024,

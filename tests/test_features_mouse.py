@@ -262,6 +262,7 @@ def test_batch_equals_per_session_and_everything_is_finite():
 
 def test_validated_session_path_and_bad_codes():
     sess = Session(
+        schema_version=2,
         pointer=[
             PointerEvent(t=0, type="move", x=0, y=0),
             PointerEvent(t=10, type="move", x=3, y=4),

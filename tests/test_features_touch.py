@@ -256,6 +256,7 @@ def test_touchalytics_column_map_and_validated_session():
         and TOUCHALYTICS_COLUMNS[-1] == 34
     )
     sess = Session(
+        schema_version=2,
         touch=[
             TouchEvent(t=0, type="start", x=0, y=0, pressure=0.4, area=20.0),
             TouchEvent(t=16, type="move", x=0, y=30, pressure=0.5, area=22.0),

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy import event as sa_event
 from sqlalchemy.engine import make_url
 
 from biometrics.profiles import ProfileConfig, UserProfile, enroll, new_profile, user_key
-from biometrics.store import ProfileStore
+from biometrics.store import ProfileStore, RequestKey
 
 SECRET = b"test-secret-0123456789abcdef0123"
 D = 8
@@ -210,3 +213,192 @@ def test_sqlite_pragmas(tmp_path: Path):
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 10_000
         assert conn.exec_driver_sql("PRAGMA secure_delete").scalar() == 1
+
+
+# Idempotency: scored_sessions -------------------------------------------------------
+
+SID = "6f1c2a34-9b7e-4d51-8a0c-3e2f1d4b5a69"
+
+
+def _rkey(fp: str = "a", session_id: str = SID, operation: str = "score") -> RequestKey:
+    return RequestKey(operation, session_id, (fp * 64)[:64])
+
+
+def _answer_rows(url: str) -> list[tuple]:
+    """(tenant, operation, session_id, fingerprint, answer) of every scored_sessions row."""
+    q = "SELECT tenant, operation, session_id, fingerprint, answer FROM scored_sessions ORDER BY tenant"
+    u = make_url(url)
+    if u.get_backend_name() == "sqlite":
+        with sqlite3.connect(u.database) as db:
+            return [tuple(r) for r in db.execute(q).fetchall()]
+    engine = create_engine(u)
+    try:
+        with engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(text(q)).all()]
+    finally:
+        engine.dispose()
+
+
+def _counting(fn):
+    calls = []
+
+    def wrapped(p):
+        calls.append(1)
+        return fn(p)
+    return wrapped, calls
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def test_update_once_applies_once_and_returns_the_recorded_answer(profile_store: ProfileStore,
+                                                                  store_url: str):
+    key = _key("kim")
+    fn, calls = _counting(_enroller("acme", key, 1))
+    old = _now() - timedelta(hours=1)
+    first = profile_store.update_once("acme", key, fn, _rkey(), lambda p: {"sessions": p.n_sessions},
+                                      not_before=old)
+    assert first is not None and first.fingerprint == "a" * 64 and first.answer == {"sessions": 1}
+    again = profile_store.update_once("acme", key, fn, _rkey(), lambda p: {"sessions": p.n_sessions},
+                                      not_before=old)
+    assert calls == [1]  # the second call applied nothing
+    assert again.answer == {"sessions": 1} and again.fingerprint == first.fingerprint
+    assert profile_store.get("acme", key).n_sessions == 1
+    # Another fingerprint under the same id gets the recorded answer too: the caller refuses it.
+    other = profile_store.update_once("acme", key, fn, _rkey("b"), lambda p: {"x": 1}, not_before=old)
+    assert other.fingerprint == "a" * 64 and calls == [1]
+    assert profile_store.answer_for("acme", "score", SID, not_before=old).answer == {"sessions": 1}
+    assert profile_store.answer_for("globex", "score", SID, not_before=old) is None  # per tenant
+    assert profile_store.answer_for("acme", "enroll", SID, not_before=old) is None  # per operation
+    rows = _answer_rows(store_url)
+    assert len(rows) == 1 and rows[0][:4] == ("acme", "score", SID, "a" * 64)
+    assert _row_counts(store_url) == (1, 1)
+
+
+def test_update_once_records_nothing_for_a_missing_user_or_a_failure(profile_store: ProfileStore,
+                                                                      store_url: str):
+    key, old = _key("lee"), _now() - timedelta(hours=1)
+    assert profile_store.update_once("acme", key, lambda p: None, _rkey(), lambda p: {},
+                                     not_before=old) is None
+    with pytest.raises(RuntimeError):
+        profile_store.update_once("acme", key, lambda p: (_ for _ in ()).throw(RuntimeError("x")),
+                                  _rkey(), lambda p: {}, not_before=old)
+    assert _row_counts(store_url) == (0, 0) and _answer_rows(store_url) == []
+    # fn returning None for an existing user writes no profile change but records the answer.
+    profile_store.update("acme", key, _enroller("acme", key, 1))
+    before = profile_store.get("acme", key)
+    got = profile_store.update_once("acme", key, lambda p: None, _rkey(), lambda p: {"risk": 0.5},
+                                    not_before=old)
+    assert got.answer == {"risk": 0.5}
+    assert profile_store.get("acme", key).updated_at == before.updated_at
+    assert len(_answer_rows(store_url)) == 1
+
+
+def test_expired_answers_are_ignored_and_deleted(profile_store: ProfileStore, store_url: str):
+    key = _key("mia")
+    fn, calls = _counting(_enroller("acme", key, 1))
+    profile_store.update_once("acme", key, fn, _rkey(), lambda p: {"n": p.n_sessions},
+                              not_before=_now() - timedelta(hours=1))
+    later = _now() + timedelta(seconds=1)  # as if the TTL had passed
+    assert profile_store.answer_for("acme", "score", SID, not_before=later) is None
+    got = profile_store.update_once("acme", key, fn, _rkey("c"), lambda p: {"n": p.n_sessions},
+                                    not_before=later)
+    assert calls == [1, 1] and got.answer == {"n": 2} and got.fingerprint == "c" * 64
+    assert [r[3] for r in _answer_rows(store_url)] == ["c" * 64]  # the expired row was replaced
+    other = _rkey("d", session_id="00000000-0000-4000-8000-000000000000")
+    profile_store.update_once("acme", _key("ned"), _enroller("acme", _key("ned"), 2), other,
+                              lambda p: {}, not_before=later)
+    assert profile_store.purge_answers(_now() - timedelta(hours=1)) == 0
+    assert profile_store.purge_answers(_now() + timedelta(seconds=1)) == 2
+    assert _answer_rows(store_url) == [] and profile_store.count_answers("acme") == 0
+
+
+def test_erasure_removes_the_answers(profile_store: ProfileStore, store_url: str):
+    keep, gone, old = _key("olga"), _key("pete"), _now() - timedelta(hours=1)
+    profile_store.update_once("acme", gone, _enroller("acme", gone, 1), _rkey("e"), lambda p: {},
+                              not_before=old)
+    profile_store.update_once("acme", keep, _enroller("acme", keep, 2),
+                              _rkey("f", session_id="11111111-1111-4111-8111-111111111111"),
+                              lambda p: {}, not_before=old)
+    assert profile_store.count_answers("acme") == 2
+    assert profile_store.delete("acme", gone)
+    assert [r[3] for r in _answer_rows(store_url)] == ["f" * 64]
+    assert profile_store.answer_for("acme", "score", SID, not_before=old) is None
+
+
+def test_answers_cascade_with_the_user_row(profile_store: ProfileStore, store_url: str):
+    key = _key("quinn")
+    profile_store.update_once("acme", key, _enroller("acme", key, 1), _rkey(), lambda p: {},
+                              not_before=_now() - timedelta(hours=1))
+    engine = create_engine(make_url(store_url))
+    if engine.dialect.name == "sqlite":
+        @sa_event.listens_for(engine, "connect")
+        def _fk(dbapi_conn, _record):
+            dbapi_conn.execute("PRAGMA foreign_keys = ON")
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM modality_profiles"))
+            conn.execute(text("DELETE FROM users"))
+    finally:
+        engine.dispose()
+    assert _answer_rows(store_url) == []
+
+
+def test_request_key_is_validated():
+    with pytest.raises(ValueError, match="UUID"):
+        RequestKey("score", "not-a-uuid", "a" * 64)
+    with pytest.raises(ValueError, match="UUID"):
+        RequestKey("score", SID.upper(), "a" * 64)
+    with pytest.raises(ValueError, match="fingerprint"):
+        RequestKey("score", SID, "alice@example.com")
+
+
+@pytest.mark.parametrize("same_user", [True, False], ids=["same_user", "other_users"])
+def test_concurrent_copies_apply_once(store_url: str, same_user: bool):
+    """Copies of one request in threads: one applies and records; every copy gets its answer.
+
+    Other users under one session id (a client bug or an attack) race on the unique key
+    instead of the user lock: the loser's transaction is rolled back entirely.
+    """
+    threads_n = 6
+    ProfileStore(store_url).close()
+    stores = [ProfileStore(store_url) for _ in range(threads_n)]
+    keys = [_key("rita" if same_user else f"rita{t}") for t in range(threads_n)]
+    start, lock = threading.Barrier(threads_n), threading.Lock()
+    calls, results, errors = [], [None] * threads_n, []
+
+    def work(t: int) -> None:
+        def fn(p):
+            with lock:
+                calls.append(t)
+            time.sleep(0.05)  # widen the window
+            return _enroller("acme", keys[t], t)(p)
+        try:
+            start.wait()
+            results[t] = stores[t].update_once(
+                "acme", keys[t], fn, _rkey("0123456789abcdef"[t]), lambda p, t=t: {"by": t},
+                not_before=_now() - timedelta(hours=1))
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(threads_n)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    for s in stores:
+        s.close()
+    assert not errors, errors
+    winner = results[0].answer["by"]
+    assert all(r.answer == {"by": winner} for r in results)
+    assert all(r.fingerprint == ("0123456789abcdef"[winner] * 64) for r in results)
+    rows = _answer_rows(store_url)
+    assert len(rows) == 1
+    with ProfileStore(store_url) as store:
+        if same_user:
+            assert calls == [winner] and store.get("acme", keys[0]).n_sessions == 1
+        else:  # the losers ran fn but wrote nothing: their users do not exist
+            assert winner in calls
+            assert [store.get("acme", k) is not None for k in keys] == [t == winner
+                                                                       for t in range(threads_n)]

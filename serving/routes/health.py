@@ -39,7 +39,8 @@ class Metrics:
         self.reasons = Counter("biometrics_reasons", "Reason codes of scored sessions", ["reason"],
                                registry=self.registry)
         self.errors = Counter("biometrics_errors", "Errors by kind (validation, auth, not_found, "
-                              "too_large, rejected_session, internal)", ["kind"], registry=self.registry)
+                              "too_large, rejected_session, session_id_reused, internal)", ["kind"],
+                              registry=self.registry)
         self.unhandled = 0  # exceptions that reached the catch-all handler (tests assert it stays 0)
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:

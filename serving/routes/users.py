@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Response, status
 
-from biometrics.service import SessionRejectedError
+from biometrics.service import SessionConflictError, SessionRejectedError
 from serving.deps import ServiceDep, TenantDep
 from serving.schemas import USER_ID_MAX_LENGTH, USER_ID_PATTERN, EnrollIn, ErrorOut, UserOut
 
@@ -17,15 +17,20 @@ UserIdPath = Annotated[str, Path(min_length=1, max_length=USER_ID_MAX_LENGTH, pa
 NOT_FOUND = "no profile for this user in this tenant; enroll the user first"
 ERRORS = {401: {"model": ErrorOut}, 404: {"model": ErrorOut}, 413: {"model": ErrorOut},
           422: {"model": ErrorOut}}
+ENROLL_ERRORS = {**ERRORS, 409: {"model": ErrorOut}}
 
 
-@router.post("/{user_id}/enroll", response_model=UserOut, responses=ERRORS,
-             summary="Enroll one genuine session into the user's profile (created on first use)")
+@router.post("/{user_id}/enroll", response_model=UserOut, responses=ENROLL_ERRORS,
+             summary="Enroll one genuine session into the user's profile (created on first use)",
+             description="Idempotent by `session.session_id`: a retry with the same body gets the first "
+                         "answer; the same id with another body is a 409.")
 def enroll_user(user_id: UserIdPath, body: EnrollIn, tenant: TenantDep, service: ServiceDep) -> UserOut:
     try:
         enrollment = service.enroll(tenant, user_id, body.session)
     except SessionRejectedError as err:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(err)) from None
+    except SessionConflictError as err:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(err)) from None
     return UserOut.for_user(user_id, enrollment)
 
 

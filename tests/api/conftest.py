@@ -11,6 +11,7 @@ on averages.
 from __future__ import annotations
 
 import dataclasses
+import uuid
 import warnings
 from collections import defaultdict
 from collections.abc import Iterator
@@ -83,6 +84,12 @@ def session_json(session: Session) -> dict:
     return session.model_dump(mode="json", exclude_defaults=True)
 
 
+def new_id(session: Session) -> Session:
+    """The session under a fresh ``session_id``: another request, not a retry of the first
+    (a request with a used id and the same body gets the first answer, with another body 409)."""
+    return session.model_copy(update={"session_id": str(uuid.uuid4())})
+
+
 def keys_of(value) -> set[str]:
     """Every key of a JSON document, recursively."""
     if isinstance(value, dict):
@@ -106,6 +113,7 @@ class Api:
     min_enroll = MIN_ENROLL
     session_json = staticmethod(session_json)
     keys_of = staticmethod(keys_of)
+    new_id = staticmethod(new_id)
 
     @property
     def app(self):

@@ -59,8 +59,13 @@ def test_replay_of_a_scored_session_is_flagged(api, sessions, enrolled):
     rec = sessions["u001"]["genuine"][2]
     first = api.score("u001", rec.session).json()
     assert "replayed_session" not in first["reasons"]
-    second = api.score("u001", rec.session).json()
+    # The same request again (same session_id) is a retry: the first answer, not scored again.
+    assert api.score("u001", rec.session).json() == first
+    # The same events in another request (a new session_id, or none) are a replay.
+    second = api.score("u001", api.new_id(rec.session)).json()
     assert "replayed_session" in second["reasons"] and second["decision"] == "deny"
+    no_id = rec.session.model_copy(update={"session_id": None})
+    assert "replayed_session" in api.score("u001", no_id).json()["reasons"]
 
 
 def test_bot_session_is_flagged(api, sessions, enrolled):
@@ -73,8 +78,8 @@ def test_bot_session_is_flagged(api, sessions, enrolled):
 
 
 def test_enrolling_profile_allows_with_reason(api, sessions):
-    assert api.enroll("newcomer", sessions["u002"]["enroll"][0].session).status_code == 200
-    body = api.score("newcomer", sessions["u002"]["genuine"][3].session).json()
+    assert api.enroll("newcomer", api.new_id(sessions["u002"]["enroll"][0].session)).status_code == 200
+    body = api.score("newcomer", api.new_id(sessions["u002"]["genuine"][3].session)).json()
     assert "profile_enrolling" in body["reasons"]
     assert body["decision"] == "allow"
     assert body["enrollment"]["state"] == "enrolling" and body["enrollment"]["sessions_needed"] == 2
@@ -102,11 +107,11 @@ def test_update_profile_only_from_low_risk_sessions(api, sessions, enrolled):
 def test_bot_session_never_updates_a_profile(api, sessions, enrolled):
     rec = next(rec for kinds in sessions.values() for rec in kinds["bot"])
     before = api.client.get(f"/v1/users/{rec.user_id}", headers=api.headers_a).json()
-    body = api.score(rec.user_id, rec.session, update_profile=True).json()
+    body = api.score(rec.user_id, api.new_id(rec.session), update_profile=True).json()
     assert body["enrollment"]["sessions"] == before["sessions"]
     assert body["enrollment"]["updated_at"] == before["updated_at"]
 
 
 def test_unknown_user_is_404(api, sessions):
-    r = api.score("never-enrolled", sessions["u000"]["genuine"][0].session)
+    r = api.score("never-enrolled", api.new_id(sessions["u000"]["genuine"][0].session))
     assert r.status_code == 404 and "enroll" in r.json()["detail"]

@@ -113,15 +113,16 @@ def test_enroll_refuses_bot_and_replayed_sessions(api, sessions):
 
     first = sessions["u000"]["enroll"][3].session
     assert api.enroll("erin", first).status_code == 200
-    again = api.enroll("erin", first)
+    assert api.enroll("erin", first).json()["sessions"] == 1  # a retry: the first answer
+    again = api.enroll("erin", api.new_id(first))  # the same events in another request: a replay
     assert again.status_code == 422 and "repeats a session" in again.json()["detail"]
     assert api.client.get("/v1/users/erin", headers=api.headers_a).json()["sessions"] == 1
 
 
 def test_enroll_refuses_a_session_with_too_little_data(api):
     r = api.client.post("/v1/users/frank/enroll", headers=api.headers_a, json={"session": {
-        "keystrokes": [{"t": 0, "type": "down", "key_class": 0, "key_bucket": 1},
-                       {"t": 90, "type": "up", "key_class": 0, "key_bucket": 1}]}})
+        "schema_version": 2, "keystrokes": [{"t": 0, "type": "down", "press": 0, "key_class": 0},
+                                            {"t": 90, "type": "up", "press": 0, "key_class": 0}]}})
     assert r.status_code == 422 and "too little data" in r.json()["detail"]
 
 
