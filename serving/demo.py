@@ -1,6 +1,7 @@
 """The main job: start the API on the shipped bundle, enroll the sample users over HTTP, score their sessions.
 
     python -m serving.demo [--sample-data sample_data] [--bundle bundles/sample.pt] [--json]
+    python -m serving.demo --browser [--site-port 8080]    # the API and a demo login page to try by hand
 
 Starts uvicorn on 127.0.0.1 with a fresh SQLite file, enrolls every sample user with
 their ``enroll`` sessions (``POST /v1/users/{id}/enroll``), then scores every ``test``
@@ -84,7 +85,16 @@ def main(argv=None) -> dict:
     ap.add_argument("--sample-data", default=str(ROOT / "sample_data"))
     ap.add_argument("--bundle", default=str(ROOT / "bundles" / "sample.pt"))
     ap.add_argument("--json", action="store_true", help="print the summary as one JSON line only")
+    ap.add_argument("--browser", action="store_true",
+                    help="instead: start the API and the demo login site (serving.demo_site), print its URL "
+                         "and serve until Ctrl-C")
+    ap.add_argument("--site-port", type=int, default=None, help="with --browser: the site's port (default: free)")
     args = ap.parse_args(argv)
+    if args.browser:
+        from serving.demo_site import serve_browser_demo
+
+        serve_browser_demo(Path(args.bundle), args.site_port)
+        return {}
     records = load_sample_sessions(args.sample_data)
     with tempfile.TemporaryDirectory() as tmp:
         secret = {"BIOMETRICS_USER_ID_SECRET": secrets.token_hex(32)}
