@@ -14,6 +14,8 @@ rhythm by construction, so only the guard can catch it.
 from __future__ import annotations
 
 import dataclasses
+import itertools
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -33,42 +35,92 @@ MIN_TOKENS = {"keystrokes": 5, "pointer": 10, "touch": 10}
 MISMATCH_REASON = {"keystrokes": "keystroke_mismatch", "pointer": "pointer_mismatch", "touch": "touch_mismatch"}
 
 
+#: Draws per modality set when fused held-out risks are simulated for its thresholds.
+_FUSION_DRAWS = 20_000
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Decision thresholds on a risk: "allow" below ``allow_below``, "deny" at ``deny_at_or_above``."""
+
+    allow_below: float
+    deny_at_or_above: float
+
+    def decide(self, risk: float) -> Decision:
+        """Decision for a risk."""
+        if risk >= self.deny_at_or_above:
+            return "deny"
+        return "allow" if risk < self.allow_below else "challenge"
+
+
 @dataclass(frozen=True)
 class ScoringConfig:
-    """Decision thresholds on the fused risk and the behaviour while a profile enrolls."""
+    """Decision thresholds on the fused risk and the behaviour while a profile enrolls.
+
+    ``by_modalities`` holds thresholds for each set of modalities a session can be scored
+    on (key: the sorted modality names joined by ``+``); a set without an entry uses
+    ``allow_below`` / ``deny_at_or_above``.
+    """
 
     allow_below: float = 0.5
     deny_at_or_above: float = 0.9
     enrolling_decision: Decision = "allow"
     guard_risk: float = 0.97
     guards: GuardConfig = field(default_factory=GuardConfig)
+    by_modalities: dict[str, Thresholds] = field(default_factory=dict)
 
     @classmethod
     def from_targets(cls, bundle: ModelBundle, target_far: float, target_frr: float, **kw) -> ScoringConfig:
         """Thresholds from target error rates on the bundle's held-out comparisons.
 
         ``allow_below``: at most ``target_far`` of impostors get "allow"; ``deny_at_or_above``:
-        at most ``target_frr`` of genuine sessions get "deny"; in between, "challenge". Per
-        modality from its calibration's quantiles, averaged over the bundle's modalities.
+        at most ``target_frr`` of genuine sessions get "deny"; in between, "challenge". For
+        each set of the bundle's modalities, from the distribution of the fused risk that
+        set gives: a keystroke-only session is judged by the keystroke calibration alone,
+        a session with several modalities by their mean probability, simulated from each
+        modality's held-out quantiles as independent draws (seeded). The set of every
+        modality also sets the default ``allow_below`` / ``deny_at_or_above``.
         """
-        from biometrics.bundle import QUANTILE_LEVELS
-
-        allow, deny = [], []
-        for m in bundle.modalities.values():
-            cal = m.calibration
-            if not cal.genuine_quantiles:
+        names = sorted(bundle.modalities)
+        for name in names:
+            if not bundle.modalities[name].calibration.genuine_quantiles:
                 raise ValueError("the bundle's calibration has no held-out quantiles; re-export it")
-            allow.append(np.interp(target_far, QUANTILE_LEVELS, cal.impostor_quantiles))
-            deny.append(np.interp(1.0 - target_frr, QUANTILE_LEVELS, cal.genuine_quantiles))
-        deny_at = float(np.clip(np.mean(deny), 1e-6, 1.0))
-        allow_below = float(np.clip(min(np.mean(allow), deny_at), 1e-6, 1.0))
-        return cls(allow_below=allow_below, deny_at_or_above=deny_at, **kw)
+        sets = [c for r in range(1, len(names) + 1) for c in itertools.combinations(names, r)]
+        by = {modality_set_key(c): _thresholds(bundle, c, target_far, target_frr) for c in sets}
+        full = by[modality_set_key(names)]
+        return cls(allow_below=full.allow_below, deny_at_or_above=full.deny_at_or_above, by_modalities=by, **kw)
 
-    def decide(self, risk: float) -> Decision:
-        """Decision for a fused risk."""
-        if risk >= self.deny_at_or_above:
-            return "deny"
-        return "allow" if risk < self.allow_below else "challenge"
+    def thresholds(self, modalities: Iterable[str] = ()) -> Thresholds:
+        """The thresholds for a session scored on ``modalities`` (defaults when none are set)."""
+        key = modality_set_key(modalities)
+        return self.by_modalities.get(key) or Thresholds(self.allow_below, self.deny_at_or_above)
+
+    def decide(self, risk: float, modalities: Iterable[str] = ()) -> Decision:
+        """Decision for a fused risk of a session scored on ``modalities``."""
+        return self.thresholds(modalities).decide(risk)
+
+
+def modality_set_key(modalities: Iterable[str]) -> str:
+    """Key of a set of modalities in :attr:`ScoringConfig.by_modalities`, e.g. ``"keystrokes+pointer"``."""
+    return "+".join(sorted(modalities))
+
+
+def _thresholds(bundle: ModelBundle, names: tuple[str, ...], target_far: float, target_frr: float) -> Thresholds:
+    """Thresholds of one modality set from its held-out genuine and impostor fused risks."""
+    from biometrics.bundle import QUANTILE_LEVELS
+
+    rng = np.random.default_rng(0)
+    cals = [bundle.modalities[n].calibration for n in names]
+    if len(cals) == 1:  # the held-out quantiles are the distribution itself
+        genuine_q, impostor_q = np.array(cals[0].genuine_quantiles), np.array(cals[0].impostor_quantiles)
+    else:
+        draw = lambda q: np.interp(rng.random(_FUSION_DRAWS), QUANTILE_LEVELS, q)
+        genuine = np.mean([draw(c.genuine_quantiles) for c in cals], axis=0)
+        impostor = np.mean([draw(c.impostor_quantiles) for c in cals], axis=0)
+        genuine_q, impostor_q = np.quantile(genuine, QUANTILE_LEVELS), np.quantile(impostor, QUANTILE_LEVELS)
+    deny_at = float(np.clip(np.interp(1.0 - target_frr, QUANTILE_LEVELS, genuine_q), 1e-6, 1.0))
+    allow = float(np.clip(min(np.interp(target_far, QUANTILE_LEVELS, impostor_q), deny_at), 1e-6, 1.0))
+    return Thresholds(allow, deny_at)
 
 
 @dataclass(frozen=True)
@@ -168,11 +220,11 @@ class Scorer:
             reasons.append("replayed_session")
         if "bot_like_timing" in reasons or "replayed_session" in reasons:
             risk, confidence = max(risk, cfg.guard_risk), 1.0
-            decision = cfg.decide(risk)
+            decision = cfg.decide(risk, scored)
         elif not scored:
             decision = cfg.enrolling_decision if "profile_enrolling" in reasons else "challenge"
         else:
-            decision = cfg.decide(risk)
+            decision = cfg.decide(risk, scored)
         return ScoreResult(round(risk, 6), decision, round(confidence, 4), mods, reasons, self.model_version)
 
     def _modality_score(self, name: str, observed: Observed, profile: ProfileView | None,
@@ -184,7 +236,7 @@ class Scorer:
             return ModalityScore(None, None, 0.0 if emb is None else confidence, n)
         distance = float(mean_distance(enrolled, emb[None, :])[0])
         prob = float(self.bundle.modalities[name].calibration.probability(distance))
-        reason = MISMATCH_REASON[name] if prob >= self.config.allow_below else None
+        reason = MISMATCH_REASON[name] if prob >= self.config.thresholds([name]).allow_below else None
         return ModalityScore(round(distance, 6), round(prob, 6), round(confidence, 4), n, reason)
 
     def _replayed(self, observed: Observed, profile: ProfileView | None) -> bool:

@@ -108,12 +108,42 @@ def test_thresholds_follow_target_error_rates():
     bundle = tiny_bundle()
     for m in bundle.modalities.values():
         m.calibration = fit_calibration(rng.normal(0.3, 0.1, 500), rng.normal(0.9, 0.2, 500))
-    strict = ScoringConfig.from_targets(bundle, target_far=0.01, target_frr=0.001)
-    loose_far = ScoringConfig.from_targets(bundle, target_far=0.2, target_frr=0.001)
-    loose_frr = ScoringConfig.from_targets(bundle, target_far=0.01, target_frr=0.05)
+    one = ["keystrokes"]  # a keystroke-only session: its own calibration's thresholds
+    strict = ScoringConfig.from_targets(bundle, target_far=0.01, target_frr=0.001).thresholds(one)
+    loose_far = ScoringConfig.from_targets(bundle, target_far=0.2, target_frr=0.001).thresholds(one)
+    loose_frr = ScoringConfig.from_targets(bundle, target_far=0.01, target_frr=0.05).thresholds(one)
     assert strict.allow_below <= strict.deny_at_or_above
     assert strict.allow_below < loose_far.allow_below  # fewer impostors allowed -> lower allow threshold
     assert strict.deny_at_or_above > loose_frr.deny_at_or_above  # fewer genuine denied -> higher deny
     # A target that the two distributions cannot both meet collapses "challenge", never inverts.
     both = ScoringConfig.from_targets(bundle, target_far=0.5, target_frr=0.5)
-    assert both.allow_below <= both.deny_at_or_above
+    assert all(t.allow_below <= t.deny_at_or_above for t in both.by_modalities.values())
+
+
+def test_thresholds_come_from_the_modalities_the_session_holds():
+    from biometrics.bundle import fit_calibration
+
+    rng = np.random.default_rng(1)
+    bundle = tiny_bundle()
+    names = sorted(bundle.modalities)
+    assert len(names) >= 2
+    # One modality separates well, the other barely: their thresholds must differ.
+    good, weak = names[0], names[1]
+    for m in bundle.modalities.values():
+        m.calibration = fit_calibration(rng.normal(0.3, 0.1, 500), rng.normal(0.9, 0.2, 500))
+    bundle.modalities[good].calibration = fit_calibration(rng.normal(0.3, 0.1, 4000), rng.normal(0.6, 0.1, 4000))
+    bundle.modalities[weak].calibration = fit_calibration(rng.normal(0.5, 0.2, 2000), rng.normal(0.7, 0.2, 2000))
+    cfg = ScoringConfig.from_targets(bundle, target_far=0.05, target_frr=0.01)
+    only_good, only_weak = cfg.thresholds([good]), cfg.thresholds([weak])
+    assert only_good != only_weak
+    # The single-modality thresholds are that modality's own held-out quantiles.
+    cal = bundle.modalities[good].calibration
+    imp = cal.probability(rng.normal(0.6, 0.1, 20000))
+    assert np.mean(imp < only_good.allow_below) == pytest.approx(0.05, abs=0.02)
+    gen = cal.probability(rng.normal(0.3, 0.1, 20000))
+    assert np.mean(gen >= only_good.deny_at_or_above) == pytest.approx(0.01, abs=0.01)
+    # A session holding only the weak modality is judged by its thresholds, not the average.
+    risk = (only_weak.allow_below + only_good.allow_below) / 2
+    assert {cfg.decide(risk, [good]), cfg.decide(risk, [weak])} == {"allow", "challenge"}
+    assert cfg.thresholds(names) == cfg.thresholds(reversed(names))  # order does not matter
+    assert cfg.thresholds([]) == cfg.thresholds(names)  # nothing scored: the all-modality default
