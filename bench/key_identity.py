@@ -39,7 +39,7 @@ import numpy as np
 from biometrics.data import aalto
 from biometrics.data.key_identity import LAYOUTS, SCHEMES, characters_per_value, key_identity
 from biometrics.data.paths import datasets_root
-from biometrics.events import KeyClass, key_class_of_code
+from biometrics.events import KeyClass
 from biometrics.reports import publish_result, rerun_command
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -166,12 +166,12 @@ def markdown(result: dict) -> str:
     pct = lambda v: "n/a" if v is None else f"{100 * v:.2f}%"
     lines = [
         "# Key identity: accuracy cost and privacy of each scheme", "",
-        f"Command: `{result['command']}` (same seed {result['seed']} and epochs for every scheme: "
+        (f"Command: `{result['command']}` (same seed {result['seed']} and epochs for every scheme: "
         f"Aalto {result['epochs']['aalto']} of {result['aalto_batches_per_epoch']} batches, CMU "
         f"{result['epochs']['cmu']}; one torch thread per run; wall {result['wall_s']:.0f} s "
         "on 2 shared cores). Aalto: TypeNet protocol, M = 50, 400 test users, EER at G = 5 (mean "
         "over users). CMU: 5 subject folds, mean EER over the 51 subjects. Validation EER: the "
-        "validation users of each run (Aalto 100 users; CMU 5 per fold, mean over folds).", "",
+        "validation users of each run (Aalto 100 users; CMU 5 per fold, mean over folds)."), "",
         "| scheme | Aalto test EER G=5 | Aalto val EER | CMU test EER | CMU val EER | fewest characters per key value | words read by a dictionary attack | sentences identified | passes privacy |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
@@ -182,9 +182,9 @@ def markdown(result: dict) -> str:
                      f"{p['min_chars_per_value']} | {pct(p['words_read'])} | {pct(p['sentences_identified'])} | "
                      f"{'yes' if p['passes'] else 'no'} |")
     lines += ["", f"**Default: `{result['default']}`**, {result['why']}", "",
-              f"Sensitive fields (password, one-time code, card number) carry one value, `masked`, for "
+              (f"Sensitive fields (password, one-time code, card number) carry one value, `masked`, for "
               f"every key: it stands for every character of the layout ({result['sensitive_min_chars']} "
-              "at least), so a sensitive field shows only how many keys were pressed and when.", ""]
+              "at least), so a sensitive field shows only how many keys were pressed and when."), ""]
     return "\n".join(lines)
 
 

@@ -17,9 +17,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from biometrics.data.sequences import pad_numpy
 from biometrics.events import SCHEMA_VERSION
 from biometrics.models.encoders import BiGRUAttentionEncoder, ConvTransformerEncoder, TypeNetEncoder
+from biometrics.models.inputs import pad_numpy
 
 #: Format 2: models of session contract v2 (key classes with ``masked``; no key buckets).
 BUNDLE_FORMAT = 2

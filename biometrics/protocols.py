@@ -12,16 +12,11 @@ from collections.abc import Callable
 
 import numpy as np
 
+from biometrics.distances import mean_distance
 from biometrics.metrics import eer, far_at_frr, roc_auc
 
 #: ``scorer(enroll [n, K], queries [m, K]) -> anomaly scores [m]``
 Scorer = Callable[[np.ndarray, np.ndarray], np.ndarray]
-
-
-def mean_distance(enroll: np.ndarray, queries: np.ndarray) -> np.ndarray:
-    """Mean Euclidean distance of each query ``[m, D]`` to the enrollment set ``[n, D]``."""
-    d2 = (queries**2).sum(1)[:, None] + (enroll**2).sum(1)[None, :] - 2.0 * queries @ enroll.T
-    return np.sqrt(np.clip(d2, 0.0, None)).mean(1)
 
 
 def group_by_user(emb: np.ndarray, users: np.ndarray, order: np.ndarray,

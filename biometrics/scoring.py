@@ -22,10 +22,10 @@ from typing import Literal, Protocol
 import numpy as np
 
 from biometrics.bundle import ModelBundle
+from biometrics.distances import mean_distance
 from biometrics.events import Session
 from biometrics.features.session import modality_tokens
 from biometrics.guards import GuardConfig, bot_like, is_replay, signatures
-from biometrics.protocols import mean_distance
 
 Decision = Literal["allow", "challenge", "deny"]
 

@@ -33,6 +33,7 @@ import functools
 import json
 import math
 import sys
+import uuid
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -41,8 +42,6 @@ from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
-
-import uuid
 
 from biometrics.events import SCHEMA_VERSION, KeyClass, Session, key_class_of_code
 from biometrics.features.keystroke import keystroke_presses

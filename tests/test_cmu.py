@@ -17,9 +17,9 @@ from biometrics.data.cmu import (
     cmu_to_keystroke_arrays,
     load_cmu,
 )
+from biometrics.data.key_identity import key_identity
 from biometrics.data.paths import DATASETS_ENV, datasets_root
 from biometrics.detectors import make_detector
-from biometrics.data.key_identity import key_identity
 from biometrics.events import KeyClass
 from biometrics.metrics import per_user_summary
 

@@ -8,8 +8,8 @@ from pydantic import ValidationError
 
 from biometrics.events import (
     MAX_EVENTS_PER_MODALITY,
-    KeyClass,
     SUPPORTED_SCHEMA_VERSIONS,
+    KeyClass,
     Session,
     key_class_of_code,
 )

@@ -13,7 +13,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from biometrics.data.datamodule import SequenceDataModule
-from biometrics.data.sequences import pad_numpy
+from biometrics.models.inputs import pad_numpy
 from biometrics.models.task import VerificationTask
 from biometrics.protocols import detector_scorer, fused_scorer
 from biometrics.reports import plot_det, plot_score_histogram, write_json

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-from biometrics.data.paths import dataset_file
 from biometrics.data.key_identity import identity_tables
+from biometrics.data.paths import dataset_file
 from biometrics.events import KeystrokeArrays
 
 if TYPE_CHECKING:

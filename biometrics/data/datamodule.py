@@ -17,8 +17,9 @@ from pytorch_metric_learning.samplers import MPerClassSampler
 from torch.utils.data import DataLoader
 
 from biometrics.data.sequences import SequenceSet, TokenDataset, contiguous_labels, pad_batch
+from biometrics.distances import mean_distance
 from biometrics.features import summary_vector
-from biometrics.protocols import Scorer, mean_distance
+from biometrics.protocols import Scorer
 
 STAGES = ("train", "val", "test")
 

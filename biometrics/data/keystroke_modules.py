@@ -16,10 +16,11 @@ from biometrics.data.datamodule import SequenceDataModule
 from biometrics.data.key_identity import hidden_columns
 from biometrics.data.paths import datasets_root
 from biometrics.data.sequences import SequenceSet
+from biometrics.distances import mean_distance
 from biometrics.features import KEYSTROKE_FEATURES, keystroke_tokens
 from biometrics.features.session import feature_config
 from biometrics.metrics import eer
-from biometrics.protocols import Scorer, enrollment_report, group_by_user, mean_distance
+from biometrics.protocols import Scorer, enrollment_report, group_by_user
 
 #: Token columns that hold timings (the rest encode which key it was).
 TIMING_COLUMNS = ("hold", "down_down", "up_down", "up_up")

@@ -42,6 +42,7 @@ from biometrics.data.balabit import BalabitData, load_balabit
 from biometrics.data.datamodule import SequenceDataModule
 from biometrics.data.paths import datasets_root
 from biometrics.data.sequences import SequenceSet
+from biometrics.distances import mean_distance
 from biometrics.features import ACTION_FEATURES, MOUSE_FEATURES
 from biometrics.features.action_tokens import (
     ACTION_CONTEXT_FEATURES,
@@ -49,7 +50,7 @@ from biometrics.features.action_tokens import (
     action_sequences,
 )
 from biometrics.metrics import eer, roc_auc
-from biometrics.protocols import Scorer, mean_distance
+from biometrics.protocols import Scorer
 from biometrics.reports import plot_amount_curve, plot_det
 from biometrics.streaming import ACTION_COUNTS, first_n_means
 

@@ -87,19 +87,6 @@ def pad_batch(batch) -> dict[str, torch.Tensor]:
             "label": torch.tensor(labels, dtype=torch.long), "index": torch.tensor(index)}
 
 
-def pad_numpy(tokens: list[np.ndarray], max_len: int) -> tuple[np.ndarray, np.ndarray]:
-    """Head-crop and zero-pad sequences to ``[N, max_len, F]`` plus the validity mask."""
-    n_feat = tokens[0].shape[1] if tokens else 0
-    x = np.zeros((len(tokens), max_len, n_feat), dtype=np.float32)
-    mask = np.zeros((len(tokens), max_len), dtype=bool)
-    for i, t in enumerate(tokens):
-        n = min(t.shape[0], max_len)
-        x[i, :n] = t[:n]
-        mask[i, :n] = True
-    mask[:, 0] = True
-    return x, mask
-
-
 def contiguous_labels(users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Map arbitrary user ids to ``0..C-1``; returns (labels, the sorted unique ids)."""
     uniq, labels = np.unique(users, return_inverse=True)

@@ -50,6 +50,7 @@ from biometrics.data.serwadda import (
     inter_session_report,
     load_serwadda,
 )
+from biometrics.distances import mean_distance
 from biometrics.events import TouchArrays, back_to_back
 from biometrics.features.stroke_tokens import (
     STROKE_TOKEN_COLUMNS,
@@ -57,7 +58,7 @@ from biometrics.features.stroke_tokens import (
     stroke_token_sequences,
 )
 from biometrics.metrics import eer
-from biometrics.protocols import Scorer, mean_distance
+from biometrics.protocols import Scorer
 
 SESSION_STRIDE = 100_000
 #: Per-stroke scorings of the encoder: method on embeddings, or ``*_fused`` on embeddings and the
