@@ -27,10 +27,10 @@ with warnings.catch_warnings():  # starlette asks for httpx2, which this project
     from fastapi.testclient import TestClient
 
 from biometrics.bundle import Calibration, ModalityModel, ModelBundle, fit_calibration
+from biometrics.distances import mean_distance
 from biometrics.events import Session
 from biometrics.features.session import MODALITY_FEATURES, feature_config
 from biometrics.models.encoders import TypeNetEncoder
-from biometrics.protocols import mean_distance
 from biometrics.scoring import Scorer
 from biometrics.synthetic import LabelledSession, generate_dataset
 from serving.app import create_app
