@@ -20,7 +20,10 @@ names the problem:
 * a session holds at most ``MAX_EVENTS_PER_MODALITY`` events per modality and lasts at
   most ``MAX_SESSION_MS``;
 * unknown fields are rejected (so a collector that leaks ``key``, ``char`` or a v1
-  ``key_bucket`` fails loudly).
+  ``key_bucket`` fails loudly);
+* **strict types**: a number is a JSON number (an integer where a float is expected is
+  fine), never a string or a boolean; an integer field (``press``, ``key_class``,
+  ``pointer_id``, counts, screen sizes) takes no fraction; a string field takes no number.
 
 :meth:`Session.keystroke_arrays` and friends turn a validated session into the columnar
 numpy arrays that :mod:`biometrics.features` consumes; dataset loaders build the same
@@ -108,10 +111,15 @@ def _finite(value: float, name: str) -> float:
     return value
 
 
-class _Event(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+#: Every contract model: unknown fields rejected, no type coercion (``"5"`` is not 5, ``true`` not 1).
+_CONTRACT = ConfigDict(extra="forbid", frozen=True, strict=True)
 
-    t: float = Field(description="milliseconds since the session start")
+
+class _Event(BaseModel):
+    model_config = _CONTRACT
+
+    t: float = Field(description="milliseconds since the session start (>= 0, at most one hour); "
+                                 "non-decreasing within each modality's list")
 
     @field_validator("t")
     @classmethod
@@ -127,23 +135,35 @@ class _Event(BaseModel):
 class KeyEvent(_Event):
     """A key going down or up. Carries its coarse class only: no character, code or hash."""
 
-    type: Literal["down", "up"]
+    type: Literal["down", "up"] = Field(description="the key went down or came up")
     press: int = Field(ge=0, lt=MAX_EVENTS_PER_MODALITY,
                        description="the press this event belongs to: a key's down and up share it "
                                    "(the collector numbers presses 0, 1, 2, ... in down order)")
-    key_class: KeyClass = Field(description="0 letter, 1 digit, 2 separator (space or punctuation), "
+    # Not strict as such: an enum is an instance in strict Python mode; _key_class_int is the check.
+    key_class: KeyClass = Field(strict=False,
+                                description="0 letter, 1 digit, 2 separator (space or punctuation), "
                                             "3 backspace/delete, 4 shift/caps lock, 5 enter, "
                                             "6 other control key, 7 masked (any key of a sensitive field)")
+
+    @field_validator("key_class", mode="before")
+    @classmethod
+    def _key_class_int(cls, v):
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise ValueError(  # noqa: TRY004 - pydantic turns only ValueError into a 422 message
+                "key_class must be an integer 0-7 (a JSON number, not a string or a boolean)")
+        return v
 
 
 class PointerEvent(_Event):
     """A mouse/pen event: move, button down/up, or wheel (``x``/``y`` in CSS pixels)."""
 
-    type: Literal["move", "down", "up", "wheel"]
-    x: float
-    y: float
-    button: Literal["none", "left", "right", "middle"] = "none"
-    delta_y: float = 0.0
+    type: Literal["move", "down", "up", "wheel"] = Field(
+        description="the pointer moved, a button went down or up, or the wheel turned")
+    x: float = Field(description="horizontal position in CSS pixels from the page's left edge")
+    y: float = Field(description="vertical position in CSS pixels from the page's top edge")
+    button: Literal["none", "left", "right", "middle"] = Field(
+        "none", description="the button of a down or up event; none for moves and wheel turns")
+    delta_y: float = Field(0.0, description="vertical wheel scroll in CSS pixels (wheel events; 0 otherwise)")
 
     @field_validator("x", "y", "delta_y")
     @classmethod
@@ -157,12 +177,15 @@ class PointerEvent(_Event):
 class TouchEvent(_Event):
     """A touch contact starting, moving or ending."""
 
-    type: Literal["start", "move", "end"]
-    x: float
-    y: float
-    pressure: float = Field(default=0.0, ge=0.0, le=10.0)
-    area: float = Field(default=0.0, ge=0.0, le=10_000.0)
-    pointer_id: int = Field(default=0, ge=0, lt=64)
+    type: Literal["start", "move", "end"] = Field(description="the contact started, moved or ended")
+    x: float = Field(description="horizontal position in CSS pixels")
+    y: float = Field(description="vertical position in CSS pixels")
+    pressure: float = Field(default=0.0, ge=0.0, le=10.0,
+                            description="contact pressure as the device reports it (0 when unknown)")
+    area: float = Field(default=0.0, ge=0.0, le=10_000.0,
+                        description="contact area in square CSS pixels (0 when unknown)")
+    pointer_id: int = Field(default=0, ge=0, lt=64,
+                            description="which finger: contacts down at once have different ids")
 
     @field_validator("x", "y", "pressure", "area")
     @classmethod
@@ -176,17 +199,19 @@ class TouchEvent(_Event):
 class SessionMeta(BaseModel):
     """What the collector knows about the device; no identifiers."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = _CONTRACT
 
-    device_type: Literal["desktop", "mobile", "tablet", "unknown"] = "unknown"
-    screen_width: int = Field(default=0, ge=0, le=20_000)
-    screen_height: int = Field(default=0, ge=0, le=20_000)
+    device_type: Literal["desktop", "mobile", "tablet", "unknown"] = Field(
+        "unknown", description="kind of device the session was typed on")
+    screen_width: int = Field(default=0, ge=0, le=20_000, description="screen width in CSS pixels (0: unknown)")
+    screen_height: int = Field(default=0, ge=0, le=20_000,
+                               description="screen height in CSS pixels (0: unknown)")
 
 
 class SessionSignals(BaseModel):
     """Counts of input that did not come from keystrokes: signals in themselves, never content."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = _CONTRACT
 
     paste: int = Field(default=0, ge=0, le=10_000, description="paste events in the attached fields")
     autofill: int = Field(default=0, ge=0, le=10_000,
@@ -304,18 +329,22 @@ TOUCH_TYPES = ("start", "move", "end")
 class Session(BaseModel):
     """One login session: whatever modalities the page captured, plus device metadata."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = _CONTRACT
 
     schema_version: int = Field(description=f"session contract version; supported: {list(SUPPORTED_SCHEMA_VERSIONS)}")
     session_id: str | None = Field(
         default=None, min_length=36, max_length=36,
         description="random UUID naming this session (the collector makes one); a retried request "
                     "with the same id and body gets the first answer")
-    keystrokes: list[KeyEvent] = Field(default_factory=list)
-    pointer: list[PointerEvent] = Field(default_factory=list)
-    touch: list[TouchEvent] = Field(default_factory=list)
-    signals: SessionSignals = Field(default_factory=SessionSignals)
-    meta: SessionMeta = Field(default_factory=SessionMeta)
+    keystrokes: list[KeyEvent] = Field(
+        default_factory=list, description=f"key downs and ups in time order (at most {MAX_EVENTS_PER_MODALITY})")
+    pointer: list[PointerEvent] = Field(
+        default_factory=list, description=f"mouse or pen events in time order (at most {MAX_EVENTS_PER_MODALITY})")
+    touch: list[TouchEvent] = Field(
+        default_factory=list, description=f"touch events in time order (at most {MAX_EVENTS_PER_MODALITY})")
+    signals: SessionSignals = Field(default_factory=SessionSignals,
+                                    description="input that did not come from keystrokes (counts only)")
+    meta: SessionMeta = Field(default_factory=SessionMeta, description="the device, without identifiers")
 
     @model_validator(mode="before")
     @classmethod

@@ -18,6 +18,12 @@ checkpoints the WAL afterwards, so erased profiles do not linger in the file; a 
 ``scored_sessions`` rows go with the user (``ON DELETE CASCADE``, and deleted explicitly).
 PostgreSQL keeps deleted tuples until (auto)vacuum reclaims them.
 
+The schema is versioned with Alembic (:mod:`biometrics.migrations`): a store opened with
+``create_tables=True`` (the default) migrates the database to this release's newest revision
+under a lock (PostgreSQL: an advisory lock, so API hosts starting at once do not race);
+``python -m serving.migrate upgrade`` does the same by hand. The Tables below must match
+the newest revision (``tests/test_migrations.py`` checks).
+
 A PostgreSQL URL may set the schema with libpq options, e.g.
 ``postgresql+psycopg://u:p@host/db?options=-csearch_path%3Dbiometrics``.
 """
@@ -118,7 +124,7 @@ _KEY = re.compile(r"[0-9a-f]{64}")
 _FINGERPRINT = re.compile(r"[0-9a-f]{64}")
 _SESSION_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _WRITE = "biometrics_write"  # execution option: this transaction writes (SQLite: BEGIN IMMEDIATE)
-_SCHEMA_LOCK = 0x42494F4D  # PostgreSQL advisory lock id serializing CREATE TABLE across hosts
+_SCHEMA_LOCK = 0x42494F4D  # PostgreSQL advisory lock id serializing migrations across hosts
 
 
 def _check_ids(tenant: str, user_key: str) -> None:
@@ -230,11 +236,34 @@ class ProfileStore:
                 yield conn
 
     def create_tables(self) -> None:
-        """Create the tables that do not exist yet (safe when several hosts start at once)."""
+        """Migrate the schema to this release's newest revision (:meth:`migrate` to ``head``)."""
+        self.migrate("head")
+
+    @contextmanager
+    def schema_lock(self) -> Iterator[Connection]:
+        """A transaction holding the schema lock: PostgreSQL's advisory lock (every host
+        that migrates takes it first), SQLite's write lock (``BEGIN IMMEDIATE``)."""
         with self._transaction(write=True) as conn:
             if not self._sqlite:
                 conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _SCHEMA_LOCK})
-            metadata.create_all(conn)
+            yield conn
+
+    def migrate(self, revision: str = "head") -> None:
+        """Run the Alembic migrations up to ``revision`` (:mod:`biometrics.migrations`), in one
+        transaction under :meth:`schema_lock`, so hosts starting at once migrate one at a time
+        and the later ones find nothing to do. A database made by ``create_all`` before
+        migrations existed is stamped at the revision it matches first."""
+        from biometrics import migrations
+
+        with self.schema_lock() as conn:
+            migrations.upgrade(conn, revision)
+
+    def schema_revision(self) -> str | None:
+        """The schema revision the database is at (None before any migration)."""
+        from biometrics import migrations
+
+        with self._transaction(write=False) as conn:
+            return migrations.current(conn)
 
     # Reading -----------------------------------------------------------------------
 

@@ -4,21 +4,31 @@ Thin by design: HTTP, auth, limits and metrics here; all behavioral logic in
 :class:`biometrics.service.BiometricService`. The bundle is loaded and the store opened
 once per process, in the lifespan. Around the routers, from the outside in:
 
-1. metrics: request counts and latency by route *template* and status;
+1. metrics and access log: request counts, latency and one access-log line per request,
+   by route *template* (``/v1/users/{user_id}``, ``<unmatched>`` for a path no route
+   matches) and status, never the raw path; a client that leaves before it was answered
+   counts as 499 (client closed request), not as a 500;
 2. catch-all: an exception that escapes a route is logged by type only and answered
    with a 500 JSON (bad input never gets here: it is a 4xx below);
 3. request-size limit: 413 JSON when ``Content-Length`` or the streamed body exceeds
    ``max_request_bytes``, before anything parses it.
 
+Bodies are parsed in :mod:`serving.body` (strict UTF-8 JSON, no duplicate keys: 400).
+No trailing-slash redirects (``/v1/score/`` is a 404): a redirect would be built from the
+``Host`` header. ``/docs`` serves Swagger UI from the installed ``swagger-ui-py`` package,
+so it works offline (:mod:`serving.docs`).
+
 Validation errors become ``422 {"detail": ["body.session.keystrokes[3].t: ...", ...]}``:
 one readable message per problem, naming the field, never echoing the offending value.
-Logs carry no user id (uvicorn's access log shows route templates) and no payload.
+Logs carry no user id and no payload: the access log goes to uvicorn's ``uvicorn.access``
+logger (so ``--no-access-log`` and ``--log-config`` work as usual) in uvicorn's own format,
+with the route template in place of the path; uvicorn's own lines, which hold the raw
+path and query string, are dropped.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -32,6 +42,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from biometrics.bundle import ModelBundle
@@ -39,14 +50,22 @@ from biometrics.profiles import ProfileConfig
 from biometrics.scoring import Scorer, ScoringConfig
 from biometrics.service import BiometricService
 from biometrics.store import ProfileStore
+from serving.body import BODY_ERROR_PREFIX, JsonBodyRoute
+from serving.docs import add_docs
 from serving.routes import health, score, users
 from serving.routes.health import Metrics
 from serving.settings import Settings
 
 log = logging.getLogger("serving")
+access_log = logging.getLogger("uvicorn.access")
+
+UNMATCHED_ROUTE = "<unmatched>"
+#: Status recorded for a client that disconnected before it was answered (nginx's convention).
+CLIENT_CLOSED_REQUEST = 499
+_DISCONNECTED = "biometrics.client_disconnected"  # scope key set when the client left
 
 _FASTAPI_BODY_UNREADABLE = "There was an error parsing the body"
-_BODY_UNREADABLE = ("There was an error parsing the body: send UTF-8 JSON "
+_BODY_UNREADABLE = (f"{BODY_ERROR_PREFIX}: send UTF-8 JSON "
                     "(objects nested at most a few levels deep)")
 # HTTPException status -> errors metric kind (422 here: a session refused by enrollment).
 _ERROR_KIND = {401: "auth", 403: "auth", 404: "not_found", 405: "bad_method", 409: "session_id_reused",
@@ -74,14 +93,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             service, app.state.service = app.state.service, None
             service.store.close()
 
+    # redirect_slashes=False: Starlette builds the redirect's Location from the Host header.
     app = FastAPI(title="Behavioral biometrics risk API", version="1",
                   summary="Scores login sessions against users' behavioral profiles",
-                  lifespan=lifespan)
+                  lifespan=lifespan, redirect_slashes=False, docs_url=None, redoc_url=None)
     app.state.settings = settings
     app.state.metrics = metrics = Metrics()
     app.state.service = None
     for module in (users, score, health):
         app.include_router(module.router)
+    for route in app.routes:  # every body is parsed strictly, in one place (serving.body)
+        if isinstance(route, APIRoute) and route.body_field is not None \
+                and not isinstance(route, JsonBodyRoute):
+            raise TypeError(f"route {route.path} reads a body: give its router route_class=JsonBodyRoute")
+    add_docs(app)
     # For labelling requests answered before routing (e.g. 413) by their route template.
     app.state.route_templates = [(r.path_regex, r.path) for m in (users, score, health)
                                  for r in m.router.routes if isinstance(r, APIRoute)]
@@ -97,6 +122,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if kind:
             metrics.errors.labels(kind).inc()
         detail = _BODY_UNREADABLE if exc.detail == _FASTAPI_BODY_UNREADABLE else exc.detail
+        if exc.status_code == 404 and exc.detail == "Not Found":
+            path = request.url.path
+            detail = ("no route at this path; drop the trailing slash" if len(path) > 1 and path.endswith("/")
+                      else "no route at this path; see /docs for the API")
         return JSONResponse({"detail": detail}, status_code=exc.status_code,
                             headers=getattr(exc, "headers", None))
 
@@ -117,8 +146,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def scoring_config(settings: Settings, bundle: ModelBundle) -> ScoringConfig:
-    """Thresholds from the target error rates on the bundle's held-out data, unless set explicitly."""
+    """Thresholds from the target error rates on the bundle's held-out data (per set of modalities
+    a session holds), unless set explicitly (then one pair for every session)."""
     derived = ScoringConfig.from_targets(bundle, settings.target_far, settings.target_frr)
+    if settings.allow_below is None and settings.deny_at_or_above is None:
+        return derived
     deny = settings.deny_at_or_above if settings.deny_at_or_above is not None else derived.deny_at_or_above
     allow = settings.allow_below if settings.allow_below is not None else min(derived.allow_below, deny)
     return ScoringConfig(allow_below=allow, deny_at_or_above=deny)
@@ -132,6 +164,7 @@ def build_service(settings: Settings) -> BiometricService:
     torch.set_num_threads(settings.torch_threads)
     bundle = ModelBundle.load(settings.bundle_path)
     scorer = Scorer(bundle, scoring_config(settings, bundle))
+    settings.prepare_database_dir()
     store = ProfileStore(settings.database_url)
     profile_config = ProfileConfig(min_enroll_sessions=settings.min_enroll_sessions,
                                    auto_update_max_risk=settings.auto_update_max_risk)
@@ -146,6 +179,14 @@ _MAX_LOC_PART = 40
 _REWORDED = {
     "extra_forbidden": "unknown field; remove it (only documented fields are accepted)",
     "missing": "required field is missing",
+    # Strict types: no coercion from strings or booleans (pydantic's "Input should be a valid ...").
+    "float_type": "must be a number (a JSON number, not a string or a boolean)",
+    "int_type": "must be an integer (a JSON number without a fraction, not a string or a boolean)",
+    "bool_type": "must be true or false (a JSON boolean, not a string or a number)",
+    "string_type": "must be a string",
+    "list_type": "must be a list (a JSON array)",
+    "model_type": "must be an object (a JSON object)",
+    "dict_type": "must be an object (a JSON object)",
 }
 
 
@@ -224,6 +265,7 @@ class BodyLimitMiddleware:
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
+                scope[_DISCONNECTED] = True
                 return  # the client left; nobody to answer
             body = message.get("body", b"")
             total += len(body)
@@ -263,6 +305,8 @@ class CatchAllMiddleware:
 
         try:
             await self.app(scope, receive, _on_response_start(send, mark_started))
+        except ClientDisconnect:
+            scope[_DISCONNECTED] = True  # the client left mid-body: not our error, nobody to answer
         except Exception as exc:  # noqa: BLE001 - the point of a catch-all
             self.metrics.unhandled += 1
             self.metrics.errors.labels("internal").inc()
@@ -272,7 +316,10 @@ class CatchAllMiddleware:
 
 
 class MetricsMiddleware:
-    """Counts requests and observes latency by method, route template and status."""
+    """Counts requests, observes latency and writes the access log, by method, route template and status.
+
+    A request that got no answer because its client left counts as 499, not as a 500.
+    """
 
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app, self.metrics = app, metrics
@@ -281,7 +328,7 @@ class MetricsMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        start, status = time.perf_counter(), 500
+        start, status = time.perf_counter(), None
 
         def record_status(message: Message) -> None:
             nonlocal status
@@ -290,8 +337,11 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, _on_response_start(send, record_status))
         finally:
-            self.metrics.observe_request(scope.get("method", ""), route_of(scope), status,
-                                         time.perf_counter() - start)
+            if status is None:
+                status = CLIENT_CLOSED_REQUEST if scope.get(_DISCONNECTED) else 500
+            method, route = scope.get("method", ""), route_of(scope)
+            self.metrics.observe_request(method, route, status, time.perf_counter() - start)
+            log_access(scope, method, route, status)
 
 
 def _on_response_start(send: Send, callback: Callable[[Message], None]) -> Send:
@@ -306,35 +356,41 @@ def _on_response_start(send: Send, callback: Callable[[Message], None]) -> Send:
 
 
 def route_of(scope: Scope) -> str:
-    """The route template of a request (``/v1/users/{user_id}``), or ``unmatched``; never the raw path."""
+    """The route template of a request (``/v1/users/{user_id}``), or ``<unmatched>``; never the raw path."""
     route = getattr(scope.get("route"), "path", None)
     if route is None and scope.get("app") is not None:  # answered before routing (e.g. 413)
         path = scope.get("path", "")
         route = next((template for regex, template in getattr(scope["app"].state, "route_templates", ())
                       if regex.match(path)), None)
-    return route or "unmatched"
+    return route or UNMATCHED_ROUTE
 
 
 # Access log ------------------------------------------------------------------------
 
-_USER_PATH = re.compile(r"^/v1/users/[^/?]+")
+
+def log_access(scope: Scope, method: str, route: str, status: int) -> None:
+    """One access-log line, in uvicorn's format, with the route template in place of the path."""
+    if not access_log.isEnabledFor(logging.INFO):
+        return
+    client = scope.get("client")
+    addr = f"{client[0]}:{client[1]}" if client else "-"
+    access_log.info('%s - "%s %s HTTP/%s" %d', addr, method, route, scope.get("http_version", "1.1"),
+                    status, extra={_OUR_LINE: True})
 
 
-class _RedactPaths(logging.Filter):
-    """Rewrites uvicorn access-log paths to carry no user id and no query string."""
+_OUR_LINE = "biometrics_route_template"  # marks the access-log records this module writes
+
+
+class _OnlyTemplatedLines(logging.Filter):
+    """Drops uvicorn's own access-log lines (raw path and query string); keeps ours (templates)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        args = record.args
-        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
-            path = _USER_PATH.sub("/v1/users/{user_id}", args[2].split("?", 1)[0])
-            record.args = args[:2] + (path,) + args[3:]
-        return True
+        return bool(getattr(record, _OUR_LINE, False))
 
 
 def _redact_access_log() -> None:
-    logger = logging.getLogger("uvicorn.access")
-    if not any(isinstance(f, _RedactPaths) for f in logger.filters):
-        logger.addFilter(_RedactPaths())
+    if not any(isinstance(f, _OnlyTemplatedLines) for f in access_log.filters):
+        access_log.addFilter(_OnlyTemplatedLines())
 
 
 app = create_app()

@@ -1,17 +1,20 @@
 """Request and response models of the HTTP API, one set per resource; nothing internal leaks.
 
 Sessions use :class:`biometrics.events.Session` as is: it already validates (finite,
-bounded, time-ordered, no unknown fields) with messages that name the problem.
+bounded, time-ordered, no unknown fields, strict types) with messages that name the
+problem. Request models are strict too (``"update_profile": "yes"`` is a 422, not true).
+Every field carries a description, and :data:`SCORE_EXAMPLE` / :data:`ENROLL_EXAMPLE` are
+full, valid request bodies shown in the OpenAPI schema and ``/docs``.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from biometrics.events import Session
+from biometrics.events import SCHEMA_VERSION, KeyClass, Session
 from biometrics.scoring import ScoreResult
 from biometrics.service import EnrollmentStatus
 
@@ -22,8 +25,55 @@ UserId = Annotated[str, Field(min_length=1, max_length=USER_ID_MAX_LENGTH, patte
                               description="the tenant's own user id (1-128 of A-Z a-z 0-9 . _ @ + : = -)")]
 
 
+# Down-to-down gaps and hold times (ms) of a person typing: uneven, as real typing is.
+_GAPS = (0.0, 212.4, 148.9, 265.1, 177.6, 301.8, 139.2, 228.7)
+_HOLDS = (92.3, 78.1, 104.6, 85.9, 97.2, 71.4, 110.8, 88.5)
+
+
+def _typing(classes: list[KeyClass], start_ms: float, first_press: int) -> list[dict[str, Any]]:
+    """Key events of one field: each press a down, then its up after a hold (ups may overlap downs)."""
+    events, t = [], start_ms
+    for i, key_class in enumerate(classes):
+        t += _GAPS[i % len(_GAPS)] + (9.7 * (i // len(_GAPS)))
+        press, hold = first_press + i, _HOLDS[(i + first_press) % len(_HOLDS)]
+        events += [{"t": round(t, 1), "type": "down", "press": press, "key_class": int(key_class)},
+                   {"t": round(t + hold, 1), "type": "up", "press": press, "key_class": int(key_class)}]
+    return sorted(events, key=lambda e: e["t"])
+
+
+_L, _D, _M = KeyClass.LETTER, KeyClass.DIGIT, KeyClass.MASKED
+#: A login as the collector sends it: a click into the user-name field, "alice42" typed,
+#: tab, an 8-key password (masked: timing only), enter. Valid under contract v2.
+EXAMPLE_SESSION: dict[str, Any] = {
+    "schema_version": SCHEMA_VERSION,
+    "session_id": "3f0c7a52-8d1e-4b6a-9c2f-5e7d1a0b4c68",
+    "keystrokes": [
+        *_typing([_L, _L, _L, _L, _L, _D, _D], 1_000.0, 0),
+        *_typing([KeyClass.OTHER], 2_500.0, 7),
+        *_typing([_M] * 8, 2_900.0, 8),
+        *_typing([KeyClass.ENTER], 4_600.0, 16),
+    ],
+    "pointer": [
+        {"t": 120.0, "type": "move", "x": 402.0, "y": 310.0},
+        {"t": 136.0, "type": "move", "x": 418.5, "y": 302.0},
+        {"t": 152.0, "type": "move", "x": 431.0, "y": 297.5},
+        {"t": 168.0, "type": "move", "x": 440.0, "y": 295.0},
+        {"t": 410.0, "type": "down", "x": 440.0, "y": 295.0, "button": "left"},
+        {"t": 492.0, "type": "up", "x": 440.0, "y": 295.0, "button": "left"},
+    ],
+    "signals": {"paste": 0, "autofill": 0},
+    "meta": {"device_type": "desktop", "screen_width": 1920, "screen_height": 1080},
+}
+SCORE_EXAMPLE: dict[str, Any] = {"user_id": "alice.42", "session": EXAMPLE_SESSION, "update_profile": False}
+ENROLL_EXAMPLE: dict[str, Any] = {"session": EXAMPLE_SESSION}
+SCORE_EXAMPLES = {"login": {"summary": "a desktop login: user name, masked password, enter",
+                            "value": SCORE_EXAMPLE}}
+ENROLL_EXAMPLES = {"login": {"summary": "a genuine desktop login (after a second factor)",
+                             "value": ENROLL_EXAMPLE}}
+
+
 class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 # Users ------------------------------------------------------------------------------
@@ -32,7 +82,9 @@ class _In(BaseModel):
 class EnrollIn(_In):
     """One session of the user, known to be genuine (e.g. after a strong second factor)."""
 
-    session: Session
+    model_config = ConfigDict(json_schema_extra={"examples": [ENROLL_EXAMPLE]})
+
+    session: Session = Field(description="the genuine session (contract v2) to add to the profile")
 
 
 class ModalityStatusOut(BaseModel):
@@ -46,13 +98,15 @@ class ModalityStatusOut(BaseModel):
 class EnrollmentOut(BaseModel):
     """A profile's enrollment state; never embeddings or timings."""
 
-    state: Literal["enrolling", "verifying"]
+    state: Literal["enrolling", "verifying"] = Field(
+        description="enrolling: too few sessions yet, scores do not count; verifying: scores count")
     sessions: int = Field(description="sessions enrolled in all")
     sessions_needed: int = Field(description="more sessions to enroll before scores count (0 when verifying)")
-    modalities: dict[str, ModalityStatusOut]
+    modalities: dict[str, ModalityStatusOut] = Field(
+        description="per modality (keystrokes, pointer, touch) that has enrolled sessions")
     model_version: str = Field(description="model that serves now")
-    created_at: datetime
-    updated_at: datetime
+    created_at: datetime = Field(description="when the profile was created (UTC)")
+    updated_at: datetime = Field(description="when a session last changed the profile (UTC)")
 
     @classmethod
     def of(cls, status: EnrollmentStatus) -> EnrollmentOut:
@@ -68,7 +122,7 @@ class EnrollmentOut(BaseModel):
 class UserOut(EnrollmentOut):
     """A user's profile status."""
 
-    user_id: str
+    user_id: str = Field(description="the tenant's own user id, as given in the path")
 
     @classmethod
     def for_user(cls, user_id: str, status: EnrollmentStatus) -> UserOut:
@@ -82,8 +136,10 @@ class UserOut(EnrollmentOut):
 class ScoreIn(_In):
     """A login session to score against the claimed user's profile."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [SCORE_EXAMPLE]})
+
     user_id: UserId
-    session: Session
+    session: Session = Field(description="the login session (contract v2) to score")
     update_profile: bool = Field(
         False, description="let a low-risk session of a verifying profile update it "
                            "(anti-poisoning rules apply)")
@@ -92,23 +148,27 @@ class ScoreIn(_In):
 class ModalityScoreOut(BaseModel):
     """One modality's part of the risk (``distance``/``probability`` are null when it was not scored)."""
 
-    distance: float | None
+    distance: float | None = Field(description="embedding distance to the profile (larger: less alike)")
     probability: float | None = Field(description="calibrated probability the modality is not the owner's")
-    confidence: float
-    n_tokens: int
+    confidence: float = Field(description="how much this modality's part can be trusted, in [0, 1] "
+                                          "(grows with the data it saw)")
+    n_tokens: int = Field(description="units scored: key presses, pointer actions or touch strokes")
 
 
 class ScoreOut(BaseModel):
     """The answer for one session."""
 
     risk: float = Field(description="fused probability that the session is not the owner's, in [0, 1]")
-    decision: Literal["allow", "challenge", "deny"]
+    decision: Literal["allow", "challenge", "deny"] = Field(
+        description="allow below the allow threshold, deny at or above the deny threshold, "
+                    "challenge (ask for a second factor) between them")
     confidence: float = Field(description="how much the risk can be trusted, in [0, 1]")
-    modalities: dict[str, ModalityScoreOut]
+    modalities: dict[str, ModalityScoreOut] = Field(
+        description="per modality the session holds (keystrokes, pointer, touch)")
     reasons: list[str] = Field(description="reason codes, e.g. keystroke_mismatch, bot_like_timing, "
                                            "replayed_session, profile_enrolling, too_little_data")
-    enrollment: EnrollmentOut
-    model_version: str
+    enrollment: EnrollmentOut = Field(description="the profile's enrollment state after this session")
+    model_version: str = Field(description="model that scored the session")
 
     @classmethod
     def of(cls, result: ScoreResult, status: EnrollmentStatus) -> ScoreOut:
@@ -127,12 +187,15 @@ class ScoreOut(BaseModel):
 class ErrorOut(BaseModel):
     """Every error: a message, or (validation) one message per problem, naming the field."""
 
-    detail: str | list[str]
+    detail: str | list[str] = Field(description="what is wrong and how to fix it; a validation error "
+                                                "has one \"field.path: problem\" line per problem")
 
 
 class HealthOut(BaseModel):
     """Liveness and readiness."""
 
-    status: Literal["ok", "unavailable"]
-    model_version: str | None = None
-    checks: dict[str, bool] = Field(default_factory=dict)
+    status: Literal["ok", "unavailable"] = Field(description="ok: the process answers (and, for "
+                                                          "readiness, every check passed)")
+    model_version: str | None = Field(None, description="model that serves (readiness only)")
+    checks: dict[str, bool] = Field(default_factory=dict,
+                                    description="readiness checks: bundle loaded, store answering")

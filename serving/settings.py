@@ -1,7 +1,7 @@
 """Serving settings: one pydantic-settings object, read from ``BIOMETRICS_*`` environment variables.
 
     BIOMETRICS_BUNDLE_PATH=bundles/sample.pt
-    BIOMETRICS_DATABASE_URL=sqlite:///biometrics.db        # or postgresql+psycopg://user:pw@host/db
+    BIOMETRICS_DATABASE_URL=sqlite:///var/biometrics.db    # or postgresql+psycopg://user:pw@host/db
     BIOMETRICS_API_KEYS='{"key-of-acme": "acme", "key-of-globex": "globex"}'
     BIOMETRICS_USER_ID_SECRET=<32+ random bytes: python -c "import secrets; print(secrets.token_hex(32))">
     BIOMETRICS_TARGET_FAR=0.05  BIOMETRICS_TARGET_FRR=0.01     # thresholds derived from the bundle
@@ -14,6 +14,9 @@ The defaults start a development server on a fresh clone: API key ``dev-key`` fo
 ``dev`` and a fixed user-id secret. Both are public, so ``BIOMETRICS_REQUIRE_SECRETS=true``
 (set it in production) refuses to start with either default. Everything is validated when
 the object is built, i.e. at start-up, with a message that names the variable.
+
+The default SQLite file lives in ``var/`` (relative to the working directory; git ignores
+it), which start-up creates: a server run from a clone leaves nothing else behind.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_API_KEYS = {"dev-key": "dev"}
 DEV_USER_ID_SECRET = "dev-only-user-id-secret-do-not-use-in-production"
+#: The SQLite file a development server uses: in a data directory, never the project root.
+DEFAULT_DATABASE_URL = "sqlite:///var/biometrics.db"
 TENANT_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
@@ -35,7 +40,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BIOMETRICS_", extra="ignore", frozen=True)
 
     bundle_path: Path = Field(Path("bundles/sample.pt"), description="model bundle (.pt) to serve")
-    database_url: str = Field("sqlite:///biometrics.db", description="profile store URL")
+    database_url: str = Field(DEFAULT_DATABASE_URL, description="profile store URL")
     api_keys: dict[str, str] = Field(default_factory=lambda: dict(DEV_API_KEYS),
                                      description="API key -> tenant (JSON object)")
     user_id_secret: SecretStr = Field(SecretStr(DEV_USER_ID_SECRET),
@@ -104,6 +109,19 @@ class Settings(BaseSettings):
         """True when the public development API key or user-id secret is in use."""
         return (any(k in DEV_API_KEYS for k in self.api_keys)
                 or self.user_id_secret.get_secret_value() == DEV_USER_ID_SECRET)
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The SQLite file of ``database_url`` (None for PostgreSQL or an in-memory database)."""
+        if not self.database_url.startswith("sqlite:///"):
+            return None
+        path = self.database_url.removeprefix("sqlite:///").split("?", 1)[0]
+        return Path(path) if path and path != ":memory:" else None
+
+    def prepare_database_dir(self) -> None:
+        """Create the folder of the SQLite file (``var/`` by default); called at start-up."""
+        if (path := self.sqlite_path) is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
 
     def check_files(self) -> None:
         """Raise a clear error when the bundle file is missing (called at start-up)."""

@@ -1,6 +1,10 @@
 """Hydra configs compose; a tiny synthetic run trains, separates users, exports a faithful bundle."""
 
+import logging
+import subprocess
+import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -11,11 +15,15 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import open_dict
 
 from biometrics.bundle import ModelBundle
+from training.callbacks import EpochLog
 from training.export import export_run
+from training.export import main as export_main
 from training.run import build_datamodule, embed_stage, load_task
 from training.train import train
 
-CONFIGS = str(Path(__file__).resolve().parents[1] / "configs")
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = str(ROOT / "configs")
+PROGRESS: list[str] = []  # the "training" logger's lines during fast_run
 GROUP_OPTIONS = {
     "data": ["aalto", "cmu", "synthetic", "balabit"],
     "model": ["typenet", "conv_transformer", "bigru"],
@@ -63,8 +71,79 @@ def fast_run(tmp_path_factory):
                          f"paths.cache_dir={tmp / 'cache'}", "logger=none"], tmp)
     HydraConfig.instance().set_config(cfg)
     torch.set_num_threads(2)
-    report = train(cfg)
+    handler = logging.Handler(logging.INFO)
+    handler.emit = lambda record: PROGRESS.append(record.getMessage())
+    progress = logging.getLogger("training")
+    progress.addHandler(handler)
+    level = progress.level
+    progress.setLevel(logging.INFO)
+    try:
+        report = train(cfg)
+    finally:
+        progress.removeHandler(handler)
+        progress.setLevel(level)
     return cfg, tmp, report
+
+
+def test_training_shows_progress_per_epoch(fast_run):
+    """One line per epoch with the epoch, the validation metric and the run directory (issue 13.11)."""
+    cfg, tmp, _ = fast_run
+    assert cfg.trainer.enable_progress_bar is False  # the per-step bar stays off in tests and CI
+    epochs = [line for line in PROGRESS if line.startswith("epoch ")]
+    assert [line.split()[1] for line in epochs] == ["1/4", "2/4", "3/4", "4/4"]
+    for line in epochs:
+        assert "val/eer=0." in line and "(best 0." in line and line.endswith(f"-> {tmp}")
+    assert any(line.startswith("training up to 4 epochs") and str(tmp) in line for line in PROGRESS)
+
+
+def test_epoch_log_line():
+    trainer = SimpleNamespace(current_epoch=2, max_epochs=12, default_root_dir="logs/x/runs/r",
+                              callback_metrics={"train/loss": torch.tensor(0.41), "val/eer": torch.tensor(0.0912),
+                                                "val/eer_best": torch.tensor(0.085)})
+    assert EpochLog().line(trainer, 14.2) == ("epoch 3/12 train/loss=0.4100 val/eer=0.0912 (best 0.0850) "
+                                             "14 s -> logs/x/runs/r")
+    trainer.callback_metrics = {}
+    assert EpochLog().line(trainer, 1.0) == "epoch 3/12 train/loss=- val/eer=- 1 s -> logs/x/runs/r"
+
+
+def _compose_export(overrides):
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=CONFIGS, version_base="1.3"):
+        return compose("export.yaml", overrides=overrides)
+
+
+@pytest.mark.parametrize("overrides,words", [
+    ([], ["no run to export", "run_dir="]),
+    (["run_dirs=[]"], ["no run to export", "run_dir="]),
+    (["run_dir=/nonexistent/run"], ["/nonexistent/run does not exist", "run_dir="]),
+    (["run_dirs=[/nonexistent/a]"], ["/nonexistent/a does not exist"]),
+])
+def test_export_without_a_usable_run_dir_exits_with_a_message(overrides, words, tmp_path):
+    cfg = _compose_export([*overrides, f"out={tmp_path / 'b.pt'}"])
+    with pytest.raises(SystemExit) as exited:
+        export_main(cfg)
+    message = str(exited.value.code)
+    assert "\n" not in message
+    for word in words:
+        assert word in message, message
+    assert not (tmp_path / "b.pt").exists()  # no empty bundle
+
+
+def test_export_of_a_folder_that_is_not_a_run(tmp_path):
+    cfg = _compose_export([f"run_dir={tmp_path}", f"out={tmp_path / 'b.pt'}"])
+    with pytest.raises(SystemExit) as exited:
+        export_main(cfg)
+    assert "is not a training run" in str(exited.value.code)
+
+
+def test_export_cli_with_no_run_dir_is_one_line_and_non_zero(tmp_path):
+    out = tmp_path / "bundle.pt"
+    r = subprocess.run([sys.executable, "-m", "training.export", f"out={out}", f"hydra.run.dir={tmp_path}"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert r.returncode != 0
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "run_dir=" in lines[0] and "Traceback" not in r.stderr, r.stderr
+    assert not out.exists()
 
 
 def test_fast_training_separates_synthetic_users(fast_run):

@@ -6,6 +6,9 @@
 Rebuilds the run's own config and data module, loads its checkpoint, fits the score
 calibration on the validation users (held out from training, disjoint from the test
 users the figures are reported on) and writes :class:`biometrics.bundle.ModelBundle`.
+
+A missing or wrong ``run_dir`` ends the command with a one-line message and exit status 1
+(no traceback, no bundle written).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import sys
 from pathlib import Path
 
 import hydra
@@ -23,6 +27,23 @@ from biometrics.features.session import feature_config
 from training.run import ROOT, build_datamodule, embed_stage, load_task
 
 log = logging.getLogger(__name__)
+
+USAGE = ("pass the training run to export: run_dir=logs/<task>/runs/<run> "
+         "(or 'run_dirs=[<run>,<run>]', one modality each), e.g. "
+         "python -m training.export run_dir=logs/aalto_typenet/runs/<run> out=bundles/keystroke.pt")
+
+
+class ExportError(ValueError):
+    """A run that cannot be exported, with a message that says what to pass instead."""
+
+
+def check_run_dir(run_dir: Path) -> None:
+    """Raise :class:`ExportError` unless ``run_dir`` is a training run folder (with its Hydra config)."""
+    if not run_dir.is_dir():
+        raise ExportError(f"run_dir {run_dir} does not exist; {USAGE}")
+    if not (run_dir / ".hydra" / "config.yaml").is_file():
+        raise ExportError(f"run_dir {run_dir} is not a training run (no .hydra/config.yaml in it); "
+                          "pass the folder `python -m training.train` printed as its run directory")
 
 
 def find_checkpoint(run_dir: Path, which: str) -> Path:
@@ -38,16 +59,21 @@ def find_checkpoint(run_dir: Path, which: str) -> Path:
 
 def export_run(run_dir: Path, which: str = "best", model_version: str | None = None) -> ModelBundle:
     """Build the bundle for one training run (its modality is its data module's)."""
+    check_run_dir(run_dir)
+    ckpt = find_checkpoint(run_dir, which)
+    if not ckpt.is_file():
+        raise ExportError(f"no checkpoint at {ckpt}; pass ckpt=best, ckpt=last or a checkpoint path "
+                          "of a run that finished at least one epoch")
     cfg = OmegaConf.load(run_dir / ".hydra" / "config.yaml")
     OmegaConf.update(cfg, "paths.output_dir", str(run_dir), force_add=True)
     OmegaConf.update(cfg, "paths.root_dir", str(ROOT), force_add=True)
     dm = build_datamodule(cfg)
     if "key_bucket" in dm.used_features:
-        raise ValueError(
+        raise ExportError(
             f"{run_dir}: the encoder reads key groups (key_identity={getattr(dm, 'key_identity', '?')}), "
             "which the session contract does not carry, so serving could not feed it; export a run "
             "trained with data.key_identity=classes (or none)")
-    task = load_task(str(find_checkpoint(run_dir, which)), cfg, dm)
+    task = load_task(str(ckpt), cfg, dm)
     report = dm.evaluate_embeddings(embed_stage(task, dm, "val"), "val")
     calibration = fit_calibration(*report["scores"])
     kwargs = OmegaConf.to_container(cfg.model.encoder, resolve=True)
@@ -62,6 +88,8 @@ def export_run(run_dir: Path, which: str = "best", model_version: str | None = N
 
 def export_runs(run_dirs: list[Path], which: str = "best", model_version: str | None = None) -> ModelBundle:
     """One bundle from several runs, one modality each (a later run of a modality wins)."""
+    if not run_dirs:
+        raise ExportError(f"no run to export; {USAGE}")
     bundles = [export_run(d, which, model_version) for d in run_dirs]
     version = model_version or "+".join(b.model_version for b in bundles)
     return ModelBundle(version, {k: v for b in bundles for k, v in b.modalities.items()})
@@ -69,8 +97,13 @@ def export_runs(run_dirs: list[Path], which: str = "best", model_version: str | 
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="export.yaml")
 def main(cfg: DictConfig) -> None:
-    run_dirs = [Path(d) for d in ([cfg.run_dir] if cfg.get("run_dir") else cfg.run_dirs)]
-    bundle = export_runs(run_dirs, cfg.ckpt, cfg.model_version)
+    run_dirs = [Path(d) for d in ([cfg.run_dir] if cfg.get("run_dir") else (cfg.get("run_dirs") or []))]
+    try:
+        for d in run_dirs:  # every folder checked before the first (slow) export
+            check_run_dir(d)
+        bundle = export_runs(run_dirs, cfg.ckpt, cfg.model_version)
+    except ExportError as err:
+        sys.exit(f"training.export: {err}")  # one line on stderr, exit status 1
     bundle.save(cfg.out)
     log.info("bundle %s written to %s", bundle.model_version, cfg.out)
 

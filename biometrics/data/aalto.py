@@ -100,3 +100,14 @@ def parse_participant(path: Path, tables: tuple[np.ndarray, np.ndarray]) -> list
 def iter_participant_files(folder: Path) -> list[Path]:
     """Participant files in a stable order."""
     return sorted(folder.glob("*_keystrokes.txt"), key=lambda p: int(p.name.split("_")[0]))
+
+
+def load_sequences(folder: Path, tables: tuple[np.ndarray, np.ndarray], per_user: int,
+                   max_users: int | None = None) -> list[AaltoSequence]:
+    """The first ``per_user`` sentences of every participant who typed at least that many."""
+    out = []
+    for f in iter_participant_files(folder)[:max_users]:
+        seqs = parse_participant(f, tables)
+        if len(seqs) >= per_user:
+            out.extend(seqs[:per_user])
+    return out

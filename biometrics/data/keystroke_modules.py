@@ -97,17 +97,11 @@ class AaltoDataModule(EnrollmentDataModule):
 
     def load_all(self) -> SequenceSet:
         folder = aalto.unpack(self.datasets, self.cache_dir / "aalto-desktop")
-        files = aalto.iter_participant_files(folder)[: self.max_users]
-        tables = aalto.keycode_tables(self.key_identity)
-        tokens, users, order = [], [], []
-        for f in files:
-            seqs = aalto.parse_participant(f, tables)
-            if len(seqs) < self.per_user:
-                continue
-            for i, s in enumerate(seqs[: self.per_user]):
-                tokens.append(keystroke_tokens(s.keys))
-                users.append(s.user)
-                order.append(i)
+        seqs = aalto.load_sequences(folder, aalto.keycode_tables(self.key_identity), self.per_user,
+                                    self.max_users)
+        tokens = [keystroke_tokens(s.keys) for s in seqs]
+        users = [s.user for s in seqs]
+        order = [i % self.per_user for i in range(len(seqs))]
         return SequenceSet(tokens, np.array(users, np.int64), np.array(order, np.int64))
 
 

@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, status
+from typing import Annotated
+
+from fastapi import APIRouter, Body, HTTPException, status
 
 from biometrics.service import SessionConflictError, UnknownUserError
+from serving.body import BODY_ERRORS, JsonBodyRoute
 from serving.deps import MetricsDep, ServiceDep, TenantDep
-from serving.schemas import ErrorOut, ScoreIn, ScoreOut
+from serving.schemas import SCORE_EXAMPLES, ErrorOut, ScoreIn, ScoreOut
 
-router = APIRouter(prefix="/v1", tags=["score"])
+router = APIRouter(prefix="/v1", tags=["score"], route_class=JsonBodyRoute)
 
 
 @router.post("/score", response_model=ScoreOut,
-             responses={401: {"model": ErrorOut}, 404: {"model": ErrorOut}, 409: {"model": ErrorOut},
+             responses={**BODY_ERRORS, 401: {"model": ErrorOut}, 404: {"model": ErrorOut}, 409: {"model": ErrorOut},
                         413: {"model": ErrorOut}, 422: {"model": ErrorOut}},
              summary="Risk, decision, per-modality scores and reasons for a login session",
              description="Idempotent by `session.session_id`: a retry with the same body gets the first "
                          "answer (the profile is not updated again); the same id with another body is a 409.")
-def score_session(body: ScoreIn, tenant: TenantDep, service: ServiceDep, metrics: MetricsDep) -> ScoreOut:
+def score_session(body: Annotated[ScoreIn, Body(openapi_examples=SCORE_EXAMPLES)], tenant: TenantDep,
+                  service: ServiceDep, metrics: MetricsDep) -> ScoreOut:
     try:
         result, enrollment = service.score(tenant, body.user_id, body.session, body.update_profile)
     except UnknownUserError as err:

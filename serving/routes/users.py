@@ -4,27 +4,36 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Response, status
+from fastapi import APIRouter, Body, HTTPException, Path, Response, status
 
 from biometrics.service import SessionConflictError, SessionRejectedError
+from serving.body import BODY_ERRORS, JsonBodyRoute
 from serving.deps import ServiceDep, TenantDep
-from serving.schemas import USER_ID_MAX_LENGTH, USER_ID_PATTERN, EnrollIn, ErrorOut, UserOut
+from serving.schemas import (
+    ENROLL_EXAMPLES,
+    USER_ID_MAX_LENGTH,
+    USER_ID_PATTERN,
+    EnrollIn,
+    ErrorOut,
+    UserOut,
+)
 
-router = APIRouter(prefix="/v1/users", tags=["users"])
+router = APIRouter(prefix="/v1/users", tags=["users"], route_class=JsonBodyRoute)
 
 UserIdPath = Annotated[str, Path(min_length=1, max_length=USER_ID_MAX_LENGTH, pattern=USER_ID_PATTERN,
                                  description="the tenant's own user id (1-128 of A-Z a-z 0-9 . _ @ + : = -)")]
 NOT_FOUND = "no profile for this user in this tenant; enroll the user first"
 ERRORS = {401: {"model": ErrorOut}, 404: {"model": ErrorOut}, 413: {"model": ErrorOut},
           422: {"model": ErrorOut}}
-ENROLL_ERRORS = {**ERRORS, 409: {"model": ErrorOut}}
+ENROLL_ERRORS = {**BODY_ERRORS, **ERRORS, 409: {"model": ErrorOut}}
 
 
 @router.post("/{user_id}/enroll", response_model=UserOut, responses=ENROLL_ERRORS,
              summary="Enroll one genuine session into the user's profile (created on first use)",
              description="Idempotent by `session.session_id`: a retry with the same body gets the first "
                          "answer; the same id with another body is a 409.")
-def enroll_user(user_id: UserIdPath, body: EnrollIn, tenant: TenantDep, service: ServiceDep) -> UserOut:
+def enroll_user(user_id: UserIdPath, body: Annotated[EnrollIn, Body(openapi_examples=ENROLL_EXAMPLES)],
+                tenant: TenantDep, service: ServiceDep) -> UserOut:
     try:
         enrollment = service.enroll(tenant, user_id, body.session)
     except SessionRejectedError as err:

@@ -102,3 +102,55 @@ def test_catch_all_answers_500_json_and_logs_the_type_only(settings_for, monkeyp
         assert "RuntimeError" in logged and "private detail" not in logged and "alice" not in logged
         assert client.app.state.metrics.unhandled == 1
         assert 'biometrics_errors_total{kind="internal"} 1.0' in client.get("/metrics").text
+
+
+# A client that leaves mid-body is not a server error (issue 13.7) ----------------------------
+
+def _scope(path: str = "/v1/score", method: str = "POST") -> dict:
+    return {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
+            "scheme": "http", "path": path, "raw_path": path.encode(), "root_path": "", "query_string": b"",
+            "headers": [(b"content-type", b"application/json"), (b"x-api-key", b"key-of-tenant-a")],
+            "client": ("127.0.0.1", 50000), "server": ("testserver", 80)}
+
+
+def _asgi_call(call, app, scope: dict, messages: list[dict]) -> list[dict]:
+    """Run one request on the app with these receive messages; returns what the app sent."""
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    call(app, scope, receive, send)
+    return sent
+
+
+def test_client_leaving_mid_body_counts_as_499_not_500(settings_for):
+    import anyio
+
+    app = create_app(settings_for())
+    messages = [{"type": "http.request", "body": b'{"user_id": "u0', "more_body": True},
+                {"type": "http.disconnect"}]
+    sent = _asgi_call(anyio.run, app, _scope(), messages)
+    assert sent == []  # nobody to answer
+    text = app.state.metrics.render().decode()
+    assert 'route="/v1/score",status="499"' in text
+    assert 'status="500"' not in text and 'kind="internal"' not in text
+    assert app.state.metrics.unhandled == 0
+
+
+def test_client_disconnect_raised_in_a_route_counts_as_499(settings_for, monkeypatch):
+    from starlette.requests import ClientDisconnect
+
+    with TestClient(create_app(settings_for())) as client:
+        def gone(*args, **kwargs):
+            raise ClientDisconnect()
+
+        monkeypatch.setattr(client.app.state.service, "status", gone)
+        sent = _asgi_call(client.portal.call, client.app, _scope("/v1/users/alice", "GET"), [])
+        assert sent == []
+        text = client.get("/metrics").text
+        assert 'route="/v1/users/{user_id}",status="499"' in text and 'status="500"' not in text
+        assert client.app.state.metrics.unhandled == 0

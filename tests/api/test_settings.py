@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
@@ -13,7 +15,7 @@ def test_defaults_start_a_dev_server(monkeypatch):
         monkeypatch.delenv(f"BIOMETRICS_{name}", raising=False)
     s = Settings()
     assert s.api_keys == DEV_API_KEYS and s.uses_dev_secrets
-    assert str(s.bundle_path) == "bundles/sample.pt" and s.database_url == "sqlite:///biometrics.db"
+    assert str(s.bundle_path) == "bundles/sample.pt" and s.database_url == "sqlite:///var/biometrics.db"
     assert s.max_request_bytes == 2_000_000 and s.allow_below is None and s.deny_at_or_above is None
     assert 0 < s.target_frr < s.target_far < 1  # thresholds come from target error rates by default
 
@@ -46,3 +48,27 @@ def test_invalid_settings_fail_with_a_message(monkeypatch, env, words):
         monkeypatch.setenv(k, v)
     with pytest.raises(ValidationError, match=words):
         Settings()
+
+
+def test_the_default_database_lives_in_an_ignored_data_dir(monkeypatch, tmp_path, bundle_path):
+    """A server run from the project root leaves no biometrics.db there (issue 13.13)."""
+    import warnings
+
+    from serving.app import create_app
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from fastapi.testclient import TestClient
+
+    root = Path(__file__).resolve().parents[2]
+    monkeypatch.delenv("BIOMETRICS_DATABASE_URL", raising=False)
+    monkeypatch.chdir(tmp_path)  # stands for the project root
+    settings = Settings(bundle_path=bundle_path)
+    assert settings.database_url == "sqlite:///var/biometrics.db"
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/readyz").status_code == 200
+    assert (tmp_path / "var" / "biometrics.db").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["var"]
+    ignored = (root / ".gitignore").read_text().splitlines()
+    assert "var/" in ignored and "/biometrics.db" in ignored
+    assert not list(root.glob("*.whl"))  # no stray wheels committed at the root

@@ -1,0 +1,157 @@
+"""Served accuracy: a benchmark's test users enrolled and scored through the scoring service.
+
+    python bench/product_accuracy.py --bundle bundles/aalto_keystrokes.pt            # Aalto, G = 5
+    python bench/product_accuracy.py --bundle bundles/aalto_keystrokes.pt --impostors all
+
+Aalto (TypeNet protocol): the 400 test users of ``experiment=aalto_typenet`` (same seeded
+split, never seen in training). Each user's first ``G`` sentences enroll through
+:meth:`BiometricService.enroll` on a real SQLite file; the last 5 are genuine queries;
+the impostor queries of a user are other test users' picked sentences (the research
+protocol's ``impostor_picks``: all 399 with ``--impostors all``, else a seeded sample).
+Every query is a contract-v2 session (``biometrics.data.sessions``) scored by
+:meth:`BiometricService.score`, built by ``serving.app.build_service`` from the same
+settings the API reads: the bundle's encoder, calibration and default thresholds (target
+FAR 5% / FRR 1%). Reported: EER (mean over users, the research table's definition, and
+pooled), ROC AUC, FAR at 1% FRR, the allow / challenge / deny table of genuine and
+impostor sessions, sessions refused at enrollment, and latency per score call.
+
+Writes ``bench/results/product_accuracy.json`` (one key per benchmark, merged).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # `serving` is the project's package, not this folder
+
+from biometrics.data import aalto  # noqa: E402
+from biometrics.data.keystroke_modules import split_users  # noqa: E402
+from biometrics.data.paths import datasets_root  # noqa: E402
+from biometrics.data.sessions import keystroke_session  # noqa: E402
+from biometrics.metrics import eer, far_at_frr, roc_auc  # noqa: E402
+from biometrics.protocols import impostor_picks  # noqa: E402
+from biometrics.reports import publish_result, rerun_command  # noqa: E402
+from biometrics.service import SessionRejectedError  # noqa: E402
+from serving.app import build_service  # noqa: E402
+from serving.settings import Settings  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results" / "product_accuracy.json"
+TENANT = "bench"
+PER_USER, N_QUERIES = 15, 5
+
+
+def aalto_test_sessions(datasets: Path, seed: int, n_test: int, n_val: int) -> dict[int, list]:
+    """Each Aalto test user's 15 sentences as contract sessions, in recording order."""
+    folder = aalto.unpack(datasets, ROOT / ".cache" / "aalto-desktop")
+    seqs = aalto.load_sequences(folder, aalto.keycode_tables("classes"), PER_USER)
+    users = np.array([s.user for s in seqs])
+    test = set(split_users(users, n_test, n_val, seed)["test"].tolist())
+    out: dict[int, list] = {}
+    for s in seqs:
+        if s.user in test:
+            out.setdefault(s.user, []).append(keystroke_session(s.keys))
+    return dict(sorted(out.items()))
+
+
+def served_figures(genuine: list[dict], impostor: list[dict]) -> dict:
+    """EER (per-user mean and pooled), AUC, FAR at 1% FRR and decision tables from served answers."""
+    by_user: dict[str, tuple[list, list]] = {}
+    for row, kind in [(r, 0) for r in genuine] + [(r, 1) for r in impostor]:
+        by_user.setdefault(row["user"], ([], []))[kind].append(row["risk"])
+    per_user = [eer(np.array(g), np.array(i)) for g, i in by_user.values() if g and i]
+    g_all = np.array([r["risk"] for r in genuine])
+    i_all = np.array([r["risk"] for r in impostor])
+    table = {kind: dict(Counter(r["decision"] for r in rows))
+             for kind, rows in (("genuine", genuine), ("impostor", impostor))}
+    n_g, n_i = len(genuine), len(impostor)
+    return {
+        "eer_mean_per_user": float(np.mean(per_user)), "eer_pooled": float(eer(g_all, i_all)),
+        "roc_auc": float(roc_auc(g_all, i_all)), "far_at_frr_1pct": float(far_at_frr(g_all, i_all, 0.01)),
+        "decisions": table, "n_genuine": n_g, "n_impostor": n_i,
+        "impostors_allowed": table["impostor"].get("allow", 0) / max(1, n_i),
+        "genuine_denied": table["genuine"].get("deny", 0) / max(1, n_g),
+        "genuine_not_allowed": 1.0 - table["genuine"].get("allow", 0) / max(1, n_g),
+        "reasons": dict(Counter(x for r in genuine + impostor for x in r["reasons"])),
+    }
+
+
+def run_aalto(args) -> dict:
+    """Enroll and score Aalto's test users through the service; the figures and how they were made."""
+    sessions = aalto_test_sessions(datasets_root(args.datasets_dir), args.seed, 400, 100)
+    users = list(sessions)
+    picks = impostor_picks(len(users), PER_USER, N_QUERIES, args.seed)
+    rng = np.random.default_rng(args.seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(bundle_path=args.bundle, database_url=f"sqlite:///{tmp}/product.db",
+                            min_enroll_sessions=args.enroll)
+        service = build_service(settings)
+        refused: Counter = Counter()
+        for u in users:
+            for s in sessions[u][:args.enroll]:
+                try:
+                    service.enroll(TENANT, str(u), s)
+                except SessionRejectedError as err:
+                    refused[err.reason] += 1
+        genuine, impostor, latency = [], [], []
+
+        def score(claimed: int, session, rows: list) -> None:
+            t0 = time.perf_counter()
+            result, _ = service.score(TENANT, str(claimed), session)
+            latency.append(time.perf_counter() - t0)
+            rows.append({"user": str(claimed), "risk": result.risk, "decision": result.decision,
+                         "reasons": result.reasons})
+
+        for ui, u in enumerate(users):
+            for s in sessions[u][PER_USER - N_QUERIES:]:
+                score(u, s, genuine)
+            others = np.delete(np.arange(len(users)), ui)
+            if args.impostors != "all":
+                others = rng.choice(others, size=min(int(args.impostors), others.size), replace=False)
+            for vi in others:
+                score(u, sessions[users[vi]][picks[vi]], impostor)
+        thresholds = service.scorer.config.thresholds(["keystrokes"])
+    lat = np.array(latency) * 1e3
+    return {
+        **served_figures(genuine, impostor),
+        "n_users": len(users), "enrollment_sessions": args.enroll, "queries_per_user": N_QUERIES,
+        "impostors_per_user": args.impostors, "refused_at_enrollment": dict(refused),
+        "thresholds": {"allow_below": thresholds.allow_below, "deny_at_or_above": thresholds.deny_at_or_above},
+        "latency_ms": {"p50": float(np.percentile(lat, 50)), "p99": float(np.percentile(lat, 99)),
+                       "mean": float(lat.mean())},
+        "model_version": service.model_version, "bundle": str(args.bundle),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--bundle", type=Path, required=True)
+    ap.add_argument("--datasets-dir", default=None)
+    ap.add_argument("--enroll", type=int, default=5, help="enrollment sessions per user (TypeNet's G)")
+    ap.add_argument("--impostors", default="100", help="impostor queries per user, or 'all' (399)")
+    ap.add_argument("--seed", type=int, default=12345, help="the training run's seed (its user split)")
+    ap.add_argument("--research", type=Path, default=None,
+                    help="the run's metrics.json, to print the research figure beside the served one")
+    args = ap.parse_args(argv)
+    start = time.time()
+    result = run_aalto(args)
+    if args.research:
+        enc = json.loads(args.research.read_text())["encoder"]
+        result["research_eer_mean_per_user"] = enc["eer_by_g"][str(args.enroll)]
+    result["command"] = rerun_command("bench/product_accuracy.py", argv)
+    result["wall_s"] = round(time.time() - start, 1)
+    merged = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    merged["aalto_keystrokes"] = result
+    publish_result(merged, RESULTS)
+
+
+if __name__ == "__main__":
+    main()
