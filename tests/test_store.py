@@ -38,6 +38,15 @@ def _enroller(tenant: str, key: str, i: int, version: str = "v1", modalities=("k
     return fn
 
 
+def _run_threads(work, n: int) -> None:
+    """Run ``work(t)`` for t in 0..n-1 on n threads at once and wait for all."""
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(n)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+
+
 def _row_counts(url: str) -> tuple[int, int]:
     """Rows in (users, modality_profiles), read straight from the database."""
     u = make_url(url)
@@ -153,11 +162,7 @@ def test_concurrent_enrolls_lose_no_update(store_url: str, shared: bool):
         except Exception as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
-    threads = [threading.Thread(target=work, args=(t,)) for t in range(threads_n)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
+    _run_threads(work, threads_n)
     for s in set(stores):
         s.close()
     assert not errors, errors
@@ -382,11 +387,7 @@ def test_concurrent_copies_apply_once(store_url: str, same_user: bool):
         except Exception as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
-    threads = [threading.Thread(target=work, args=(t,)) for t in range(threads_n)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
+    _run_threads(work, threads_n)
     for s in stores:
         s.close()
     assert not errors, errors
