@@ -3,12 +3,17 @@
     scorer = Scorer(ModelBundle.load(path), ScoringConfig())
     observed = scorer.observe(session)            # embeddings + replay signatures per modality
     result = scorer.score(observed, profile)      # risk, decision, confidence, reasons
+    result = scorer.score(observed, profile, TenantPolicy(enrolling_decision="allow"))  # a tenant's policy
 
 A modality's score is the calibrated probability that its embedding is not the owner's
 (mean distance to the enrollment embeddings, through the bundle's calibration). The fused
 risk weights each modality by its confidence (how much of it the session holds), and
 the guards (bot-like timing, replay) override a match: a replayed session is the owner's
 rhythm by construction, so only the guard can catch it.
+
+While a profile enrolls its scores do not count: the decision is the tenant's
+:class:`TenantPolicy` (``challenge`` unless the tenant chose otherwise), with the reason
+``profile_enrolling``; a guard still denies.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from biometrics.features.session import modality_tokens
 from biometrics.guards import GuardConfig, bot_like, is_replay, signatures
 
 Decision = Literal["allow", "challenge", "deny"]
+DECISIONS: tuple[Decision, ...] = ("allow", "challenge", "deny")
 
 #: Tokens at which a modality counts as fully observed (confidence 1).
 FULL_TOKENS = {"keystrokes": 40, "pointer": 200, "touch": 100}
@@ -54,17 +60,37 @@ class Thresholds:
 
 
 @dataclass(frozen=True)
+class TenantPolicy:
+    """A tenant's decision policy, passed to :meth:`Scorer.score` per request (the scorer is stateless).
+
+    ``enrolling_decision``: the decision for a session against a profile that is still
+    enrolling (too few sessions for its scores to count), reason ``profile_enrolling``. A
+    guard (bot-like timing, replay) overrides it. ``"challenge"`` by default: a profile that
+    does not exist yet must not let an impostor in; ``"allow"`` only where enrollment
+    sessions are vouched for otherwise (e.g. right after a strong second factor).
+    """
+
+    enrolling_decision: Decision = "challenge"
+
+    def __post_init__(self) -> None:
+        if self.enrolling_decision not in DECISIONS:
+            raise ValueError(f"enrolling_decision must be one of {', '.join(DECISIONS)}, "
+                             f"not {self.enrolling_decision!r}")
+
+
+@dataclass(frozen=True)
 class ScoringConfig:
     """Decision thresholds on the fused risk and the behaviour while a profile enrolls.
 
     ``by_modalities`` holds thresholds for each set of modalities a session can be scored
     on (key: the sorted modality names joined by ``+``); a set without an entry uses
-    ``allow_below`` / ``deny_at_or_above``.
+    ``allow_below`` / ``deny_at_or_above``. ``enrolling_decision`` is the default policy's
+    (see :class:`TenantPolicy`), used when :meth:`Scorer.score` gets no policy.
     """
 
     allow_below: float = 0.5
     deny_at_or_above: float = 0.9
-    enrolling_decision: Decision = "allow"
+    enrolling_decision: Decision = "challenge"
     guard_risk: float = 0.97
     guards: GuardConfig = field(default_factory=GuardConfig)
     by_modalities: dict[str, Thresholds] = field(default_factory=dict)
@@ -193,9 +219,14 @@ class Scorer:
                 embeddings[name] = model.embed([tokens])[0]
         return Observed(embeddings, counts, signatures(session), bot_like(session, self.config.guards))
 
-    def score(self, observed: Observed, profile: ProfileView | None) -> ScoreResult:
-        """Risk, decision, confidence and reasons for an observed session against a profile."""
+    def score(self, observed: Observed, profile: ProfileView | None,
+              policy: TenantPolicy | None = None) -> ScoreResult:
+        """Risk, decision, confidence and reasons for an observed session against a profile.
+
+        ``policy``: the tenant's (what an enrolling profile gets); default ``config.enrolling_decision``.
+        """
         cfg = self.config
+        enrolling_decision = policy.enrolling_decision if policy is not None else cfg.enrolling_decision
         reasons: list[str] = []
         mods: dict[str, ModalityScore] = {}
         for name, n in observed.n_tokens.items():
@@ -222,7 +253,7 @@ class Scorer:
             risk, confidence = max(risk, cfg.guard_risk), 1.0
             decision = cfg.decide(risk, scored)
         elif not scored:
-            decision = cfg.enrolling_decision if "profile_enrolling" in reasons else "challenge"
+            decision = enrolling_decision if "profile_enrolling" in reasons else "challenge"
         else:
             decision = cfg.decide(risk, scored)
         return ScoreResult(round(risk, 6), decision, round(confidence, 4), mods, reasons, self.model_version)

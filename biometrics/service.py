@@ -20,8 +20,10 @@ Rules:
   session) or hold too little data: an attacker must not be able to enroll a script.
 - **Scoring updates a profile** only when asked (``update_profile``), the profile is
   ``verifying``, no guard fired and :func:`biometrics.profiles.may_auto_update` accepts the
-  risk (anti-poisoning). The replay signatures of every scored session that tripped no
-  guard are stored whatever the flag, so a later replay of that session is caught.
+  risk (anti-poisoning). The replay signatures of a scored session that was allowed are
+  stored whatever the flag, so a later replay of that session is caught; a challenged or
+  denied session writes nothing (someone else's failed attempts must neither enter the
+  profile nor push the enrolled sessions' signatures out of its bounded replay memory).
 - **Idempotent by session id**: a request whose session carries a ``session_id`` is
   answered at most once per tenant, operation (score, enroll) and id within
   ``answer_ttl`` (default 10 min). The answer (risk, decision, reasons, enrollment counts:
@@ -31,6 +33,9 @@ Rules:
   the recorded answer, and the profile is not touched again (a login flow that retries
   on a timeout must not trip the replay guard on its own session); the same id with
   another body raises :class:`SessionConflictError`. Refused sessions record nothing.
+- **Per-tenant policy**: ``policies`` maps a tenant to its :class:`TenantPolicy` (what a
+  session against a still-enrolling profile gets); other tenants get the scorer's default
+  (``challenge``). The scorer stays stateless: the policy goes with each call.
 """
 
 from __future__ import annotations
@@ -42,7 +47,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -57,7 +62,14 @@ from biometrics.profiles import (
     new_profile,
     user_key,
 )
-from biometrics.scoring import MIN_TOKENS, ModalityScore, Observed, Scorer, ScoreResult
+from biometrics.scoring import (
+    MIN_TOKENS,
+    ModalityScore,
+    Observed,
+    Scorer,
+    ScoreResult,
+    TenantPolicy,
+)
 from biometrics.store import ProfileStore, RequestKey, StoredAnswer
 
 log = logging.getLogger(__name__)
@@ -115,13 +127,16 @@ class BiometricService:
     """Enrollment, scoring, status and erasure of per-tenant behavioral profiles."""
 
     def __init__(self, scorer: Scorer, store: ProfileStore, profile_config: ProfileConfig,
-                 user_id_secret: bytes, *, answer_ttl: timedelta = DEFAULT_ANSWER_TTL) -> None:
+                 user_id_secret: bytes, *, answer_ttl: timedelta = DEFAULT_ANSWER_TTL,
+                 policies: Mapping[str, TenantPolicy] | None = None) -> None:
         if not user_id_secret:
             raise ValueError("user_id_secret must not be empty")
         if answer_ttl <= timedelta(0):
             raise ValueError("answer_ttl must be positive")
         self.scorer, self.store, self.config = scorer, store, profile_config
         self.answer_ttl = answer_ttl
+        self.policies = dict(policies or {})
+        self.default_policy = TenantPolicy(scorer.config.enrolling_decision)
         self._secret = bytes(user_id_secret)
         self._last_purge = time.monotonic()
 
@@ -129,6 +144,10 @@ class BiometricService:
     def model_version(self) -> str:
         """Version of the model bundle that embeds sessions."""
         return self.scorer.model_version
+
+    def policy(self, tenant: str) -> TenantPolicy:
+        """The tenant's decision policy (the default one unless it has its own)."""
+        return self.policies.get(tenant, self.default_policy)
 
     def key(self, tenant: str, user_id: str) -> str:
         """The stored key of a user: HMAC of tenant and user id (see :func:`user_key`)."""
@@ -192,18 +211,21 @@ class BiometricService:
             return _score_from_json(prior)
         observed = self.scorer.observe(session)  # outside the transaction: the slow part
         version = self.model_version
+        policy = self.policy(tenant)
         answer: dict[str, ScoreResult] = {}
 
         def merge(current: UserProfile | None) -> UserProfile | None:
             if current is None:
                 return None
-            result = self.scorer.score(observed, current)
+            result = self.scorer.score(observed, current, policy)
             answer["result"] = result
             if any(r in result.reasons for r in GUARD_REASONS):
                 return None  # a bot or a replay teaches the profile nothing, not even its timing
-            if (update_profile and current.state == "verifying" and observed.embeddings
+            if (update_profile and current.state == "verifying" and observed.embeddings and result.decision == "allow"
                     and may_auto_update(result.risk, self.config)):
                 return enroll(current, observed.embeddings, observed.signatures, version, self.config)
+            if result.decision != "allow":
+                return None  # a denied or challenged attempt writes nothing (it cannot flush the replay memory)
             return _with_signatures(current, observed, self.config)
 
         if once is None:

@@ -47,7 +47,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from biometrics.bundle import ModelBundle
 from biometrics.profiles import ProfileConfig
-from biometrics.scoring import Scorer, ScoringConfig
+from biometrics.scoring import Scorer, ScoringConfig, TenantPolicy
 from biometrics.service import BiometricService
 from biometrics.store import ProfileStore
 from serving.body import BODY_ERROR_PREFIX, JsonBodyRoute
@@ -148,12 +148,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 def scoring_config(settings: Settings, bundle: ModelBundle) -> ScoringConfig:
     """Thresholds from the target error rates on the bundle's held-out data (per set of modalities
     a session holds), unless set explicitly (then one pair for every session)."""
-    derived = ScoringConfig.from_targets(bundle, settings.target_far, settings.target_frr)
+    derived = ScoringConfig.from_targets(bundle, settings.target_far, settings.target_frr,
+                                         enrolling_decision=settings.enrolling_decision)
     if settings.allow_below is None and settings.deny_at_or_above is None:
         return derived
     deny = settings.deny_at_or_above if settings.deny_at_or_above is not None else derived.deny_at_or_above
     allow = settings.allow_below if settings.allow_below is not None else min(derived.allow_below, deny)
-    return ScoringConfig(allow_below=allow, deny_at_or_above=deny)
+    return ScoringConfig(allow_below=allow, deny_at_or_above=deny,
+                         enrolling_decision=settings.enrolling_decision)
 
 
 def build_service(settings: Settings) -> BiometricService:
@@ -168,9 +170,11 @@ def build_service(settings: Settings) -> BiometricService:
     store = ProfileStore(settings.database_url)
     profile_config = ProfileConfig(min_enroll_sessions=settings.min_enroll_sessions,
                                    auto_update_max_risk=settings.auto_update_max_risk)
+    policies = {tenant: TenantPolicy(settings.enrolling_decision_of(tenant))  # type: ignore[arg-type]
+                for tenant in settings.tenant_policies}
     return BiometricService(scorer, store, profile_config,
                             settings.user_id_secret.get_secret_value().encode("utf-8"),
-                            answer_ttl=timedelta(seconds=settings.idempotency_ttl_s))
+                            answer_ttl=timedelta(seconds=settings.idempotency_ttl_s), policies=policies)
 
 
 # Validation messages -----------------------------------------------------------------

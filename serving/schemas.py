@@ -161,7 +161,9 @@ class ScoreOut(BaseModel):
     risk: float = Field(description="fused probability that the session is not the owner's, in [0, 1]")
     decision: Literal["allow", "challenge", "deny"] = Field(
         description="allow below the allow threshold, deny at or above the deny threshold, "
-                    "challenge (ask for a second factor) between them")
+                    "challenge (ask for a second factor) between them; while the profile enrolls "
+                    "(reason profile_enrolling), the tenant's enrolling policy (default challenge), "
+                    "and deny for a bot or a replay")
     confidence: float = Field(description="how much the risk can be trusted, in [0, 1]")
     modalities: dict[str, ModalityScoreOut] = Field(
         description="per modality the session holds (keystrokes, pointer, touch)")

@@ -7,6 +7,8 @@
     BIOMETRICS_TARGET_FAR=0.05  BIOMETRICS_TARGET_FRR=0.01     # thresholds derived from the bundle
     BIOMETRICS_ALLOW_BELOW=0.5  BIOMETRICS_DENY_AT_OR_ABOVE=0.9  # or explicit thresholds
     BIOMETRICS_MIN_ENROLL_SESSIONS=3
+    BIOMETRICS_ENROLLING_DECISION=challenge   # decision while a profile enrolls: allow, challenge or deny
+    BIOMETRICS_TENANT_POLICIES='{"acme": {"enrolling_decision": "allow"}}'   # per-tenant overrides
     BIOMETRICS_MAX_REQUEST_BYTES=2000000
     BIOMETRICS_IDEMPOTENCY_TTL_S=600      # answers to requests with a session_id kept for retries
 
@@ -14,6 +16,15 @@ The defaults start a development server on a fresh clone: API key ``dev-key`` fo
 ``dev`` and a fixed user-id secret. Both are public, so ``BIOMETRICS_REQUIRE_SECRETS=true``
 (set it in production) refuses to start with either default. Everything is validated when
 the object is built, i.e. at start-up, with a message that names the variable.
+
+While a profile enrolls (fewer than ``BIOMETRICS_MIN_ENROLL_SESSIONS`` sessions) its scores
+do not count, so the decision is a policy: ``BIOMETRICS_ENROLLING_DECISION`` (default
+``challenge``: a new profile lets nobody in on its own) for every tenant, unless
+``BIOMETRICS_TENANT_POLICIES`` (a JSON object: tenant -> ``{"enrolling_decision": ...}``)
+gives that tenant its own; ``allow`` suits a tenant that enrolls only sessions vouched for by
+a strong second factor. The answer carries the reason ``profile_enrolling`` either way, and a
+bot or a replay is denied whatever the policy. A policy for a tenant no API key maps to, an
+unknown key or value fails at start-up.
 
 The default SQLite file lives in ``var/`` (relative to the working directory; git ignores
 it), which start-up creates: a server run from a clone leaves nothing else behind.
@@ -23,6 +34,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -31,6 +43,9 @@ DEV_API_KEYS = {"dev-key": "dev"}
 DEV_USER_ID_SECRET = "dev-only-user-id-secret-do-not-use-in-production"
 #: The SQLite file a development server uses: in a data directory, never the project root.
 DEFAULT_DATABASE_URL = "sqlite:///var/biometrics.db"
+ENROLLING_DECISIONS = ("allow", "challenge", "deny")
+#: What a tenant may set in BIOMETRICS_TENANT_POLICIES (each defaults to the global setting).
+TENANT_POLICY_KEYS = ("enrolling_decision",)
 TENANT_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
@@ -55,6 +70,12 @@ class Settings(BaseSettings):
     deny_at_or_above: float | None = Field(None, gt=0.0, le=1.0,
                                            description="explicit deny threshold (default: from target_frr)")
     min_enroll_sessions: int = Field(3, ge=1, le=100, description="sessions before a profile verifies")
+    enrolling_decision: Literal["allow", "challenge", "deny"] = Field(
+        "challenge", description="decision for a session against a profile that is still enrolling "
+                                 "(reason profile_enrolling; guards still deny)")
+    tenant_policies: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description='per-tenant policy overrides (JSON object: tenant -> '
+                                          '{"enrolling_decision": "allow" | "challenge" | "deny"})')
     auto_update_max_risk: float = Field(0.3, ge=0.0, le=1.0,
                                         description="risk below which a scored session may update a profile")
     idempotency_ttl_s: int = Field(600, ge=10, le=30 * 86_400,
@@ -79,6 +100,33 @@ class Settings(BaseSettings):
                                  "'.', '_' or '-', starting with a letter or digit")
         return v
 
+    @field_validator("enrolling_decision", mode="before")
+    @classmethod
+    def _enrolling_decision_valid(cls, v: Any) -> Any:
+        if v not in ENROLLING_DECISIONS:
+            raise ValueError(f"BIOMETRICS_ENROLLING_DECISION must be one of {', '.join(ENROLLING_DECISIONS)} "
+                             f"(got {v!r})")
+        return v
+
+    @field_validator("tenant_policies", mode="before")
+    @classmethod
+    def _tenant_policies_valid(cls, v: Any) -> Any:
+        var = "BIOMETRICS_TENANT_POLICIES"
+        if not isinstance(v, dict):
+            raise ValueError(f'{var} must be a JSON object: tenant -> {{"enrolling_decision": ...}}')  # noqa: TRY004
+        for tenant, policy in v.items():
+            if not isinstance(policy, dict):
+                raise ValueError(f"{var}: the policy of tenant {tenant!r} must be a JSON object "  # noqa: TRY004
+                                 f"with some of: {', '.join(TENANT_POLICY_KEYS)}")
+            for key, value in policy.items():
+                if key not in TENANT_POLICY_KEYS:
+                    raise ValueError(f"{var}: tenant {tenant!r} has an unknown key {key!r} "
+                                     f"(known: {', '.join(TENANT_POLICY_KEYS)})")
+                if key == "enrolling_decision" and value not in ENROLLING_DECISIONS:
+                    raise ValueError(f"{var}: tenant {tenant!r} has enrolling_decision {value!r}; "
+                                     f"use one of {', '.join(ENROLLING_DECISIONS)}")
+        return v
+
     @field_validator("user_id_secret")
     @classmethod
     def _secret_valid(cls, v: SecretStr) -> SecretStr:
@@ -99,6 +147,10 @@ class Settings(BaseSettings):
         if self.allow_below is not None and self.deny_at_or_above is not None \
                 and not self.allow_below <= self.deny_at_or_above:
             raise ValueError("BIOMETRICS_ALLOW_BELOW must not exceed BIOMETRICS_DENY_AT_OR_ABOVE")
+        unknown = sorted(set(self.tenant_policies) - set(self.api_keys.values()))
+        if unknown:
+            raise ValueError(f"BIOMETRICS_TENANT_POLICIES names tenants that no key in BIOMETRICS_API_KEYS "
+                             f"maps to: {', '.join(map(repr, unknown))}")
         if self.require_secrets and self.uses_dev_secrets:
             raise ValueError("BIOMETRICS_REQUIRE_SECRETS is set but BIOMETRICS_API_KEYS or "
                              "BIOMETRICS_USER_ID_SECRET still holds the public development default")
@@ -109,6 +161,10 @@ class Settings(BaseSettings):
         """True when the public development API key or user-id secret is in use."""
         return (any(k in DEV_API_KEYS for k in self.api_keys)
                 or self.user_id_secret.get_secret_value() == DEV_USER_ID_SECRET)
+
+    def enrolling_decision_of(self, tenant: str) -> str:
+        """The decision a tenant's sessions get against a still-enrolling profile."""
+        return self.tenant_policies.get(tenant, {}).get("enrolling_decision", self.enrolling_decision)
 
     @property
     def sqlite_path(self) -> Path | None:

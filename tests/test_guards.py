@@ -51,3 +51,60 @@ def test_same_rhythm_on_another_path_is_not_a_pointer_replay(records):
     moved[:, 1:] += 1.0  # every step one px off: a different path at the same rate
     assert is_replay(sig, [sig.copy()], modality="pointer")
     assert not is_replay(moved.ravel(), [sig], modality="pointer")
+
+
+# --- Finding 1 (issue 13): failed attempts must not write into the victim's replay memory ---
+
+class _FakeScorer:
+    """Scores every session with a fixed decision; observes a fixed embedding and signature."""
+
+    model_version = "v1"
+
+    def __init__(self, decision: str):
+        from biometrics.scoring import ScoringConfig
+
+        self.config, self.decision = ScoringConfig(), decision
+
+    def observe(self, session):
+        from biometrics.scoring import Observed
+
+        sig = np.asarray(session.sig, np.float32)
+        return Observed({"keystrokes": np.ones(4, np.float32)}, {"keystrokes": 40}, {"keystrokes": sig}, [])
+
+    def score(self, observed, profile, *args):
+        from biometrics.scoring import ScoreResult
+
+        return ScoreResult(0.95 if self.decision == "deny" else 0.1, self.decision, 1.0, {}, [], "v1")
+
+
+class _S:
+    """A stand-in session: only its signature and no session id."""
+
+    session_id = None
+
+    def __init__(self, sig):
+        self.sig = sig
+
+
+@pytest.mark.parametrize("decision", ["deny", "challenge"])
+def test_failed_attempts_neither_write_nor_flush_the_replay_memory(tmp_path, decision):
+    from biometrics.profiles import ProfileConfig
+    from biometrics.service import BiometricService
+    from biometrics.store import ProfileStore
+
+    store = ProfileStore(f"sqlite:///{tmp_path / 'p.db'}")
+    cfg = ProfileConfig(max_signatures=5)
+    enrolled = [np.full(20, 100.0 + 50 * i, np.float32) for i in range(3)]
+    svc = BiometricService(_FakeScorer("allow"), store, cfg, b"s" * 32)
+    for sig in enrolled:
+        svc.enroll("acme", "victim", _S(sig))
+    svc.scorer = _FakeScorer(decision)
+    for i in range(40):  # someone else's failed attempts, update_profile false and true
+        svc.score("acme", "victim", _S(np.full(20, 500.0 + 10 * i, np.float32)), update_profile=bool(i % 2))
+    p = store.get("acme", svc.key("acme", "victim"))
+    kept = p.replay_signatures("keystrokes")
+    assert [s.tolist() for s in kept] == [s.tolist() for s in enrolled]  # nothing flushed, nothing added
+    # An allowed session's signature is still remembered (a replay of it is caught later).
+    svc.scorer = _FakeScorer("allow")
+    svc.score("acme", "victim", _S(np.full(20, 900.0, np.float32)))
+    assert store.get("acme", svc.key("acme", "victim")).replay_signatures("keystrokes")[-1][0] == 900.0

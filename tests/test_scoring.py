@@ -9,7 +9,7 @@ import torch
 from biometrics.bundle import Calibration, ModalityModel, ModelBundle
 from biometrics.features.session import MODALITY_FEATURES, feature_config
 from biometrics.models.encoders import TypeNetEncoder
-from biometrics.scoring import Observed, Scorer, ScoringConfig
+from biometrics.scoring import Observed, Scorer, ScoringConfig, TenantPolicy
 from biometrics.synthetic import generate_dataset
 
 
@@ -55,10 +55,37 @@ def test_observe_embeds_present_modalities_as_unit_vectors(scorer, records):
         assert e.shape == (8,) and np.isclose(np.linalg.norm(e), 1.0, atol=1e-5)
 
 
-def test_enrolling_profile_gives_neutral_allow_with_reason(scorer, records):
+def test_enrolling_profile_is_challenged_with_reason_by_default(scorer, records):
     result = scorer.score(scorer.observe(records[0].session), None)
-    assert result.decision == "allow" and "profile_enrolling" in result.reasons
+    assert result.decision == "challenge" and "profile_enrolling" in result.reasons
     assert result.confidence == 0.0 and result.model_version == "tiny"
+    assert ScoringConfig().enrolling_decision == "challenge"
+
+
+@pytest.mark.parametrize("decision", ["allow", "challenge", "deny"])
+def test_the_enrolling_decision_is_the_policy_passed_per_call(scorer, records, decision):
+    obs = scorer.observe(records[0].session)
+    enrolling = FakeProfile("enrolling", {k: v[None, :] for k, v in obs.embeddings.items()})
+    r = scorer.score(obs, enrolling, TenantPolicy(enrolling_decision=decision))
+    assert r.decision == decision and "profile_enrolling" in r.reasons
+    assert scorer.score(obs, enrolling).decision == "challenge"  # the scorer kept no state
+
+
+def test_guards_deny_an_enrolling_profile_even_when_its_policy_allows(scorer, records):
+    allow = TenantPolicy(enrolling_decision="allow")
+    bot = next(r for r in records if r.label == "bot")
+    r = scorer.score(scorer.observe(bot.session), FakeProfile("enrolling", {}), allow)
+    assert {"bot_like_timing", "profile_enrolling"} <= set(r.reasons) and r.decision == "deny"
+    obs = scorer.observe(records[0].session)
+    prof = FakeProfile("enrolling", {k: v[None, :] for k, v in obs.embeddings.items()},
+                       {k: [v] for k, v in obs.signatures.items()})
+    r = scorer.score(obs, prof, allow)
+    assert "replayed_session" in r.reasons and r.decision == "deny"
+
+
+def test_a_policy_rejects_an_unknown_decision():
+    with pytest.raises(ValueError, match="enrolling_decision must be one of allow, challenge, deny"):
+        TenantPolicy(enrolling_decision="maybe")
 
 
 def test_distance_maps_through_calibration_and_decides(scorer):

@@ -205,10 +205,10 @@ def test_concurrent_copies_score_once(api, sessions, monkeypatch):
     calls, lock = [], threading.Lock()
     score = service.scorer.score
 
-    def counting(observed, profile):
+    def counting(observed, profile, policy=None):
         with lock:
             calls.append(1)
-        return score(observed, profile)
+        return score(observed, profile, policy)
 
     monkeypatch.setattr(service.scorer, "score", counting)
     body = _body(api, "pia", sessions["u003"]["genuine"][0].session, _sid(), update_profile=True)
