@@ -33,16 +33,16 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # `serving` is the project's package, not this folder
 
-from biometrics.data import aalto  # noqa: E402
-from biometrics.data.keystroke_modules import split_users  # noqa: E402
-from biometrics.data.paths import datasets_root  # noqa: E402
-from biometrics.data.sessions import keystroke_session  # noqa: E402
-from biometrics.metrics import eer, far_at_frr, roc_auc  # noqa: E402
-from biometrics.protocols import impostor_picks  # noqa: E402
-from biometrics.reports import publish_result, rerun_command  # noqa: E402
-from biometrics.service import SessionRejectedError  # noqa: E402
-from serving.app import build_service  # noqa: E402
-from serving.settings import Settings  # noqa: E402
+from biometrics.data import aalto
+from biometrics.data.keystroke_modules import split_users
+from biometrics.data.paths import datasets_root
+from biometrics.data.sessions import keystroke_session
+from biometrics.metrics import eer, far_at_frr, roc_auc
+from biometrics.protocols import impostor_picks
+from biometrics.reports import publish_result, rerun_command
+from biometrics.service import SessionRejectedError
+from serving.app import build_service
+from serving.settings import Settings
 
 RESULTS = ROOT / "bench" / "results" / "product_accuracy.json"
 TENANT = "bench"
