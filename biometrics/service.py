@@ -33,6 +33,14 @@ Rules:
   the recorded answer, and the profile is not touched again (a login flow that retries
   on a timeout must not trip the replay guard on its own session); the same id with
   another body raises :class:`SessionConflictError`. Refused sessions record nothing.
+- **Decisions are logged**: every score answer (session id when the request named one, risk,
+  decision, model version; no events, no user id) is written to the store's ``decisions``
+  log in the same per-user transaction that scores (a retry that gets a recorded answer
+  logs nothing again). :meth:`BiometricService.feedback` stores the outcome a tenant learnt
+  for a decided session, once (another outcome raises :class:`FeedbackConflictError`);
+  :meth:`BiometricService.feedback_metrics` joins the two (:mod:`biometrics.feedback`).
+  Decisions and outcomes are kept ``decision_retention`` (default 90 days), then purged
+  lazily with the expired answers.
 - **Per-tenant policy**: ``policies`` maps a tenant to its :class:`TenantPolicy` (what a
   session against a still-enrolling profile gets); other tenants get the scorer's default
   (``challenge``). The scorer stays stateless: the policy goes with each call.
@@ -53,6 +61,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from biometrics.events import Session
+from biometrics.feedback import OUTCOMES, FeedbackMetrics, feedback_metrics
 from biometrics.guards import is_replay
 from biometrics.profiles import (
     ProfileConfig,
@@ -70,7 +79,7 @@ from biometrics.scoring import (
     ScoreResult,
     TenantPolicy,
 )
-from biometrics.store import ProfileStore, RequestKey, StoredAnswer
+from biometrics.store import DecisionRecord, ProfileStore, RequestKey, StoredAnswer, StoredFeedback
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +90,8 @@ GUARD_REASONS = ("bot_like_timing", "replayed_session")
 #: Long enough for a login flow's retries; short, because within it a verbatim copy of a captured
 #: body (same id) gets the recorded answer instead of the replay guard's verdict.
 DEFAULT_ANSWER_TTL = timedelta(minutes=10)
+#: How long logged decisions and the outcomes learnt for them are kept.
+DEFAULT_DECISION_RETENTION = timedelta(days=90)
 #: Least time between two sweeps of expired answers (all tenants) by one service.
 PURGE_EVERY_S = 600.0
 
@@ -91,6 +102,14 @@ class UnknownUserError(LookupError):
 
 class SessionConflictError(ValueError):
     """The session id was already used, within the retention window, for another request."""
+
+
+class UnknownSessionError(LookupError):
+    """The tenant has no logged decision with this session id (never scored, or purged)."""
+
+
+class FeedbackConflictError(ValueError):
+    """Another outcome is already stored for this session."""
 
 
 class SessionRejectedError(ValueError):
@@ -128,13 +147,17 @@ class BiometricService:
 
     def __init__(self, scorer: Scorer, store: ProfileStore, profile_config: ProfileConfig,
                  user_id_secret: bytes, *, answer_ttl: timedelta = DEFAULT_ANSWER_TTL,
-                 policies: Mapping[str, TenantPolicy] | None = None) -> None:
+                 policies: Mapping[str, TenantPolicy] | None = None,
+                 decision_retention: timedelta = DEFAULT_DECISION_RETENTION) -> None:
         if not user_id_secret:
             raise ValueError("user_id_secret must not be empty")
         if answer_ttl <= timedelta(0):
             raise ValueError("answer_ttl must be positive")
+        if decision_retention <= timedelta(0):
+            raise ValueError("decision_retention must be positive")
         self.scorer, self.store, self.config = scorer, store, profile_config
         self.answer_ttl = answer_ttl
+        self.decision_retention = decision_retention
         self.policies = dict(policies or {})
         self.default_policy = TenantPolicy(scorer.config.enrolling_decision)
         self._secret = bytes(user_id_secret)
@@ -228,14 +251,22 @@ class BiometricService:
                 return None  # a denied or challenged attempt writes nothing (it cannot flush the replay memory)
             return _with_signatures(current, observed, self.config)
 
+        session_id = once.session_id if once is not None else None
+
+        def decision_of() -> DecisionRecord | None:
+            result = answer.get("result")
+            return None if result is None else _decision_record(session_id, result)
+
         if once is None:
-            profile = self.store.update(tenant, key, merge)
+            profile = self.store.update(tenant, key, merge, decision_of=decision_of)
+            self._maybe_purge()
             if profile is None or "result" not in answer:
                 raise UnknownUserError(_UNKNOWN_USER)
             result, status = answer["result"], self._status(profile)
         else:
             stored = self._update_once(tenant, key, merge, once,
-                                       lambda p: _score_json(answer["result"], self._status(p)))
+                                       lambda p: _score_json(answer["result"], self._status(p)),
+                                       decision_of=decision_of)
             if stored is None:
                 raise UnknownUserError(_UNKNOWN_USER)
             result, status = _score_from_json(stored)
@@ -270,26 +301,70 @@ class BiometricService:
         return None if stored is None else _checked(stored, once)
 
     def _update_once(self, tenant: str, key: str, merge: Callable[[UserProfile | None], UserProfile | None],
-                     once: RequestKey, answer_of: Callable[[UserProfile], dict[str, Any]]
+                     once: RequestKey, answer_of: Callable[[UserProfile], dict[str, Any]],
+                     decision_of: Callable[[], DecisionRecord | None] | None = None
                      ) -> dict[str, Any] | None:
         """Apply ``merge`` and record its answer, or return the answer a concurrent copy recorded."""
-        stored = self.store.update_once(tenant, key, merge, once, answer_of, not_before=self._not_before())
+        stored = self.store.update_once(tenant, key, merge, once, answer_of, not_before=self._not_before(),
+                                        decision_of=decision_of)
         self._maybe_purge()
         return None if stored is None else _checked(stored, once)
 
     def _maybe_purge(self) -> None:
-        """Delete expired answers of every tenant, at most once per ``PURGE_EVERY_S`` (best effort)."""
+        """Delete expired answers, and decisions and outcomes past their retention, of every
+        tenant, at most once per ``PURGE_EVERY_S`` (best effort)."""
         now = time.monotonic()
         if now - self._last_purge < PURGE_EVERY_S:
             return
         self._last_purge = now
         try:
             n = self.store.purge_answers(self._not_before())
+            m = self.store.purge_decisions(datetime.now(UTC) - self.decision_retention)
         except Exception as exc:  # noqa: BLE001 - a sweep that fails is retried on a later request
-            log.warning("purging expired answers failed: %s", type(exc).__name__)
+            log.warning("purging expired answers and decisions failed: %s", type(exc).__name__)
             return
-        if n:
-            log.info("purged %d expired answers", n)
+        if n or m:
+            log.info("purged %d expired answers, %d old decisions and outcomes", n, m)
+
+    # Outcome feedback --------------------------------------------------------------
+
+    def feedback(self, tenant: str, session_id: str, outcome: str,
+                 learnt_at: datetime | None = None) -> StoredFeedback:
+        """Store the outcome learnt for a scored session (once per tenant and session id).
+
+        Raises :class:`UnknownSessionError` when the tenant has no decision with this session
+        id, :class:`FeedbackConflictError` when another outcome is already stored; the same
+        outcome again returns the stored one (``created`` False).
+        """
+        if outcome not in OUTCOMES:
+            raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)}")
+        sid = str(uuid.UUID(session_id))
+        stored = self.store.record_feedback(tenant, sid, outcome, learnt_at or datetime.now(UTC))
+        self._maybe_purge()
+        if stored is None:
+            raise UnknownSessionError(
+                "no scored session with this session_id in this tenant (never scored with this id, "
+                f"or older than the {self.decision_retention.days}-day retention)")
+        if stored.outcome != outcome:
+            raise FeedbackConflictError(
+                f"this session already has the outcome {stored.outcome!r}; an outcome is stored "
+                "once and cannot be changed")
+        log.info("feedback outcome=%s created=%s", outcome, stored.created)
+        return stored
+
+    def feedback_metrics(self, tenant: str, allow_below: float | None = None,
+                         deny_at_or_above: float | None = None) -> FeedbackMetrics:
+        """Live FAR, FRR and precisions of the tenant's labelled sessions, per model version.
+
+        With neither threshold, the decisions as served; with one or both, every decision that
+        was a threshold on the risk is recomputed, the missing threshold being the scorer's
+        default. Raises ValueError when ``allow_below`` would exceed ``deny_at_or_above``.
+        """
+        if allow_below is not None or deny_at_or_above is not None:
+            cfg = self.scorer.config
+            allow_below = cfg.allow_below if allow_below is None else allow_below
+            deny_at_or_above = cfg.deny_at_or_above if deny_at_or_above is None else deny_at_or_above
+        return feedback_metrics(self.store.labelled_decisions(tenant), allow_below, deny_at_or_above)
 
     # Status and erasure ------------------------------------------------------------
 
@@ -361,6 +436,15 @@ def _score_json(result: ScoreResult, status: EnrollmentStatus) -> dict[str, Any]
                        "reasons": [str(r) for r in result.reasons],
                        "model_version": result.model_version},
             "enrollment": _status_json(status)}
+
+
+def _decision_record(session_id: str | None, result: ScoreResult) -> DecisionRecord:
+    """How the decisions log keeps a score answer: a policy decision (no modality scored, no
+    guard fired: an enrolling profile or too little data) is marked, as no threshold made it."""
+    guarded = any(r in result.reasons for r in GUARD_REASONS)
+    scored = any(m.probability is not None for m in result.modalities.values())
+    return DecisionRecord(session_id, float(result.risk), str(result.decision), not (guarded or scored),
+                          result.model_version)
 
 
 def _num(x: float | None) -> float | None:

@@ -4,18 +4,25 @@
     profile = store.update(tenant, key,
                            lambda p: enroll(p or new_profile(tenant, key), embs, sigs, version))
 
-Three tables: ``users`` (one row per tenant and hashed user key), ``modality_profiles``
+Five tables: ``users`` (one row per tenant and hashed user key), ``modality_profiles``
 (one row per user and modality; embeddings and replay signatures as float32 blobs, never
-pickles) and ``scored_sessions`` (the answer given to a request that named a session id,
+pickles), ``scored_sessions`` (the answer given to a request that named a session id,
 with an HMAC fingerprint of the request, never the request itself: see
-:meth:`ProfileStore.update_once`). Every query names the tenant. :meth:`ProfileStore.update` is one transaction that
+:meth:`ProfileStore.update_once`), ``decisions`` (one row per score answer: session id when
+the request named one, risk, decision, model version, time; no events, no user id, only the
+user's row id) and ``feedback`` (the outcome a tenant learnt for a decided session: see
+:meth:`ProfileStore.record_feedback`). A score's decision row is written in the score's own
+per-user transaction (``decision_of`` of :meth:`ProfileStore.update` and
+:meth:`ProfileStore.update_once`); decisions and feedback are kept a bounded time
+(:meth:`ProfileStore.purge_decisions`). Every query names the tenant. :meth:`ProfileStore.update` is one transaction that
 reads, applies a pure function and writes, serialized per user: SQLite takes the write lock
 up front (``BEGIN IMMEDIATE``, waiting up to ``busy_timeout_ms``); PostgreSQL locks the
 user's row (``SELECT ... FOR UPDATE``) and claims a new user with ``INSERT ... ON CONFLICT
 DO NOTHING`` before locking it, so concurrent requests lose no update. SQLite runs in WAL
 mode with foreign keys on and ``secure_delete`` on, and :meth:`ProfileStore.delete`
 checkpoints the WAL afterwards, so erased profiles do not linger in the file; a user's
-``scored_sessions`` rows go with the user (``ON DELETE CASCADE``, and deleted explicitly).
+``scored_sessions``, ``decisions`` and ``feedback`` rows go with the user (``ON DELETE
+CASCADE``, and deleted explicitly).
 PostgreSQL keeps deleted tuples until (auto)vacuum reclaims them.
 
 The schema is versioned with Alembic (:mod:`biometrics.migrations`): a store opened with
@@ -41,6 +48,7 @@ from typing import Any, Self
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Connection,
     DateTime,
@@ -70,6 +78,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from biometrics.feedback import LabelledDecision
 from biometrics.profiles import (
     ModalityProfile,
     UserProfile,
@@ -118,6 +127,34 @@ scored_sessions = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Index("ix_scored_sessions_user_id", "user_id"),
     Index("ix_scored_sessions_created_at", "created_at"),
+)
+
+decisions = Table(
+    "decisions", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("tenant", String(128), nullable=False),
+    Column("session_id", String(36), nullable=True),
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("risk", Double, nullable=False),
+    Column("decision", String(16), nullable=False),
+    Column("by_policy", Boolean, nullable=False),
+    Column("model_version", String(128), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_decisions_tenant_session_id", "tenant", "session_id"),
+    Index("ix_decisions_user_id", "user_id"),
+    Index("ix_decisions_created_at", "created_at"),
+)
+
+feedback = Table(
+    "feedback", metadata,
+    Column("tenant", String(128), primary_key=True),
+    Column("session_id", String(36), primary_key=True),
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("outcome", String(32), nullable=False),
+    Column("learnt_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_feedback_user_id", "user_id"),
+    Index("ix_feedback_created_at", "created_at"),
 )
 
 _KEY = re.compile(r"[0-9a-f]{64}")
@@ -171,6 +208,38 @@ class StoredAnswer:
 
 
 AnswerOf = Callable[[UserProfile], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class DecisionRecord:
+    """One score answer as the decisions log keeps it: no events, no user id."""
+
+    session_id: str | None  # lower-case canonical UUID, when the request named one
+    risk: float
+    decision: str  # allow, challenge or deny
+    by_policy: bool  # a policy (enrolling profile, too little data), not a threshold on the risk
+    model_version: str
+
+    def __post_init__(self) -> None:
+        if self.session_id is not None and not _SESSION_ID.fullmatch(self.session_id):
+            raise ValueError("session_id must be a lower-case canonical UUID")
+        if self.decision not in ("allow", "challenge", "deny"):
+            raise ValueError(f"unknown decision {self.decision!r}")
+
+
+#: Called in the score's transaction after the profile function: the decision to log, or None.
+DecisionOf = Callable[[], DecisionRecord | None]
+
+
+@dataclass(frozen=True)
+class StoredFeedback:
+    """The outcome stored for a session; ``created``: stored by this call (else it was already there)."""
+
+    session_id: str
+    outcome: str
+    learnt_at: datetime
+    recorded_at: datetime
+    created: bool
 
 
 class ProfileStore:
@@ -338,28 +407,36 @@ class ProfileStore:
 
     # Writing -----------------------------------------------------------------------
 
-    def update(self, tenant: str, user_key: str, fn: ProfileUpdate) -> UserProfile | None:
+    def update(self, tenant: str, user_key: str, fn: ProfileUpdate, *,
+               decision_of: DecisionOf | None = None) -> UserProfile | None:
         """Atomically replace a user's profile with ``fn(stored profile or None)``.
 
         One transaction, serialized per user, so concurrent updates lose nothing. ``fn``
-        returning None writes nothing; an exception in ``fn`` rolls back and propagates.
+        returning None writes no profile; an exception in ``fn`` rolls back and propagates.
         Returns the profile stored afterwards. ``fn`` must not change the profile it is
         given (profiles are immutable; :func:`biometrics.profiles.enroll` returns a new one).
+        ``decision_of`` (called after ``fn``) gives a decision to log in the same transaction,
+        for an existing user (never for one this call would create).
         """
         _check_ids(tenant, user_key)
         with self._engine.connect() as conn:
             conn.execution_options(**{_WRITE: True})
             with conn.begin() as tx:
-                user_id, _claimed, current = self._lock(conn, tenant, user_key)
+                user_id, claimed, current = self._lock(conn, tenant, user_key)
                 new = fn(current)
-                if new is None:
+                decision = decision_of() if decision_of is not None and not (claimed and new is None) else None
+                if new is None and decision is None:
                     tx.rollback()
                     return current
-                self._write(conn, user_id, tenant, user_key, current, new)
-        return new
+                if new is not None:
+                    self._write(conn, user_id, tenant, user_key, current, new)
+                if decision is not None:
+                    self._log_decision(conn, tenant, user_id, decision)
+        return new if new is not None else current
 
     def update_once(self, tenant: str, user_key: str, fn: ProfileUpdate, key: RequestKey,
-                    answer_of: AnswerOf, *, not_before: datetime) -> StoredAnswer | None:
+                    answer_of: AnswerOf, *, not_before: datetime,
+                    decision_of: DecisionOf | None = None) -> StoredAnswer | None:
         """:meth:`update` at most once per ``key``: apply ``fn`` and record its answer, atomically.
 
         In the user's transaction (the one :meth:`update` serializes): when an answer for
@@ -372,7 +449,9 @@ class ProfileStore:
         the answer is still recorded. Expired answers (before ``not_before``) of this user
         and under this key are deleted on the way. A concurrent transaction that records
         the same key first (another user, same session id: PostgreSQL) rolls this one back
-        entirely and its answer is returned.
+        entirely and its answer is returned. ``decision_of`` (called after ``fn``, when an
+        answer is recorded) gives a decision to log in the same transaction; a retry that
+        finds its answer logs nothing again.
         """
         _check_ids(tenant, user_key)
         not_before = _utc(not_before)
@@ -399,6 +478,9 @@ class ProfileStore:
                     after = new if new is not None else current
                     assert after is not None
                     record = answer_of(after)
+                    decision = decision_of() if decision_of is not None else None
+                    if decision is not None:
+                        self._log_decision(conn, tenant, user_id, decision)
                     now = datetime.now(UTC)
                     conn.execute(insert(ss).values(
                         tenant=tenant, operation=key.operation, session_id=key.session_id,
@@ -421,6 +503,90 @@ class ProfileStore:
             result = conn.execute(delete(scored_sessions)
                                   .where(scored_sessions.c.created_at < _utc(not_before)))
             return int(result.rowcount or 0)
+
+    @staticmethod
+    def _log_decision(conn: Connection, tenant: str, user_id: int, d: DecisionRecord) -> None:
+        conn.execute(insert(decisions).values(
+            tenant=tenant, session_id=d.session_id, user_id=user_id, risk=float(d.risk),
+            decision=d.decision, by_policy=bool(d.by_policy), model_version=d.model_version,
+            created_at=datetime.now(UTC)))
+
+    # Decisions and feedback ----------------------------------------------------------
+
+    def count_decisions(self, tenant: str) -> int:
+        """Number of logged decisions in a tenant."""
+        with self._transaction(write=False) as conn:
+            return int(conn.execute(select(func.count()).select_from(decisions)
+                                    .where(decisions.c.tenant == tenant)).scalar_one())
+
+    def count_feedback(self, tenant: str) -> int:
+        """Number of stored outcomes in a tenant."""
+        with self._transaction(write=False) as conn:
+            return int(conn.execute(select(func.count()).select_from(feedback)
+                                    .where(feedback.c.tenant == tenant)).scalar_one())
+
+    def record_feedback(self, tenant: str, session_id: str, outcome: str,
+                        learnt_at: datetime) -> StoredFeedback | None:
+        """Store the outcome learnt for a decided session, once: None when the tenant has no
+        decision with this session id. When an outcome is already stored for it, nothing is
+        written and that one is returned (``created`` False; the caller compares outcomes)."""
+        if not isinstance(session_id, str) or not _SESSION_ID.fullmatch(session_id):
+            raise ValueError("session_id must be a lower-case canonical UUID")
+        fb = feedback
+        try:
+            with self._transaction(write=True) as conn:
+                prior = self._feedback(conn, tenant, session_id)
+                if prior is not None:
+                    return prior
+                user_id = conn.execute(
+                    select(decisions.c.user_id)
+                    .where(decisions.c.tenant == tenant, decisions.c.session_id == session_id)
+                    .order_by(decisions.c.created_at.desc(), decisions.c.id.desc()).limit(1)
+                ).scalar_one_or_none()
+                if user_id is None:
+                    return None
+                now = datetime.now(UTC)
+                conn.execute(insert(fb).values(tenant=tenant, session_id=session_id, user_id=user_id,
+                                               outcome=outcome, learnt_at=_utc(learnt_at), created_at=now))
+            return StoredFeedback(session_id, outcome, _utc(learnt_at), now, True)
+        except IntegrityError:  # a concurrent call stored it first (PostgreSQL)
+            with self._transaction(write=False) as conn:
+                prior = self._feedback(conn, tenant, session_id)
+            if prior is None:
+                raise
+            return prior
+
+    @staticmethod
+    def _feedback(conn: Connection, tenant: str, session_id: str) -> StoredFeedback | None:
+        fb = feedback
+        row = conn.execute(select(fb.c.outcome, fb.c.learnt_at, fb.c.created_at)
+                           .where(fb.c.tenant == tenant, fb.c.session_id == session_id)).one_or_none()
+        if row is None:
+            return None
+        return StoredFeedback(session_id, row.outcome, _utc(row.learnt_at), _utc(row.created_at), False)
+
+    def labelled_decisions(self, tenant: str) -> list[LabelledDecision]:
+        """Every logged decision of the tenant whose session has a stored outcome, joined with it."""
+        d, fb = decisions, feedback
+        with self._transaction(write=False) as conn:
+            found = conn.execute(
+                select(d.c.session_id, d.c.model_version, d.c.risk, d.c.decision, d.c.by_policy,
+                       fb.c.outcome, d.c.created_at)
+                .select_from(d.join(fb, (fb.c.tenant == d.c.tenant) & (fb.c.session_id == d.c.session_id)))
+                .where(d.c.tenant == tenant)
+                .order_by(d.c.created_at, d.c.id)).all()
+        rows = [LabelledDecision(r.session_id, r.model_version, float(r.risk), r.decision, bool(r.by_policy),
+                                 r.outcome, _utc(r.created_at)) for r in found]
+        return rows
+
+    def purge_decisions(self, not_before: datetime) -> int:
+        """Delete logged decisions and stored outcomes older than ``not_before`` (all tenants);
+        the count of rows deleted."""
+        cutoff = _utc(not_before)
+        with self._transaction(write=True) as conn:
+            n = conn.execute(delete(decisions).where(decisions.c.created_at < cutoff)).rowcount or 0
+            n += conn.execute(delete(feedback).where(feedback.c.created_at < cutoff)).rowcount or 0
+        return int(n)
 
     def _lock(self, conn: Connection, tenant: str,
               user_key: str) -> tuple[int, bool, UserProfile | None]:
@@ -494,6 +660,8 @@ class ProfileStore:
                 return False
             conn.execute(delete(modality_profiles).where(modality_profiles.c.user_id == user_id))
             conn.execute(delete(scored_sessions).where(scored_sessions.c.user_id == user_id))
+            conn.execute(delete(decisions).where(decisions.c.user_id == user_id))
+            conn.execute(delete(feedback).where(feedback.c.user_id == user_id))
             conn.execute(delete(users).where(users.c.id == user_id, users.c.tenant == tenant))
         if self._sqlite:
             self._checkpoint()

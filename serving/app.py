@@ -52,7 +52,7 @@ from biometrics.service import BiometricService
 from biometrics.store import ProfileStore
 from serving.body import BODY_ERROR_PREFIX, JsonBodyRoute
 from serving.docs import add_docs
-from serving.routes import health, score, users
+from serving.routes import feedback, health, score, users
 from serving.routes.health import Metrics
 from serving.settings import Settings
 
@@ -100,7 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.metrics = metrics = Metrics()
     app.state.service = None
-    for module in (users, score, health):
+    for module in (users, score, feedback, health):
         app.include_router(module.router)
     for route in app.routes:  # every body is parsed strictly, in one place (serving.body)
         if isinstance(route, APIRoute) and route.body_field is not None \
@@ -108,7 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise TypeError(f"route {route.path} reads a body: give its router route_class=JsonBodyRoute")
     add_docs(app)
     # For labelling requests answered before routing (e.g. 413) by their route template.
-    app.state.route_templates = [(r.path_regex, r.path) for m in (users, score, health)
+    app.state.route_templates = [(r.path_regex, r.path) for m in (users, score, feedback, health)
                                  for r in m.router.routes if isinstance(r, APIRoute)]
 
     @app.exception_handler(RequestValidationError)
@@ -174,7 +174,8 @@ def build_service(settings: Settings) -> BiometricService:
                 for tenant in settings.tenant_policies}
     return BiometricService(scorer, store, profile_config,
                             settings.user_id_secret.get_secret_value().encode("utf-8"),
-                            answer_ttl=timedelta(seconds=settings.idempotency_ttl_s), policies=policies)
+                            answer_ttl=timedelta(seconds=settings.idempotency_ttl_s), policies=policies,
+                            decision_retention=timedelta(days=settings.decision_retention_days))
 
 
 # Validation messages -----------------------------------------------------------------

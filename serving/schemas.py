@@ -9,12 +9,13 @@ full, valid request bodies shown in the OpenAPI schema and ``/docs``.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from biometrics.events import SCHEMA_VERSION, KeyClass, Session
+from biometrics.feedback import FeedbackMetrics, ModelFeedbackMetrics
 from biometrics.scoring import ScoreResult
 from biometrics.service import EnrollmentStatus
 
@@ -181,6 +182,115 @@ class ScoreOut(BaseModel):
                                for k, m in result.modalities.items()},
                    reasons=list(result.reasons), enrollment=EnrollmentOut.of(status),
                    model_version=result.model_version)
+
+
+# Outcome feedback -------------------------------------------------------------------
+
+UUID_PATTERN = r"^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$"
+FeedbackOutcome = Literal["confirmed_fraud", "confirmed_genuine", "chargeback"]
+#: Earliest ``learnt_at`` accepted (older is a client's bug), and how far ahead of the clock.
+LEARNT_AT_MIN = datetime(2000, 1, 1, tzinfo=UTC)
+LEARNT_AT_SKEW = timedelta(days=1)
+_LEARNT_AT_FORMAT = "learnt_at must be an ISO 8601 date-time with a time zone, e.g. 2026-05-01T12:00:00Z"
+FEEDBACK_EXAMPLE: dict[str, Any] = {"session_id": EXAMPLE_SESSION["session_id"], "outcome": "chargeback",
+                                    "learnt_at": "2026-05-14T09:30:00Z"}
+FEEDBACK_EXAMPLES = {"chargeback": {"summary": "a login later disputed by the card holder",
+                                    "value": FEEDBACK_EXAMPLE}}
+
+
+class FeedbackIn(_In):
+    """The outcome a fraud team learnt for a scored session (stored once per session)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [FEEDBACK_EXAMPLE]})
+
+    session_id: str = Field(min_length=36, max_length=36, pattern=UUID_PATTERN,
+                            description="the session.session_id of a session this tenant scored")
+    outcome: FeedbackOutcome = Field(
+        description="confirmed_fraud or chargeback: not the account owner; confirmed_genuine: the owner")
+    learnt_at: datetime | None = Field(
+        None, description="when the outcome was learnt (ISO 8601 with a time zone); default: now")
+
+    @field_validator("learnt_at", mode="before")
+    @classmethod
+    def _learnt_at(cls, v: Any) -> datetime | None:
+        # Strict mode takes no string for a datetime: parse it here, a string and nothing else.
+        if v is None:
+            return None
+        if not isinstance(v, str):
+            raise ValueError(_LEARNT_AT_FORMAT)  # noqa: TRY004 - pydantic wants ValueError
+        try:
+            dt = datetime.fromisoformat(v)
+            if dt.tzinfo is None:
+                raise ValueError(_LEARNT_AT_FORMAT)
+            dt = dt.astimezone(UTC)
+        except (ValueError, OverflowError):
+            raise ValueError(_LEARNT_AT_FORMAT) from None
+        if not LEARNT_AT_MIN <= dt <= datetime.now(UTC) + LEARNT_AT_SKEW:
+            raise ValueError("learnt_at must lie between 2000-01-01 and now")
+        return dt
+
+
+class FeedbackOut(BaseModel):
+    """The outcome stored for the session (the first one, when it was already stored)."""
+
+    session_id: str = Field(description="the session's id (lower-case UUID)")
+    outcome: FeedbackOutcome = Field(description="the stored outcome")
+    learnt_at: datetime = Field(description="when the outcome was learnt (UTC)")
+    recorded_at: datetime = Field(description="when the API stored it (UTC)")
+    created: bool = Field(description="true when this request stored it; false when it was already "
+                                      "stored (a retry)")
+
+
+class DecisionCountsOut(BaseModel):
+    """Labelled sessions that got one decision, by outcome class."""
+
+    fraud: int = Field(description="sessions labelled confirmed_fraud or chargeback")
+    genuine: int = Field(description="sessions labelled confirmed_genuine")
+
+
+class ModelFeedbackMetricsOut(BaseModel):
+    """Live error rates of one model version over its labelled sessions (null: no sessions to count)."""
+
+    model_version: str = Field(description="model that made the decisions")
+    labelled: int = Field(description="sessions with an outcome that this model decided")
+    fraud: int = Field(description="of them, labelled confirmed_fraud or chargeback")
+    genuine: int = Field(description="of them, labelled confirmed_genuine")
+    outcomes: dict[str, int] = Field(description="sessions per outcome")
+    decisions: dict[str, DecisionCountsOut] = Field(description="per decision (allow, challenge, deny)")
+    far: float | None = Field(description="false accept rate: share of fraud-labelled sessions allowed")
+    frr: float | None = Field(description="false reject rate: share of genuine sessions not allowed "
+                                          "(challenged or denied)")
+    deny_precision: float | None = Field(description="share of denied labelled sessions that were fraud")
+    not_allow_precision: float | None = Field(
+        description="share of challenged or denied labelled sessions that were fraud")
+    by_policy: int = Field(description="sessions whose decision was a policy (profile enrolling, too "
+                                       "little data), kept as served at any threshold")
+
+    @classmethod
+    def of(cls, m: ModelFeedbackMetrics) -> ModelFeedbackMetricsOut:
+        """Response form of one model's metrics."""
+        return cls(model_version=m.model_version, labelled=m.labelled, fraud=m.fraud, genuine=m.genuine,
+                   outcomes=dict(m.outcomes),
+                   decisions={k: DecisionCountsOut(**v) for k, v in m.decisions.items()},
+                   far=m.far, frr=m.frr, deny_precision=m.deny_precision,
+                   not_allow_precision=m.not_allow_precision, by_policy=m.by_policy)
+
+
+class FeedbackMetricsOut(BaseModel):
+    """The tenant's labelled sessions joined with the decisions, per model version."""
+
+    allow_below: float | None = Field(description="allow threshold the decisions were recomputed at "
+                                                  "(null: the decisions as served)")
+    deny_at_or_above: float | None = Field(description="deny threshold the decisions were recomputed at "
+                                                       "(null: the decisions as served)")
+    labelled: int = Field(description="labelled decisions counted, all model versions")
+    models: list[ModelFeedbackMetricsOut] = Field(description="one entry per model version")
+
+    @classmethod
+    def of(cls, m: FeedbackMetrics) -> FeedbackMetricsOut:
+        """Response form of the library's metrics."""
+        return cls(allow_below=m.allow_below, deny_at_or_above=m.deny_at_or_above, labelled=m.labelled,
+                   models=[ModelFeedbackMetricsOut.of(x) for x in m.models])
 
 
 # Errors and health ------------------------------------------------------------------

@@ -11,6 +11,7 @@
     BIOMETRICS_TENANT_POLICIES='{"acme": {"enrolling_decision": "allow"}}'   # per-tenant overrides
     BIOMETRICS_MAX_REQUEST_BYTES=2000000
     BIOMETRICS_IDEMPOTENCY_TTL_S=600      # answers to requests with a session_id kept for retries
+    BIOMETRICS_DECISION_RETENTION_DAYS=90 # score decisions and outcome feedback kept, then purged
 
 The defaults start a development server on a fresh clone: API key ``dev-key`` for tenant
 ``dev`` and a fixed user-id secret. Both are public, so ``BIOMETRICS_REQUIRE_SECRETS=true``
@@ -25,6 +26,13 @@ gives that tenant its own; ``allow`` suits a tenant that enrolls only sessions v
 a strong second factor. The answer carries the reason ``profile_enrolling`` either way, and a
 bot or a replay is denied whatever the policy. A policy for a tenant no API key maps to, an
 unknown key or value fails at start-up.
+
+Every score answer is logged (``decisions``: session id when the request named one, risk,
+decision, model version; no events, no user id) so that ``POST /v1/feedback`` can attach the
+outcome a fraud team learnt later and ``GET /v1/feedback/metrics`` can give live FAR, FRR and
+precision. ``BIOMETRICS_DECISION_RETENTION_DAYS`` (default 90, 1 to 3650) bounds how long
+decisions and outcomes are kept: older rows are purged lazily (at most every ten minutes, on
+a score or a feedback request); a user's erasure removes them at once.
 
 The default SQLite file lives in ``var/`` (relative to the working directory; git ignores
 it), which start-up creates: a server run from a clone leaves nothing else behind.
@@ -81,6 +89,9 @@ class Settings(BaseSettings):
     idempotency_ttl_s: int = Field(600, ge=10, le=30 * 86_400,
                                    description="seconds the answer to a request with a session_id is "
                                                "kept, so a retry gets it again (then deleted)")
+    decision_retention_days: int = Field(90, ge=1, le=3650,
+                                         description="days score decisions and outcome feedback are "
+                                                     "kept (then purged lazily)")
     max_request_bytes: int = Field(2_000_000, ge=1_024, le=100_000_000, description="largest request body")
     torch_threads: int = Field(1, ge=1, le=256, description="intra-op threads per process for the encoders")
     worker_threads: int = Field(8, ge=1, le=1024,

@@ -35,11 +35,11 @@ from sqlalchemy import (
 
 from biometrics import migrations
 from biometrics.profiles import embeddings_to_bytes, user_key, vectors_to_bytes
-from biometrics.store import ProfileStore, RequestKey, metadata
+from biometrics.store import DecisionRecord, ProfileStore, RequestKey, metadata
 from serving import migrate
 
 SECRET = b"test-secret-0123456789abcdef0123"
-HEAD = "0002"
+HEAD = "0003"
 SID = "0b6f3c1e-2a4d-4e8f-9c7b-5d1a2e3f4b6c"
 
 # The previous release's tables, verbatim (biometrics/store.py before scored_sessions).
@@ -124,7 +124,7 @@ def _schema_diff(url: str, target: MetaData) -> list:
 
 def test_head_is_the_newest_revision():
     assert migrations.head() == HEAD
-    assert [s.revision for s in migrations.script().walk_revisions()] == ["0002", "0001"]
+    assert [s.revision for s in migrations.script().walk_revisions()] == ["0003", "0002", "0001"]
 
 
 def test_previous_release_database_is_stamped_and_upgraded(store_url: str):
@@ -173,6 +173,34 @@ def test_revision_1_is_the_previous_release_schema(store_url: str):
     assert _schema_diff(store_url, old_metadata) == []
 
 
+def test_upgrade_from_revision_2_keeps_profiles_and_answers_and_adds_the_decision_log(store_url: str):
+    """A database the release before the decisions log left at 0002 (a user, a recorded
+    answer) upgrades to head: rows intact, ``decisions`` and ``feedback`` work beside them."""
+    key, embs, _sigs = _previous_release_database(store_url)
+    with ProfileStore(store_url, create_tables=False) as store:
+        store.migrate("0002")
+        assert store.schema_revision() == "0002"
+        got = store.update_once("acme", key, lambda prof: None, RequestKey("score", SID, "f" * 64),
+                                lambda prof: {"n": prof.n_sessions},
+                                not_before=datetime(2000, 1, 1, tzinfo=UTC))
+        assert got is not None
+    assert not {"decisions", "feedback"} & _tables(store_url)
+    with ProfileStore(store_url) as store:
+        assert store.schema_revision() == HEAD
+        assert store.count_answers("acme") == 1
+        np.testing.assert_array_equal(store.get("acme", key).modalities["keystrokes"].embeddings, embs)
+        store.update("acme", key, lambda prof: None,
+                     decision_of=lambda: DecisionRecord(SID, 0.9, "deny", False, "bundle-v1"))
+        assert store.count_decisions("acme") == 1
+        fb = store.record_feedback("acme", SID, "chargeback", datetime(2026, 1, 2, tzinfo=UTC))
+        assert fb is not None and fb.created and store.count_feedback("acme") == 1
+        assert [r.outcome for r in store.labelled_decisions("acme")] == ["chargeback"]
+    assert _version_rows(store_url) == [HEAD]
+    assert _schema_diff(store_url, metadata) == []
+    assert migrate.main(["--url", store_url, "downgrade", "0002"]) == 0
+    assert not {"decisions", "feedback"} & _tables(store_url) and _version_rows(store_url) == ["0002"]
+
+
 def test_database_made_by_create_all_of_this_release_is_stamped_at_head(store_url: str):
     engine = _engine(store_url)
     with engine.begin() as conn:
@@ -196,13 +224,13 @@ def test_downgrade_and_upgrade_keep_the_profiles(store_url: str):
 
 def test_cli_current_upgrade_stamp(store_url: str, capsys: pytest.CaptureFixture[str]):
     assert migrate.main(["--url", store_url, "current"]) == 0
-    assert "database at no revision; head is 0002" in capsys.readouterr().out
+    assert "database at no revision; head is 0003" in capsys.readouterr().out
     assert migrate.main(["--url", store_url, "upgrade", "0001"]) == 0
     assert "database at 0001" in capsys.readouterr().out
     assert migrate.main(["--url", store_url, "upgrade"]) == 0
-    assert capsys.readouterr().out.strip() == "database at 0002; head is 0002"
+    assert capsys.readouterr().out.strip() == "database at 0003; head is 0003"
     assert migrate.main(["--url", store_url, "history"]) == 0
-    assert capsys.readouterr().out.splitlines()[0].startswith("0002  scored_sessions")
+    assert capsys.readouterr().out.splitlines()[0].startswith("0003  decisions and feedback")
 
 
 def test_a_newer_schema_or_unknown_tables_are_refused(store_url: str, tmp_path):

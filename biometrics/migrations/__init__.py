@@ -10,6 +10,8 @@ Revisions (``versions/``):
   ``modality_profiles``. A database made by that release's ``create_all`` has no
   ``alembic_version`` table; :func:`upgrade` recognizes it and stamps it ``0001`` first.
 - ``0002`` adds ``scored_sessions`` (answers to requests that named a session id).
+- ``0003`` adds ``decisions`` (the log of score answers) and ``feedback`` (outcomes learnt
+  for decided sessions).
 
 A new revision: copy the newest file in ``versions/``, set ``revision`` / ``down_revision``,
 write ``upgrade`` / ``downgrade`` with ``alembic.op``, change the Tables in
@@ -34,7 +36,8 @@ BASELINE = "0001"  # the schema that create_all made before migrations existed
 
 # The tables each revision adds, oldest first: how a database without an alembic_version
 # table (made by create_all) is placed on the revision history.
-_TABLES_OF = (("0001", ("users", "modality_profiles")), ("0002", ("scored_sessions",)))
+_TABLES_OF = (("0001", ("users", "modality_profiles")), ("0002", ("scored_sessions",)),
+              ("0003", ("decisions", "feedback")))
 
 
 def config(connection: Connection | None = None) -> Config:

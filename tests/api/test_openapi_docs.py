@@ -5,7 +5,14 @@ from __future__ import annotations
 
 import re
 
-from serving.schemas import ENROLL_EXAMPLE, SCORE_EXAMPLE, EnrollIn, ScoreIn
+from serving.schemas import (
+    ENROLL_EXAMPLE,
+    FEEDBACK_EXAMPLE,
+    SCORE_EXAMPLE,
+    EnrollIn,
+    FeedbackIn,
+    ScoreIn,
+)
 
 FASTAPI_OWN = {"HTTPValidationError", "ValidationError"}
 
@@ -20,7 +27,8 @@ def test_every_body_route_documents_its_400(api):
     spec = _spec(api)
     body_ops = [(path, method, op) for path, item in spec["paths"].items() for method, op in item.items()
                 if "requestBody" in op]
-    assert {(p, m) for p, m, _ in body_ops} == {("/v1/score", "post"), ("/v1/users/{user_id}/enroll", "post")}
+    assert {(p, m) for p, m, _ in body_ops} == {("/v1/score", "post"), ("/v1/users/{user_id}/enroll", "post"),
+                                               ("/v1/feedback", "post")}
     for path, method, op in body_ops:
         answer = op["responses"].get("400")
         assert answer, (path, method)
@@ -30,7 +38,7 @@ def test_every_body_route_documents_its_400(api):
 
 def test_the_documented_400s_are_what_the_body_routes_answer(api):
     bodies = [b'{"user_id": "\xff\xfe"}', ("[" * 100_000 + "]" * 100_000).encode(), b'{"a": 1, "a": 2}']
-    for path in ("/v1/score", "/v1/users/someone/enroll"):
+    for path in ("/v1/score", "/v1/users/someone/enroll", "/v1/feedback"):
         for raw in bodies:
             r = api.client.post(path, content=raw, headers={**api.headers_a, "content-type": "application/json"})
             assert r.status_code == 400 and set(r.json()) == {"detail"}, (path, r.text)
@@ -64,6 +72,18 @@ def test_score_and_enroll_carry_a_full_valid_example(api):
         assert all({"t", "type", "press", "key_class"} <= set(e) for e in session["keystrokes"])
         component = spec["components"]["schemas"][model.__name__]
         assert component["examples"] == [example]
+
+
+def test_feedback_carries_a_valid_example_and_documents_its_answers(api):
+    spec = _spec(api)
+    op = spec["paths"]["/v1/feedback"]["post"]
+    shown = next(iter(op["requestBody"]["content"]["application/json"]["examples"].values()))["value"]
+    assert shown == FEEDBACK_EXAMPLE and spec["components"]["schemas"]["FeedbackIn"]["examples"] == [FEEDBACK_EXAMPLE]
+    FeedbackIn.model_validate(shown)
+    assert {"200", "400", "401", "404", "409", "413", "422"} <= set(op["responses"])
+    assert {"200", "401", "422"} <= set(spec["paths"]["/v1/feedback/metrics"]["get"]["responses"])
+    r = api.client.post("/v1/feedback", json=FEEDBACK_EXAMPLE, headers=api.headers_a)
+    assert r.status_code == 404, r.text  # valid; no session with that id was scored in this tenant
 
 
 def test_the_examples_are_accepted_by_the_api(api):
