@@ -37,7 +37,13 @@ from pathlib import Path
 import numpy as np
 
 from biometrics.data import aalto
-from biometrics.data.key_identity import LAYOUTS, SCHEMES, characters_per_value, key_identity
+from biometrics.data.key_identity import (
+    LAYOUTS,
+    SCHEMES,
+    characters_per_value,
+    key_identity,
+    typing_codes,
+)
 from biometrics.data.paths import datasets_root
 from biometrics.events import KeyClass
 from biometrics.reports import publish_result, rerun_command
@@ -82,15 +88,6 @@ def accuracy_row(dataset: str, report: dict) -> dict:
 
 # --- privacy ---------------------------------------------------------------------------
 
-def _us_codes() -> dict[str, str]:
-    """Character -> the US key that types it (shifted characters map to their key)."""
-    out = {}
-    for code, chars in LAYOUTS["us"].items():
-        for ch in chars:
-            out.setdefault(ch, code)
-    return out
-
-
 def aalto_sentences(datasets: Path) -> list[str]:
     """The distinct prompt sentences of the Aalto files (read for the attack only, never for models)."""
     folder = aalto.unpack(datasets, ROOT / ".cache" / "aalto-desktop")
@@ -111,7 +108,7 @@ def signature(text: str, scheme: str, codes: dict[str, str]) -> tuple:
 
 def dictionary_attack(sentences: list[str], scheme: str) -> dict:
     """Share of words / sentences an attacker who knows the corpus reads back from the key sequence."""
-    codes = _us_codes()
+    codes = typing_codes(LAYOUTS["us"])
     out: dict = {}
     sent_sigs = Counter(signature(s, scheme, codes) for s in sentences)
     out["sentences_identified"] = float(np.mean([sent_sigs[signature(s, scheme, codes)] == 1
@@ -130,13 +127,8 @@ def dictionary_attack(sentences: list[str], scheme: str) -> dict:
 
 def min_chars_per_value(scheme: str) -> int:
     """Fewest characters any key value of the scheme stands for, over the four layouts."""
-    fewest = []
-    for layout in LAYOUTS.values():
-        per_value: dict[tuple, set[str]] = {}
-        for code, chars in layout.items():
-            per_value.setdefault(key_identity(code, scheme) if scheme != "none" else (), set()).update(chars)
-        fewest.append(min(len(v) for v in per_value.values()))
-    return min(fewest)
+    return min(len(chars) for layout in LAYOUTS.values()
+               for chars in characters_per_value(layout, scheme=scheme).values())
 
 
 def sensitive_chars() -> int:

@@ -12,7 +12,7 @@ import json
 import numpy as np
 import pytest
 
-from biometrics.data.key_identity import LAYOUTS, characters_per_value, key_identity
+from biometrics.data.key_identity import LAYOUTS, characters_per_value, key_identity, typing_codes
 from biometrics.events import MIN_KEYS_PER_VALUE, KeyClass, KeyEvent, Session, key_class_of_code
 from biometrics.synthetic import DEMO_PASSWORD, genuine_session, make_account, sample_style
 
@@ -38,16 +38,11 @@ def test_a_key_event_has_no_field_that_could_name_the_key():
     assert len(KeyClass) == 8
 
 
-def _us_codes(text: str) -> list[str]:
-    inverse = {}
-    for code, chars in LAYOUTS["us"].items():
-        for ch in chars:
-            inverse.setdefault(ch, code)
-    return [inverse[ch] for ch in text]
+US = typing_codes(LAYOUTS["us"])
 
 
 def _wire(text: str, sensitive: bool = False) -> list[int]:
-    return [int(key_class_of_code(c, sensitive)) for c in _us_codes(text)]
+    return [int(key_class_of_code(c, sensitive)) for c in map(US.__getitem__, text)]
 
 
 @pytest.mark.parametrize("a, b", [("alice.smith", "zorro-quick"), ("bob1987", "eve2024"),

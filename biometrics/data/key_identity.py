@@ -147,9 +147,28 @@ LAYOUTS: dict[str, dict[str, str]] = {
 }
 
 
-def characters_per_value(layout: dict[str, str], sensitive: bool = False) -> dict[int, set[str]]:
-    """For each key class value: the characters its keys type on ``layout`` (shift included)."""
-    out: dict[int, set[str]] = {}
+def characters_per_value(layout: dict[str, str], sensitive: bool = False,
+                         scheme: str = "classes") -> dict[int | tuple, set[str]]:
+    """For each value a key can carry under ``scheme``: the characters its keys type on ``layout``.
+
+    Values are the contract's key classes (``masked`` everywhere when ``sensitive``) for
+    ``classes``, ``(class, group)`` pairs for ``buckets`` / ``zones``, one value for ``none``.
+    """
+    def value(code: str) -> int | tuple:
+        if scheme == "classes":
+            return int(key_class_of_code(code, sensitive))
+        return () if scheme == "none" else key_identity(code, scheme)
+
+    out: dict[int | tuple, set[str]] = {}
     for code, chars in layout.items():
-        out.setdefault(int(key_class_of_code(code, sensitive)), set()).update(chars)
+        out.setdefault(value(code), set()).update(chars)
+    return out
+
+
+def typing_codes(layout: dict[str, str]) -> dict[str, str]:
+    """Character -> the key that types it on ``layout`` (a shifted character maps to its key)."""
+    out: dict[str, str] = {}
+    for code, chars in layout.items():
+        for ch in chars:
+            out.setdefault(ch, code)
     return out
