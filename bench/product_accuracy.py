@@ -33,10 +33,22 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # `serving` is the project's package, not this folder
 
+from biometrics.bundle import ModelBundle
 from biometrics.data import aalto
+from biometrics.data.balabit import load_balabit
 from biometrics.data.keystroke_modules import split_users
 from biometrics.data.paths import datasets_root
-from biometrics.data.sessions import keystroke_session
+from biometrics.data.pointer_scorer import CHUNK_EVENTS, account_actions, build_pointer_scorer
+from biometrics.data.serwadda import load_serwadda
+from biometrics.data.sessions import (
+    keystroke_session,
+    pointer_session,
+    pointer_sessions,
+    touch_stroke_sessions,
+)
+from biometrics.data.touch_scorer import STROKES_PER_DECISION, build_touch_scorer
+from biometrics.data.touch_scorer import enrollment_sessions as touch_enrollment_sessions
+from biometrics.data.touch_scorer import folds as touch_folds
 from biometrics.metrics import eer, far_at_frr, roc_auc
 from biometrics.protocols import impostor_picks
 from biometrics.reports import publish_result, rerun_command
@@ -131,9 +143,86 @@ def run_aalto(args) -> dict:
     }
 
 
+def run_balabit(args) -> dict:
+    """Balabit, leave one account out: each account's scorer is built without it (background and
+    calibration from the other nine), its training sessions enroll through the service (contract
+    sessions of ``CHUNK_EVENTS`` events), its labelled test sessions are scored."""
+    data = load_balabit(args.datasets_dir)
+    actions = account_actions(data, data.accounts)
+    genuine, impostor, latency, refused, enrolled = [], [], [], Counter(), Counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        for a in data.accounts:
+            scorer = build_pointer_scorer(data, [b for b in data.accounts if b != a], actions=actions,
+                                          seed=args.seed)
+            path = Path(tmp) / f"{a}.pt"
+            ModelBundle(f"balabit-without-{a}", {"pointer": scorer}).save(path)
+            settings = Settings(bundle_path=path, database_url=f"sqlite:///{tmp}/{a}.db",
+                                min_enroll_sessions=args.enroll)
+            service = build_service(settings)
+            for s in data.training[a]:
+                for chunk in pointer_sessions(s.events, CHUNK_EVENTS):
+                    try:
+                        service.enroll(TENANT, a, chunk)
+                        enrolled[a] += 1
+                    except SessionRejectedError as err:
+                        refused[err.reason] += 1
+            for s, illegal in data.labelled_test(a):
+                t0 = time.perf_counter()
+                result, _ = service.score(TENANT, a, pointer_session(s.events))
+                latency.append(time.perf_counter() - t0)
+                (impostor if illegal else genuine).append(
+                    {"user": a, "risk": result.risk, "decision": result.decision, "reasons": result.reasons})
+            service.store.close()
+    lat = np.array(latency) * 1e3
+    return {**served_figures(genuine, impostor), "protocol": "leave one account out (background and "
+            "calibration from the other nine accounts); train sessions enroll, 816 labelled test sessions",
+            "enrollment_sessions_per_account": dict(enrolled), "refused_at_enrollment": dict(refused),
+            "latency_ms": {"p50": float(np.percentile(lat, 50)), "p99": float(np.percentile(lat, 99))}}
+
+
+def run_serwadda(args) -> dict:
+    """Serwadda, user folds: each fold's scorer is built from the other folds (background; the next
+    fold calibrates); its users enroll on session 1 (three contract sessions of consecutive
+    strokes) and are scored on session-2 windows of 11 strokes, their own and the fold's others'."""
+    sessions = load_serwadda(args.datasets_dir)
+    fold = touch_folds(sessions)
+    genuine, impostor, latency, refused = [], [], [], Counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        for f in sorted(set(fold.values())):
+            path = Path(tmp) / f"fold{f}.pt"
+            ModelBundle(f"serwadda-without-fold{f}", {"touch": build_touch_scorer(sessions, f, seed=args.seed)}).save(path)
+            service = build_service(Settings(bundle_path=path, database_url=f"sqlite:///{tmp}/fold{f}.db",
+                                             min_enroll_sessions=3))
+            users = sorted(u for u, g in fold.items() if g == f)
+            for u in users:
+                for s in touch_enrollment_sessions(sessions[1][u]):
+                    try:
+                        service.enroll(TENANT, str(u), s)
+                    except SessionRejectedError as err:
+                        refused[err.reason] += 1
+            queries = {v: touch_stroke_sessions(sessions[2][v], STROKES_PER_DECISION) for v in users}
+            for u in users:
+                for v in users:
+                    for q in queries[v]:
+                        t0 = time.perf_counter()
+                        result, _ = service.score(TENANT, str(u), q)
+                        latency.append(time.perf_counter() - t0)
+                        (genuine if v == u else impostor).append(
+                            {"user": f"{f}:{u}", "risk": result.risk, "decision": result.decision,
+                             "reasons": result.reasons})
+            service.store.close()
+    lat = np.array(latency) * 1e3
+    return {**served_figures(genuine, impostor), "strokes_per_decision": STROKES_PER_DECISION,
+            "protocol": "5 seeded user folds; each fold's scorer built without it; enroll session 1, "
+                        "query session-2 windows of 11 consecutive strokes, impostors from the same fold",
+            "refused_at_enrollment": dict(refused),
+            "latency_ms": {"p50": float(np.percentile(lat, 50)), "p99": float(np.percentile(lat, 99))}}
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--bundle", type=Path, required=True)
+    ap.add_argument("--benchmark", choices=("aalto", "balabit", "serwadda"), default="aalto")
+    ap.add_argument("--bundle", type=Path, help="the served bundle (aalto; balabit builds its own per account)")
     ap.add_argument("--datasets-dir", default=None)
     ap.add_argument("--enroll", type=int, default=5, help="enrollment sessions per user (TypeNet's G)")
     ap.add_argument("--impostors", default="100", help="impostor queries per user, or 'all' (399)")
@@ -142,14 +231,22 @@ def main(argv: list[str] | None = None) -> None:
                     help="the run's metrics.json, to print the research figure beside the served one")
     args = ap.parse_args(argv)
     start = time.time()
-    result = run_aalto(args)
+    if args.benchmark == "balabit":
+        args.enroll = 3 if args.enroll == 5 else args.enroll
+        result = run_balabit(args)
+    elif args.benchmark == "serwadda":
+        result = run_serwadda(args)
+    else:
+        if args.bundle is None:
+            ap.error("--bundle is required for the aalto benchmark")
+        result = run_aalto(args)
     if args.research:
         enc = json.loads(args.research.read_text())["encoder"]
         result["research_eer_mean_per_user"] = enc["eer_by_g"][str(args.enroll)]
     result["command"] = rerun_command("bench/product_accuracy.py", argv)
     result["wall_s"] = round(time.time() - start, 1)
     merged = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    merged["aalto_keystrokes"] = result
+    merged[{"aalto": "aalto_keystrokes", "balabit": "balabit_pointer", "serwadda": "serwadda_touch"}[args.benchmark]] = result
     publish_result(merged, RESULTS)
 
 

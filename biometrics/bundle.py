@@ -1,140 +1,140 @@
-"""Model bundle: everything scoring needs to embed sessions, loadable without Hydra or training code.
+"""Model bundle: the modality scorers that serving runs, loadable without Hydra or training code.
 
-One ``.pt`` file holding, per modality: the encoder's class name (from an allow-list, never
-an import path taken from the file), its constructor arguments and weights, the feature
-configuration and token columns, the crop length, and the calibration fitted on held-out
-genuine and impostor scores. Loaded with ``torch.load(weights_only=True)``: no pickled code.
+One ``.pt`` file of tensors and plain values, loaded with ``torch.load(weights_only=True)``
+(no pickled code). Per scorer (:class:`biometrics.scorers.ModalityScorer`): the modality,
+unit and feature configuration; the encoder's class name (from an allow-list, never an
+import path taken from the file), constructor arguments, weights, token columns and crop
+length; the head's kind (from an allow-list) and payload; the aggregation, calibration,
+metrics and the training data's licence.
+
+Format 3 holds scorers; a format-2 file (one distance-scored session encoder per modality)
+is read as the equivalent format-3 scorers. Anything else fails to load with a
+:class:`BundleError` that says what to do.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 
+from biometrics.calibration import calibration_from_payload, calibration_payload
 from biometrics.events import SCHEMA_VERSION
-from biometrics.models.encoders import BiGRUAttentionEncoder, ConvTransformerEncoder, TypeNetEncoder
-from biometrics.models.inputs import pad_numpy
+from biometrics.heads import Head
+from biometrics.heads.boosted import BoostedTreesHead
+from biometrics.heads.distance import DistanceHead
+from biometrics.heads.kernel import RBFSVMHead
+from biometrics.modalities import MODALITIES
+from biometrics.scorers import ENCODERS, Encoder, ModalityScorer
 
-#: Format 2: models of session contract v2 (key classes with ``masked``; no key buckets).
-BUNDLE_FORMAT = 2
-ENCODERS: dict[str, type[nn.Module]] = {
-    c.__name__: c for c in (TypeNetEncoder, ConvTransformerEncoder, BiGRUAttentionEncoder)
-}
-
-
-#: Quantile levels at which a calibration keeps its held-out probability distributions.
-QUANTILE_LEVELS = np.linspace(0.0, 1.0, 201)
-
-
-@dataclass(frozen=True)
-class Calibration:
-    """Logistic map from a distance to P(not the owner), plus the held-out score distributions.
-
-    ``genuine_quantiles`` / ``impostor_quantiles`` are the calibrated probabilities of the
-    held-out genuine and impostor comparisons at :data:`QUANTILE_LEVELS`, from which
-    decision thresholds for target error rates are derived.
-    """
-
-    slope: float
-    intercept: float
-    genuine_mean: float
-    genuine_sd: float
-    impostor_mean: float
-    impostor_sd: float
-    genuine_quantiles: tuple[float, ...] = ()
-    impostor_quantiles: tuple[float, ...] = ()
-
-    def probability(self, score: np.ndarray | float) -> np.ndarray:
-        """P(impostor) for anomaly scores."""
-        z = self.slope * np.asarray(score, dtype=np.float64) + self.intercept
-        return 1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))
+#: Format 3: modality scorers (unit, encoder, head, calibration) on session contract v2.
+BUNDLE_FORMAT = 3
+READABLE_FORMATS = (2, 3)
+#: Head kinds a bundle may name.
+HEADS: dict[str, type[Head]] = {c.kind: c for c in (DistanceHead, BoostedTreesHead, RBFSVMHead)}
+_REBUILD = ("re-export it from its run with `python -m training.export` (retrain first if it saw "
+            "hashed key buckets), build the default bundle with `python -m training.default_bundle`, "
+            "or the test bundle with `python -m training.sample_bundle`")
 
 
-def fit_calibration(genuine: np.ndarray, impostor: np.ndarray) -> Calibration:
-    """Fit a class-balanced logistic regression of impostor-vs-genuine on the score."""
-    from sklearn.linear_model import LogisticRegression
-
-    x = np.concatenate([genuine, impostor]).reshape(-1, 1)
-    y = np.concatenate([np.zeros(len(genuine)), np.ones(len(impostor))])
-    lr = LogisticRegression(class_weight="balanced", C=1e4).fit(x, y)
-    cal = Calibration(float(lr.coef_[0, 0]), float(lr.intercept_[0]),
-                      float(np.mean(genuine)), float(np.std(genuine)),
-                      float(np.mean(impostor)), float(np.std(impostor)))
-    quantiles = lambda s: tuple(np.quantile(cal.probability(s), QUANTILE_LEVELS).round(6).tolist())
-    return dataclasses.replace(cal, genuine_quantiles=quantiles(genuine), impostor_quantiles=quantiles(impostor))
-
-
-@dataclass
-class ModalityModel:
-    """One modality's encoder with its input contract and calibration."""
-
-    encoder_class: str
-    encoder_kwargs: dict
-    encoder: nn.Module
-    columns: list[int]
-    max_len: int
-    feature_config: dict
-    calibration: Calibration
-    metrics: dict = field(default_factory=dict)
-
-    @torch.no_grad()
-    def embed(self, tokens: list[np.ndarray], batch_size: int = 512) -> np.ndarray:
-        """Embeddings ``[N, D]`` of full-width token sequences (columns are selected here)."""
-        x, mask = pad_numpy([t[:, self.columns] for t in tokens], self.max_len)
-        longest = max(1, int(mask.sum(1).max())) if len(tokens) else 1
-        x, mask = x[:, :longest], mask[:, :longest]  # padding beyond the longest sequence is dead weight
-        out = [self.encoder(torch.from_numpy(x[i:i + batch_size]), torch.from_numpy(mask[i:i + batch_size]))
-               for i in range(0, len(tokens), batch_size)]
-        return torch.cat(out).numpy() if out else np.zeros((0, self.encoder_kwargs["embedding_dim"]), np.float32)
+class BundleError(ValueError):
+    """A bundle file that this release cannot serve, with what to do about it."""
 
 
 @dataclass
 class ModelBundle:
-    """Per-modality encoders under one model version."""
+    """The modality scorers of one model version."""
 
     model_version: str
-    modalities: dict[str, ModalityModel]
+    scorers: dict[str, ModalityScorer]
     created_at: float = field(default_factory=time.time)
 
     def save(self, path: str | Path) -> None:
         """Write the bundle as one ``.pt`` file of tensors and plain values."""
         payload = {"format": BUNDLE_FORMAT, "session_schema": SCHEMA_VERSION, "model_version": self.model_version,
-                   "created_at": self.created_at, "modalities": {}}
-        for name, m in self.modalities.items():
-            payload["modalities"][name] = {
-                "encoder_class": m.encoder_class, "encoder_kwargs": m.encoder_kwargs,
-                "state_dict": m.encoder.state_dict(), "columns": m.columns, "max_len": m.max_len,
-                "feature_config": m.feature_config,
-                "calibration": {k: list(v) if isinstance(v, tuple) else v for k, v in vars(m.calibration).items()},
-                "metrics": m.metrics}
+                   "created_at": self.created_at,
+                   "scorers": {name: _scorer_payload(s) for name, s in self.scorers.items()}}
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         torch.save(payload, path)
 
     @classmethod
     def load(cls, path: str | Path) -> ModelBundle:
-        """Read a bundle written by :meth:`save` (safe loader: no code is unpickled)."""
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-        if payload.get("format") != BUNDLE_FORMAT or payload.get("session_schema") != SCHEMA_VERSION:
-            raise ValueError(
-                f"{path}: bundle format {payload.get('format')} (session contract "
-                f"v{payload.get('session_schema', 1)}) is not format {BUNDLE_FORMAT} for contract "
-                f"v{SCHEMA_VERSION}; re-export it from its run with `python -m training.export` "
-                "(retrain first if it saw hashed key buckets), or rebuild the sample bundle with "
-                "`python -m training.sample_bundle`")
-        mods = {}
-        for name, m in payload["modalities"].items():
-            if m["encoder_class"] not in ENCODERS:
-                raise ValueError(f"{path}: unknown encoder {m['encoder_class']!r}")
-            enc = ENCODERS[m["encoder_class"]](**m["encoder_kwargs"])
-            enc.load_state_dict(m["state_dict"])
-            cal = {k: tuple(v) if isinstance(v, list) else v for k, v in m["calibration"].items()}
-            mods[name] = ModalityModel(m["encoder_class"], m["encoder_kwargs"], enc.eval(), list(m["columns"]),
-                                       int(m["max_len"]), m["feature_config"], Calibration(**cal),
-                                       m.get("metrics", {}))
-        return cls(payload["model_version"], mods, payload.get("created_at", 0.0))
+        """Read a bundle written by :meth:`save`; :class:`BundleError` when it cannot be served."""
+        try:
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+        except FileNotFoundError:
+            raise
+        except Exception as err:
+            raise BundleError(f"{path}: not a model bundle ({type(err).__name__}); {_REBUILD}") from err
+        fmt = payload.get("format") if isinstance(payload, dict) else None
+        if fmt not in READABLE_FORMATS or payload.get("session_schema") != SCHEMA_VERSION:
+            raise BundleError(
+                f"{path}: bundle format {fmt} (session contract v{payload.get('session_schema', 1) if fmt else '?'}) "
+                f"is not one of formats {READABLE_FORMATS} for contract v{SCHEMA_VERSION}; {_REBUILD}")
+        raw = payload["scorers"] if fmt == 3 else {n: _format2_scorer(n, m) for n, m in payload["modalities"].items()}
+        scorers = {name: _scorer_from_payload(path, name, p) for name, p in raw.items()}
+        if not scorers:
+            raise BundleError(f"{path}: the bundle holds no scorer; {_REBUILD}")
+        return cls(payload["model_version"], scorers, payload.get("created_at", 0.0))
+
+
+def _scorer_payload(s: ModalityScorer) -> dict:
+    enc = s.encoder
+    return {"modality": s.modality, "unit": s.unit, "feature_config": s.feature_config,
+            "unit_options": s.unit_options, "inputs": list(s.inputs), "aggregation": s.aggregation,
+            "max_enroll_vectors": s.max_enroll_vectors, "head": _tensors(s.head.payload()),
+            "calibration": calibration_payload(s.calibration), "metrics": s.metrics, "licence": s.licence,
+            "encoder": None if enc is None else {
+                "class": enc.class_name, "kwargs": enc.kwargs, "state_dict": enc.module.state_dict(),
+                "columns": list(enc.columns), "max_len": int(enc.max_len)}}
+
+
+def _format2_scorer(name: str, m: dict) -> dict:
+    """A format-2 modality (session encoder, mean distance) as a format-3 scorer payload."""
+    return {"modality": name, "unit": "session", "feature_config": m["feature_config"], "unit_options": {},
+            "inputs": ["embedding"], "aggregation": "mean", "max_enroll_vectors": 20,
+            "head": {"kind": "distance", "normalize": "none"}, "calibration": m["calibration"],
+            "metrics": m.get("metrics", {}), "licence": None,
+            "encoder": {"class": m["encoder_class"], "kwargs": m["encoder_kwargs"], "state_dict": m["state_dict"],
+                        "columns": m["columns"], "max_len": m["max_len"]}}
+
+
+def _scorer_from_payload(path: str | Path, name: str, p: dict) -> ModalityScorer:
+    where = f"{path}: scorer {name!r}"
+    if p.get("modality") not in MODALITIES:
+        raise BundleError(f"{where} is for an unknown modality {p.get('modality')!r} "
+                          f"(this release serves {', '.join(MODALITIES)}); {_REBUILD}")
+    kind = p.get("head", {}).get("kind")
+    if kind not in HEADS:
+        raise BundleError(f"{where} has an unknown head {kind!r} (this release runs {', '.join(HEADS)}); "
+                          f"upgrade the service or {_REBUILD}")
+    encoder = None
+    if p.get("encoder") is not None:
+        e = p["encoder"]
+        if e["class"] not in ENCODERS:
+            raise BundleError(f"{where} names an unknown encoder {e['class']!r}; {_REBUILD}")
+        module = ENCODERS[e["class"]](**e["kwargs"])
+        module.load_state_dict(e["state_dict"])
+        encoder = Encoder(e["class"], e["kwargs"], module.eval(), list(e["columns"]), int(e["max_len"]))
+    try:
+        return ModalityScorer(
+            name, p["modality"], p["unit"], p["feature_config"], HEADS[kind].from_payload(_arrays(p["head"])),
+            calibration_from_payload(p["calibration"]), encoder, tuple(p["inputs"]), p.get("unit_options", {}),
+            p.get("aggregation", "mean"), int(p.get("max_enroll_vectors", 20)), p.get("metrics", {}),
+            p.get("licence"))
+    except (KeyError, TypeError, ValueError) as err:
+        raise BundleError(f"{where} cannot be served: {err}; {_REBUILD}") from err
+
+
+def _tensors(payload: dict) -> dict:
+    """A head payload with numpy arrays as tensors (the safe loader reads tensors, not arrays)."""
+    return {k: torch.from_numpy(np.ascontiguousarray(v)) if isinstance(v, np.ndarray) else v
+            for k, v in payload.items()}
+
+
+def _arrays(payload: dict) -> dict:
+    """A stored head payload with tensors as numpy arrays (what heads are built from)."""
+    return {k: v.numpy() if isinstance(v, torch.Tensor) else v for k, v in payload.items()}

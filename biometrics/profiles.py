@@ -1,10 +1,16 @@
-"""Behavioral profiles: per user and modality, enrollment embeddings and their genuine spread.
+"""Behavioral profiles: per user and modality scorer, enrollment vectors and the head fitted on them.
 
 Pure logic, no database (the store is :mod:`biometrics.store`). A profile holds, per
-modality, the last ``max_embeddings`` enrollment embeddings, the genuine-distance statistics
-recomputed from them, the number of sessions enrolled, the model version that made the
-embeddings, and the last ``max_signatures`` replay signatures (inter-event intervals in ms,
-never characters or key codes). Users are keyed by :func:`user_key`, an HMAC of the tenant
+modality scorer (keyed by the scorer's name, :class:`biometrics.scorers.ModalityScorer`),
+the last enrollment vectors (one per session for session units, one per action or stroke
+otherwise; at most ``max_embeddings`` or the scorer's own bound), the state its head fitted
+on them (plain float32 arrays), the genuine-distance statistics recomputed from them, the
+number of sessions enrolled, the model version that made the vectors, and replay
+signatures (:func:`biometrics.guards.signatures`: keyed hashes of timing and path shapes,
+never the timings, characters or key codes) in two sets: those of the enrolled sessions
+(up to ``max_enrolled_signatures``, replaced only by later enrollments) and those of the last
+``max_signatures`` sessions that scoring allowed. A replay is checked against both; nothing
+a scored session writes can push an enrolled session's signature out. Users are keyed by :func:`user_key`, an HMAC of the tenant
 and user id, so nothing stored names a person.
 
 Rules:
@@ -14,7 +20,7 @@ Rules:
 - **Model versions never mix.** Enrolling a modality with a model version other than the
   stored one restarts that modality: its embeddings, statistics and session count are
   replaced by the new session's (embedding spaces of two models are not comparable). Its
-  replay signatures are kept: they are raw timing, independent of the model. Should the
+  replay signatures are kept: they describe the sessions, independently of the model. Should the
   restart leave no modality with enough sessions, the profile goes back to ``enrolling``.
 - **Anti-poisoning.** A ``verifying`` profile may be updated only from sessions scored below
   ``auto_update_max_risk`` (:func:`may_auto_update`); the caller checks it before enrolling.
@@ -31,15 +37,20 @@ import dataclasses
 import hashlib
 import hmac
 import struct
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
 import numpy as np
 
-MODALITIES: tuple[str, ...] = ("keystrokes", "pointer", "touch")
+from biometrics.heads import HeadState
+
 State = Literal["enrolling", "verifying"]
+#: Longest scorer name a profile (and the store's column) keys a modality by.
+MAX_NAME_LEN = 16
+#: ``fit(scorer name, enrollment vectors) -> head state``: the service passes its scorers' heads.
+HeadFitter = Callable[[str, np.ndarray], HeadState]
 
 
 @dataclass(frozen=True)
@@ -48,13 +59,15 @@ class ProfileConfig:
 
     min_enroll_sessions: int = 3
     max_embeddings: int = 20
-    max_signatures: int = 50
-    # Intervals kept per replay signature (biometrics.guards.SIGNATURE_LEN makes 128).
-    signature_len: int = 128
+    max_signatures: int = 50  # of sessions that scoring allowed (the recent ring)
+    max_enrolled_signatures: int = 100  # of enrolled sessions (replaced by enrollments only)
+    # Values kept per replay signature (a keystroke sketch holds at most 256; any prefix is valid).
+    signature_len: int = 256
     auto_update_max_risk: float = 0.3
 
     def __post_init__(self) -> None:
-        for name in ("min_enroll_sessions", "max_embeddings", "max_signatures", "signature_len"):
+        for name in ("min_enroll_sessions", "max_embeddings", "max_signatures", "max_enrolled_signatures",
+                     "signature_len"):
             if getattr(self, name) < 1:
                 raise ValueError(f"ProfileConfig.{name} must be at least 1, got {getattr(self, name)}")
         if not 0.0 <= self.auto_update_max_risk <= 1.0:
@@ -70,19 +83,20 @@ def _frozen(a: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True, eq=False)
 class ModalityProfile:
-    """One modality of a user's profile under one model version."""
+    """One modality scorer's part of a user's profile under one model version."""
 
-    modality: str
+    modality: str  # the scorer's name
     model_version: str
-    embeddings: np.ndarray  # float32 [n, D], oldest first, n <= max_embeddings
+    embeddings: np.ndarray  # float32 [n, K] enrollment vectors, oldest first, bounded
     genuine_mean: float  # mean of the leave-one-out mean distances (0 while n < 2)
     genuine_sd: float  # their sample standard deviation (0 while n < 3)
     n_sessions: int  # sessions enrolled since this model version started
-    replay_signatures: tuple[np.ndarray, ...] = ()  # float32 [<= signature_len] each, oldest first
+    replay_signatures: tuple[np.ndarray, ...] = ()  # of allowed scored sessions, oldest first
+    head_state: Mapping[str, np.ndarray] = field(default_factory=dict)  # the head's fit, float32 arrays
+    enrolled_signatures: tuple[np.ndarray, ...] = ()  # of enrolled sessions, oldest first
 
     def __post_init__(self) -> None:
-        if self.modality not in MODALITIES:
-            raise ValueError(f"unknown modality {self.modality!r}; expected one of {MODALITIES}")
+        _check_name(self.modality)
         if not self.model_version:
             raise ValueError("model_version must be a non-empty string")
         emb = self.embeddings
@@ -98,6 +112,14 @@ class ModalityProfile:
                                  for s in self.replay_signatures))
         if self.n_sessions < 0:
             raise ValueError("n_sessions must not be negative")
+        object.__setattr__(self, "head_state", {k: _frozen(v) for k, v in self.head_state.items()})
+        object.__setattr__(self, "enrolled_signatures", tuple(_frozen(s) for s in self.enrolled_signatures))
+
+
+def _check_name(name: str) -> None:
+    if not (isinstance(name, str) and 0 < len(name) <= MAX_NAME_LEN and name.replace("_", "").isalnum()):
+        raise ValueError(f"a modality scorer name must be 1-{MAX_NAME_LEN} letters, digits or '_', "
+                         f"got {name!r}")
 
 
 @dataclass(frozen=True, eq=False)
@@ -117,10 +139,15 @@ class UserProfile:
         m = self.modalities.get(modality)
         return m.embeddings if m is not None and m.model_version == model_version else None
 
-    def replay_signatures(self, modality: str) -> list[np.ndarray]:
-        """Stored replay signatures of a modality, oldest first."""
+    def head_state(self, modality: str, model_version: str) -> HeadState:
+        """The head state fitted on a modality's enrollment vectors by ``model_version`` (empty otherwise)."""
         m = self.modalities.get(modality)
-        return list(m.replay_signatures) if m is not None else []
+        return dict(m.head_state) if m is not None and m.model_version == model_version else {}
+
+    def replay_signatures(self, modality: str) -> list[np.ndarray]:
+        """Stored replay signatures of a modality: the enrolled sessions', then the allowed ones'."""
+        m = self.modalities.get(modality)
+        return list(m.enrolled_signatures) + list(m.replay_signatures) if m is not None else []
 
 
 def new_profile(tenant: str, user_key: str, now: datetime | None = None) -> UserProfile:
@@ -175,42 +202,60 @@ def _as_vector(name: str, what: str, v: np.ndarray) -> np.ndarray:
     return a
 
 
-def enroll(profile: UserProfile, modality_embeddings: Mapping[str, np.ndarray],
+def enroll(profile: UserProfile, modality_vectors: Mapping[str, np.ndarray],
            signatures: Mapping[str, np.ndarray], model_version: str,
-           cfg: ProfileConfig = ProfileConfig(), now: datetime | None = None) -> UserProfile:
-    """The profile after enrolling one session: one ``[D]`` embedding per modality present.
+           cfg: ProfileConfig = ProfileConfig(), now: datetime | None = None, *,
+           max_vectors: Mapping[str, int] | None = None, fit: HeadFitter | None = None) -> UserProfile:
+    """The profile after enrolling one session: its ``[k, K]`` item vectors per modality scorer present.
 
-    Signatures are stored for the modalities enrolled here only; others are ignored.
+    A ``[K]`` vector is one item. ``max_vectors`` bounds the vectors kept per scorer (default
+    ``cfg.max_embeddings``); ``fit`` refits the scorer's head on the kept vectors (without it
+    the head state is empty, which a distance head needs). Signatures are stored for the
+    modalities enrolled here only; others are ignored.
     """
-    if not modality_embeddings:
+    if not modality_vectors:
         raise ValueError("a session to enroll needs at least one modality embedding")
     now = now or datetime.now(UTC)
     mods = dict(profile.modalities)
-    for name, vec in modality_embeddings.items():
-        if name not in MODALITIES:
-            raise ValueError(f"unknown modality {name!r}; expected one of {MODALITIES}")
-        e = _as_vector(name, "embedding", vec)
+    for name, vec in modality_vectors.items():
+        _check_name(name)
+        e = _as_matrix(name, vec)
         old = mods.get(name)
-        sigs: tuple[np.ndarray, ...] = old.replay_signatures if old is not None else ()
+        enrolled_sigs: tuple[np.ndarray, ...] = old.enrolled_signatures if old is not None else ()
         if name in signatures:
             sig = _as_vector(name, "signature", signatures[name])[: cfg.signature_len]
-            sigs = (sigs + (_frozen(sig),))[-cfg.max_signatures:]
+            enrolled_sigs = (enrolled_sigs + (_frozen(sig),))[-cfg.max_enrolled_signatures:]
         if old is not None and old.model_version == model_version:
-            if old.embeddings.shape[1] != e.size:
-                raise ValueError(f"{name} embedding has {e.size} dimensions, the profile "
+            if old.embeddings.shape[1] != e.shape[1]:
+                raise ValueError(f"{name} embedding has {e.shape[1]} dimensions, the profile "
                                  f"{old.embeddings.shape[1]} under the same model version "
                                  f"{model_version!r}")
-            emb = np.concatenate([old.embeddings, e[None, :]])[-cfg.max_embeddings:]
+            emb = np.concatenate([old.embeddings, e])
             n = old.n_sessions + 1
         else:  # new modality, or a new model version: restart, never mix embedding spaces
-            emb, n = e[None, :], 1
-        emb = _frozen(emb)
-        mean, sd = genuine_stats(emb)
-        mods[name] = ModalityProfile(name, model_version, emb, mean, sd, n, sigs)
-    state: State = ("verifying" if any(m.n_sessions >= cfg.min_enroll_sessions for m in mods.values())
-                    else "enrolling")
-    return dataclasses.replace(profile, state=state, n_sessions=profile.n_sessions + 1,
+            emb, n = e, 1
+        emb = _frozen(emb[-(max_vectors or {}).get(name, cfg.max_embeddings):])
+        mean, sd = genuine_stats(emb[-_STATS_VECTORS:])
+        state = fit(name, emb) if fit is not None else {}
+        mods[name] = ModalityProfile(name, model_version, emb, mean, sd, n,
+                                     old.replay_signatures if old is not None else (), state, enrolled_sigs)
+    state_: State = ("verifying" if any(m.n_sessions >= cfg.min_enroll_sessions for m in mods.values())
+                     else "enrolling")
+    return dataclasses.replace(profile, state=state_, n_sessions=profile.n_sessions + 1,
                                modalities=mods, updated_at=now)
+
+
+#: Most recent vectors the genuine statistics are computed on (all pairs: quadratic).
+_STATS_VECTORS = 256
+
+
+def _as_matrix(name: str, v: np.ndarray) -> np.ndarray:
+    a = np.asarray(v, dtype=np.float32)
+    if a.ndim == 1:
+        a = a[None, :]
+    if a.ndim != 2 or a.size == 0 or not np.isfinite(a).all():
+        raise ValueError(f"{name} vectors must be a finite, non-empty [k, K] array, got shape {a.shape}")
+    return a
 
 
 # Serialization: little-endian float32 with an explicit shape header. No pickle.
@@ -267,3 +312,45 @@ def vectors_from_bytes(b: bytes) -> tuple[np.ndarray, ...]:
     if pos != len(b):
         raise ValueError("vectors blob has trailing bytes")
     return tuple(out)
+
+
+_STATE_MAGIC = b"BMS1"
+
+
+def state_to_bytes(state: Mapping[str, np.ndarray]) -> bytes:
+    """Named float32 arrays as bytes: magic, count, then per array its name, shape and values."""
+    parts = [_STATE_MAGIC, struct.pack("<I", len(state))]
+    for name, a in sorted(state.items()):
+        a = np.asarray(a, dtype="<f4")
+        key = name.encode("utf-8")
+        parts += [struct.pack("<II", len(key), a.ndim), key, struct.pack(f"<{a.ndim}I", *a.shape),
+                  np.ascontiguousarray(a).tobytes()]
+    return b"".join(parts)
+
+
+def state_from_bytes(b: bytes | None) -> dict[str, np.ndarray]:
+    """Inverse of :func:`state_to_bytes` (read-only float32 arrays); empty for None."""
+    if b is None:
+        return {}
+    b = bytes(b)
+    if len(b) < 8 or b[:4] != _STATE_MAGIC:
+        raise ValueError("not a head-state blob (bad header)")
+    (count,), pos, out = struct.unpack_from("<I", b, 4), 8, {}
+    try:
+        for _ in range(count):
+            klen, ndim = struct.unpack_from("<II", b, pos)
+            pos += 8
+            name = b[pos:pos + klen].decode("utf-8")
+            pos += klen
+            shape = struct.unpack_from(f"<{ndim}I", b, pos)
+            pos += 4 * ndim
+            size = int(np.prod(shape)) if ndim else 1
+            if pos + 4 * size > len(b):
+                raise ValueError("head-state blob is truncated")
+            out[name] = _frozen(np.frombuffer(b, dtype="<f4", count=size, offset=pos).reshape(shape))
+            pos += 4 * size
+    except struct.error as err:
+        raise ValueError("head-state blob is truncated") from err
+    if pos != len(b):
+        raise ValueError("head-state blob has trailing bytes")
+    return out

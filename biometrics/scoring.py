@@ -1,12 +1,14 @@
-"""Session scoring: features -> embeddings -> distance to the profile -> calibrated, fused risk.
+"""Session scoring: items -> vectors -> head score against the profile -> calibrated, fused risk.
 
     scorer = Scorer(ModelBundle.load(path), ScoringConfig())
     observed = scorer.observe(session)            # embeddings + replay signatures per modality
     result = scorer.score(observed, profile)      # risk, decision, confidence, reasons
     result = scorer.score(observed, profile, TenantPolicy(enrolling_decision="allow"))  # a tenant's policy
 
-A modality's score is the calibrated probability that its embedding is not the owner's
-(mean distance to the enrollment embeddings, through the bundle's calibration). The fused
+A modality's score is the calibrated probability that its session is not the owner's: the
+bundle's :class:`~biometrics.scorers.ModalityScorer` cuts the session into items, makes
+their vectors, scores them with its head against the profile's enrollment vectors and
+state, aggregates and calibrates. The fused
 risk weights each modality by its confidence (how much of it the session holds), and
 the guards (bot-like timing, replay) override a match: a replayed session is the owner's
 rhythm by construction, so only the guard can catch it.
@@ -27,19 +29,13 @@ from typing import Literal, Protocol
 import numpy as np
 
 from biometrics.bundle import ModelBundle
-from biometrics.distances import mean_distance
+from biometrics.calibration import QUANTILE_LEVELS
 from biometrics.events import Session
-from biometrics.features.session import modality_tokens
 from biometrics.guards import GuardConfig, bot_like, is_replay, signatures
+from biometrics.heads import HeadState
 
 Decision = Literal["allow", "challenge", "deny"]
 DECISIONS: tuple[Decision, ...] = ("allow", "challenge", "deny")
-
-#: Tokens at which a modality counts as fully observed (confidence 1).
-FULL_TOKENS = {"keystrokes": 40, "pointer": 200, "touch": 100}
-MIN_TOKENS = {"keystrokes": 5, "pointer": 10, "touch": 10}
-MISMATCH_REASON = {"keystrokes": "keystroke_mismatch", "pointer": "pointer_mismatch", "touch": "touch_mismatch"}
-
 
 #: Draws per modality set when fused held-out risks are simulated for its thresholds.
 _FUSION_DRAWS = 20_000
@@ -107,9 +103,9 @@ class ScoringConfig:
         modality's held-out quantiles as independent draws (seeded). The set of every
         modality also sets the default ``allow_below`` / ``deny_at_or_above``.
         """
-        names = sorted(bundle.modalities)
+        names = sorted(bundle.scorers)
         for name in names:
-            if not bundle.modalities[name].calibration.genuine_quantiles:
+            if not bundle.scorers[name].calibration.genuine_quantiles:
                 raise ValueError("the bundle's calibration has no held-out quantiles; re-export it")
         sets = [c for r in range(1, len(names) + 1) for c in itertools.combinations(names, r)]
         by = {modality_set_key(c): _thresholds(bundle, c, target_far, target_frr) for c in sets}
@@ -133,10 +129,8 @@ def modality_set_key(modalities: Iterable[str]) -> str:
 
 def _thresholds(bundle: ModelBundle, names: tuple[str, ...], target_far: float, target_frr: float) -> Thresholds:
     """Thresholds of one modality set from its held-out genuine and impostor fused risks."""
-    from biometrics.bundle import QUANTILE_LEVELS
-
     rng = np.random.default_rng(0)
-    cals = [bundle.modalities[n].calibration for n in names]
+    cals = [bundle.scorers[n].calibration for n in names]
     if len(cals) == 1:  # the held-out quantiles are the distribution itself
         genuine_q, impostor_q = np.array(cals[0].genuine_quantiles), np.array(cals[0].impostor_quantiles)
     else:
@@ -151,9 +145,9 @@ def _thresholds(bundle: ModelBundle, names: tuple[str, ...], target_far: float, 
 
 @dataclass(frozen=True)
 class Observed:
-    """What a session contributes: per-modality embeddings, token counts and replay signatures."""
+    """What a session contributes: per-scorer item vectors ``[n_items, K]``, token counts, replay signatures."""
 
-    embeddings: dict[str, np.ndarray]
+    vectors: dict[str, np.ndarray]
     n_tokens: dict[str, int]
     signatures: dict[str, np.ndarray]
     bot_modalities: list[str]
@@ -166,6 +160,8 @@ class ProfileView(Protocol):
 
     def embeddings(self, modality: str, model_version: str) -> np.ndarray | None: ...
 
+    def head_state(self, modality: str, model_version: str) -> HeadState: ...
+
     def replay_signatures(self, modality: str) -> list[np.ndarray]: ...
 
 
@@ -173,7 +169,7 @@ class ProfileView(Protocol):
 class ModalityScore:
     """One modality's contribution to the risk."""
 
-    distance: float | None
+    distance: float | None  # the head's anomaly score (for a distance head, the mean distance)
     probability: float | None
     confidence: float
     n_tokens: int
@@ -207,17 +203,23 @@ class Scorer:
         """Version of the bundle that makes this scorer's embeddings."""
         return self.bundle.model_version
 
+    def enrollment(self) -> dict:
+        """Keyword arguments of :func:`biometrics.profiles.enroll` for this bundle's scorers:
+        how many vectors each keeps, and the fit of each one's head."""
+        scorers = self.bundle.scorers
+        return {"max_vectors": {n: s.max_enroll_vectors for n, s in scorers.items()},
+                "fit": lambda name, vectors: scorers[name].fit(vectors)}
+
     def observe(self, session: Session) -> Observed:
-        """Embed every modality the session holds and the bundle knows (one encoder call each)."""
-        embeddings, counts = {}, {}
-        for name, model in self.bundle.modalities.items():
-            if not getattr(session, name):
+        """Item vectors of every modality the session holds and the bundle scores (one encoder call each)."""
+        vectors, counts = {}, {}
+        for name, scorer in self.bundle.scorers.items():
+            if not scorer.spec.present(session):
                 continue
-            tokens = modality_tokens(session, name, model.feature_config)
-            counts[name] = int(tokens.shape[0])
-            if tokens.shape[0] >= MIN_TOKENS.get(name, 1):
-                embeddings[name] = model.embed([tokens])[0]
-        return Observed(embeddings, counts, signatures(session), bot_like(session, self.config.guards))
+            vecs, counts[name] = scorer.vectors(session)
+            if vecs is not None:
+                vectors[name] = vecs
+        return Observed(vectors, counts, signatures(session, self.config.guards), bot_like(session, self.config.guards))
 
     def score(self, observed: Observed, profile: ProfileView | None,
               policy: TenantPolicy | None = None) -> ScoreResult:
@@ -230,7 +232,7 @@ class Scorer:
         reasons: list[str] = []
         mods: dict[str, ModalityScore] = {}
         for name, n in observed.n_tokens.items():
-            conf = min(1.0, n / FULL_TOKENS.get(name, 50))
+            conf = min(1.0, n / self.bundle.scorers[name].spec.full_tokens)
             mods[name] = self._modality_score(name, observed, profile, conf)
         scored = {k: m for k, m in mods.items() if m.probability is not None}
         if scored:
@@ -243,7 +245,7 @@ class Scorer:
             risk, confidence = 0.5, 0.0
         if profile is None or profile.state != "verifying":
             reasons.append("profile_enrolling")
-        if not observed.embeddings:
+        if not observed.vectors:
             reasons.append("too_little_data")
         if observed.bot_modalities:
             reasons.append("bot_like_timing")
@@ -261,14 +263,15 @@ class Scorer:
     def _modality_score(self, name: str, observed: Observed, profile: ProfileView | None,
                         confidence: float) -> ModalityScore:
         n = observed.n_tokens[name]
-        emb = observed.embeddings.get(name)
+        vecs = observed.vectors.get(name)
         enrolled = profile.embeddings(name, self.model_version) if profile is not None else None
-        if emb is None or enrolled is None or len(enrolled) == 0 or profile.state != "verifying":
-            return ModalityScore(None, None, 0.0 if emb is None else confidence, n)
-        distance = float(mean_distance(enrolled, emb[None, :])[0])
-        prob = float(self.bundle.modalities[name].calibration.probability(distance))
-        reason = MISMATCH_REASON[name] if prob >= self.config.thresholds([name]).allow_below else None
-        return ModalityScore(round(distance, 6), round(prob, 6), round(confidence, 4), n, reason)
+        if vecs is None or enrolled is None or len(enrolled) == 0 or profile.state != "verifying":
+            return ModalityScore(None, None, 0.0 if vecs is None else confidence, n)
+        scorer = self.bundle.scorers[name]
+        anomaly = scorer.anomaly(enrolled, profile.head_state(name, self.model_version), vecs)
+        prob = float(scorer.probability(anomaly))
+        reason = scorer.spec.mismatch_reason if prob >= self.config.thresholds([name]).allow_below else None
+        return ModalityScore(round(anomaly, 6), round(prob, 6), round(confidence, 4), n, reason)
 
     def _replayed(self, observed: Observed, profile: ProfileView | None) -> bool:
         if profile is None:

@@ -63,6 +63,7 @@ from typing import Any
 from biometrics.events import Session
 from biometrics.feedback import OUTCOMES, FeedbackMetrics, feedback_metrics
 from biometrics.guards import is_replay
+from biometrics.modalities import MODALITIES
 from biometrics.profiles import (
     ProfileConfig,
     UserProfile,
@@ -72,7 +73,6 @@ from biometrics.profiles import (
     user_key,
 )
 from biometrics.scoring import (
-    MIN_TOKENS,
     ModalityScore,
     Observed,
     Scorer,
@@ -193,9 +193,8 @@ class BiometricService:
             raise SessionRejectedError(
                 "bot_like_timing", "the session was not enrolled: its timing or pointer paths look "
                 f"automated ({', '.join(observed.bot_modalities)})")
-        if not observed.embeddings:
+        if not observed.vectors:
             raise SessionRejectedError("too_little_data", _too_little_data(observed))
-        version = self.model_version
 
         def merge(current: UserProfile | None) -> UserProfile:
             if current is not None and self._replayed(observed, current):
@@ -203,7 +202,7 @@ class BiometricService:
                     "replayed_session", "the session was not enrolled: its timing repeats a session "
                     "already stored for this user")
             profile = current if current is not None else new_profile(tenant, key)
-            return enroll(profile, observed.embeddings, observed.signatures, version, self.config)
+            return self._enroll(profile, observed)
 
         if once is None:
             profile = self.store.update(tenant, key, merge)
@@ -216,6 +215,11 @@ class BiometricService:
         log.info("enrolled key=%s state=%s sessions=%d", key[:LOG_KEY_CHARS], status.state,
                  status.sessions)
         return status
+
+    def _enroll(self, profile: UserProfile, observed: Observed) -> UserProfile:
+        """The profile with the observed session enrolled, each scorer's head refitted on its vectors."""
+        return enroll(profile, observed.vectors, observed.signatures, self.model_version, self.config,
+                      **self.scorer.enrollment())
 
     # Scoring -----------------------------------------------------------------------
 
@@ -233,7 +237,6 @@ class BiometricService:
         if once is not None and (prior := self._prior(tenant, once)) is not None:
             return _score_from_json(prior)
         observed = self.scorer.observe(session)  # outside the transaction: the slow part
-        version = self.model_version
         policy = self.policy(tenant)
         answer: dict[str, ScoreResult] = {}
 
@@ -244,9 +247,9 @@ class BiometricService:
             answer["result"] = result
             if any(r in result.reasons for r in GUARD_REASONS):
                 return None  # a bot or a replay teaches the profile nothing, not even its timing
-            if (update_profile and current.state == "verifying" and observed.embeddings and result.decision == "allow"
+            if (update_profile and current.state == "verifying" and observed.vectors and result.decision == "allow"
                     and may_auto_update(result.risk, self.config)):
-                return enroll(current, observed.embeddings, observed.signatures, version, self.config)
+                return self._enroll(current, observed)
             if result.decision != "allow":
                 return None  # a denied or challenged attempt writes nothing (it cannot flush the replay memory)
             return _with_signatures(current, observed, self.config)
@@ -478,7 +481,7 @@ def _with_signatures(profile: UserProfile, observed: Observed, cfg: ProfileConfi
 
 
 def _too_little_data(observed: Observed) -> str:
-    need = ", ".join(f"{m} >= {MIN_TOKENS.get(m, 1)}" for m in ("keystrokes", "pointer", "touch"))
+    need = ", ".join(f"{m.name} >= {m.min_tokens}" for m in MODALITIES.values())
     have = ", ".join(f"{m} {n}" for m, n in observed.n_tokens.items()) or "none"
     return (f"the session holds too little data to enroll: some modality needs enough tokens ({need}); "
             f"it has {have}")

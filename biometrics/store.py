@@ -84,6 +84,8 @@ from biometrics.profiles import (
     UserProfile,
     embeddings_from_bytes,
     embeddings_to_bytes,
+    state_from_bytes,
+    state_to_bytes,
     vectors_from_bytes,
     vectors_to_bytes,
 )
@@ -114,6 +116,8 @@ modality_profiles = Table(
     Column("genuine_sd", Double, nullable=False),
     Column("n_sessions", Integer, nullable=False),
     Column("signatures", LargeBinary, nullable=False),
+    Column("head_state", LargeBinary, nullable=True),
+    Column("enrolled_signatures", LargeBinary, nullable=True),
 )
 
 scored_sessions = Table(
@@ -342,7 +346,7 @@ class ProfileStore:
         return (select(users.c.id, users.c.state, users.c.n_sessions, users.c.created_at,
                        users.c.updated_at, mp.c.modality, mp.c.model_version, mp.c.embeddings,
                        mp.c.genuine_mean, mp.c.genuine_sd, mp.c.n_sessions.label("m_n_sessions"),
-                       mp.c.signatures)
+                       mp.c.signatures, mp.c.head_state, mp.c.enrolled_signatures)
                 .select_from(users.outerjoin(mp, mp.c.user_id == users.c.id))
                 .where(users.c.tenant == tenant, users.c.user_key == user_key)
                 .order_by(mp.c.modality))
@@ -352,7 +356,9 @@ class ProfileStore:
         first = rows[0]
         mods = {r.modality: ModalityProfile(
             r.modality, r.model_version, embeddings_from_bytes(r.embeddings), float(r.genuine_mean),
-            float(r.genuine_sd), int(r.m_n_sessions), vectors_from_bytes(r.signatures))
+            float(r.genuine_sd), int(r.m_n_sessions), vectors_from_bytes(r.signatures),
+            state_from_bytes(r.head_state),
+            vectors_from_bytes(r.enrolled_signatures) if r.enrolled_signatures is not None else ())
             for r in rows if r.modality is not None}
         return UserProfile(tenant, user_key, first.state, int(first.n_sessions), mods,
                            _utc(first.created_at), _utc(first.updated_at))
@@ -639,7 +645,9 @@ class ProfileStore:
                       "embeddings": embeddings_to_bytes(m.embeddings),
                       "genuine_mean": float(m.genuine_mean), "genuine_sd": float(m.genuine_sd),
                       "n_sessions": int(m.n_sessions),
-                      "signatures": vectors_to_bytes(m.replay_signatures)}
+                      "signatures": vectors_to_bytes(m.replay_signatures),
+                      "head_state": state_to_bytes(m.head_state) if m.head_state else None,
+                      "enrolled_signatures": vectors_to_bytes(m.enrolled_signatures)}
             if name in old:
                 conn.execute(update(mp).where(mp.c.user_id == user_id, mp.c.modality == name)
                              .values(**values))

@@ -28,6 +28,8 @@ path and query string, are dropped.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -45,7 +47,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from biometrics.bundle import ModelBundle
+from biometrics.bundle import BundleError, ModelBundle
+from biometrics.guards import GuardConfig
 from biometrics.profiles import ProfileConfig
 from biometrics.scoring import Scorer, ScoringConfig, TenantPolicy
 from biometrics.service import BiometricService
@@ -81,7 +84,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Sync routes run in anyio's thread pool; scoring is CPU-bound, so a few threads per
         # core beat the default 40 (fewer GIL hand-offs while a thread holds the store's lock).
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
-        app.state.service = build_service(settings)
+        try:
+            app.state.service = build_service(settings)
+        except BundleError as err:  # keep answering: /readyz says 503 and why, every route 503
+            app.state.unavailable = str(err)
+            log.error("not ready: %s", err)
+            yield
+            return
         if settings.uses_dev_secrets:
             log.warning("serving with the public development API key or user-id secret; set "
                         "BIOMETRICS_API_KEYS and BIOMETRICS_USER_ID_SECRET "
@@ -100,6 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.metrics = metrics = Metrics()
     app.state.service = None
+    app.state.unavailable = None
     for module in (users, score, feedback, health):
         app.include_router(module.router)
     for route in app.routes:  # every body is parsed strictly, in one place (serving.body)
@@ -147,15 +157,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def scoring_config(settings: Settings, bundle: ModelBundle) -> ScoringConfig:
     """Thresholds from the target error rates on the bundle's held-out data (per set of modalities
-    a session holds), unless set explicitly (then one pair for every session)."""
+    a session holds), unless set explicitly (then one pair for every session); replay sketches
+    keyed by a key derived from the user-id secret (never stored with the profiles)."""
+    guards = GuardConfig(sketch_key=hmac.new(settings.user_id_secret.get_secret_value().encode("utf-8"),
+                                             b"replay-sketch", hashlib.sha256).digest())
     derived = ScoringConfig.from_targets(bundle, settings.target_far, settings.target_frr,
-                                         enrolling_decision=settings.enrolling_decision)
+                                         enrolling_decision=settings.enrolling_decision, guards=guards)
     if settings.allow_below is None and settings.deny_at_or_above is None:
         return derived
     deny = settings.deny_at_or_above if settings.deny_at_or_above is not None else derived.deny_at_or_above
     allow = settings.allow_below if settings.allow_below is not None else min(derived.allow_below, deny)
     return ScoringConfig(allow_below=allow, deny_at_or_above=deny,
-                         enrolling_decision=settings.enrolling_decision)
+                         enrolling_decision=settings.enrolling_decision, guards=guards)
 
 
 def build_service(settings: Settings) -> BiometricService:

@@ -28,15 +28,18 @@ API_KEY = "demo-key-0123456789"
 ORDER = ("genuine", "impostor", "bot", "replay")
 
 
-def run(base_url: str, records) -> list[dict]:
-    """Enroll, then score; returns one row per scored session."""
+def run(base_url: str, records) -> tuple[list[dict], Counter]:
+    """Enroll, then score; one row per scored session, and the enrollments refused (by reason)."""
     headers = {"X-API-Key": API_KEY}
-    rows = []
+    rows, refused = [], Counter()
     with httpx.Client(base_url=base_url, headers=headers, timeout=30.0) as client:
         for r in records:
             if r.split == "enroll":
                 resp = client.post(f"/v1/users/{r.user_id}/enroll",
                                    json={"session": r.session.model_dump(mode="json", exclude_defaults=True)})
+                if resp.status_code == 422:  # a guard refused it, as a login flow would see; go on
+                    refused[resp.json()["detail"].split(":")[0]] += 1
+                    continue
                 resp.raise_for_status()
         tests = sorted((r for r in records if r.split == "test"), key=lambda r: ORDER.index(r.label))
         for r in tests:
@@ -47,11 +50,11 @@ def run(base_url: str, records) -> list[dict]:
             out = out.json()
             rows.append({"label": r.label, "decision": out["decision"], "risk": out["risk"],
                          "reasons": out["reasons"]})
-    return rows
+    return rows, refused
 
 
-def summarize(rows: list[dict]) -> dict:
-    """Decision counts per session kind, FAR, FRR and the share of attacks caught."""
+def summarize(rows: list[dict], refused: Counter | None = None) -> dict:
+    """Decision counts per session kind, FAR, FRR, the share of attacks caught, enrollments refused."""
     counts: dict[str, Counter] = defaultdict(Counter)
     for row in rows:
         counts[row["label"]][row["decision"]] += 1
@@ -64,7 +67,8 @@ def summarize(rows: list[dict]) -> dict:
             "FAR": share("impostor", "allow"), "FRR": 1.0 - share("genuine", "allow"),
             "FRR_deny": share("genuine", "deny"), "impostors_caught": caught("impostor"),
             "bots_caught": caught("bot"), "bots_flagged": flagged("bot", "bot_like_timing"),
-            "replays_caught": caught("replay"), "replays_flagged": flagged("replay", "replayed_session")}
+            "replays_caught": caught("replay"), "replays_flagged": flagged("replay", "replayed_session"),
+            "enrollments_refused": dict(refused or {})}
 
 
 def print_table(s: dict) -> None:
@@ -78,6 +82,8 @@ def print_table(s: dict) -> None:
           f"   genuine denied {s['FRR_deny']:.1%}")
     print(f"bots caught {s['bots_caught']:.0%} (flagged bot_like_timing {s['bots_flagged']:.0%})   "
           f"replays caught {s['replays_caught']:.0%} (flagged replayed_session {s['replays_flagged']:.0%})")
+    if s["enrollments_refused"]:
+        print("enrollment sessions refused: " + ", ".join(f"{n} ({why})" for why, n in s["enrollments_refused"].items()))
 
 
 def main(argv=None) -> dict:
@@ -102,7 +108,7 @@ def main(argv=None) -> dict:
                             extra_env=secret) as base:
             if not args.json:
                 print(f"API ready at {base}; enrolling {len({r.user_id for r in records})} users over HTTP\n")
-            summary = summarize(run(base, records))
+            summary = summarize(*run(base, records))
     if args.json:
         print(json.dumps(summary))
     else:

@@ -53,7 +53,9 @@ async def get_service(request: Request) -> BiometricService:
     """The application service; 503 while the model or the store is not loaded."""
     service = getattr(request.app.state, "service", None)
     if service is None:
+        reason = getattr(request.app.state, "unavailable", None)
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
+                            f"the model bundle cannot be served: {reason}" if reason else
                             "the service is starting or stopping: model bundle or profile store not loaded")
     return service
 

@@ -149,7 +149,7 @@ class ScoreIn(_In):
 class ModalityScoreOut(BaseModel):
     """One modality's part of the risk (``distance``/``probability`` are null when it was not scored)."""
 
-    distance: float | None = Field(description="embedding distance to the profile (larger: less alike)")
+    distance: float | None = Field(description="the modality scorer's anomaly score against the profile (for a distance head: the mean embedding distance; larger: less alike)")
     probability: float | None = Field(description="calibrated probability the modality is not the owner's")
     confidence: float = Field(description="how much this modality's part can be trusted, in [0, 1] "
                                           "(grows with the data it saw)")
@@ -311,3 +311,5 @@ class HealthOut(BaseModel):
     model_version: str | None = Field(None, description="model that serves (readiness only)")
     checks: dict[str, bool] = Field(default_factory=dict,
                                     description="readiness checks: bundle loaded, store answering")
+    reason: str | None = Field(None, description="why the service cannot serve (readiness only), e.g. a "
+                                                 "bundle of an old format, with what to do")

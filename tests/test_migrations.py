@@ -39,7 +39,7 @@ from biometrics.store import DecisionRecord, ProfileStore, RequestKey, metadata
 from serving import migrate
 
 SECRET = b"test-secret-0123456789abcdef0123"
-HEAD = "0003"
+HEAD = "0004"
 SID = "0b6f3c1e-2a4d-4e8f-9c7b-5d1a2e3f4b6c"
 
 # The previous release's tables, verbatim (biometrics/store.py before scored_sessions).
@@ -124,7 +124,7 @@ def _schema_diff(url: str, target: MetaData) -> list:
 
 def test_head_is_the_newest_revision():
     assert migrations.head() == HEAD
-    assert [s.revision for s in migrations.script().walk_revisions()] == ["0003", "0002", "0001"]
+    assert [s.revision for s in migrations.script().walk_revisions()] == ["0004", "0003", "0002", "0001"]
 
 
 def test_previous_release_database_is_stamped_and_upgraded(store_url: str):
@@ -141,7 +141,8 @@ def test_previous_release_database_is_stamped_and_upgraded(store_url: str):
         assert (m.model_version, m.genuine_mean, m.genuine_sd, m.n_sessions) == ("bundle-v1", 0.25,
                                                                                 0.05, 3)
         np.testing.assert_array_equal(m.embeddings, embs)
-        assert [v.tolist() for v in m.replay_signatures] == [v.tolist() for v in sigs]
+        # The previous release's raw-timing signatures are erased at rest by revision 0004.
+        assert sigs and m.replay_signatures == () and m.enrolled_signatures == ()
         # The new table works with the old rows.
         rk = RequestKey("score", SID, "f" * 64)
         got = store.update_once("acme", key, lambda prof: None, rk, lambda prof: {"n": prof.n_sessions},
@@ -180,10 +181,13 @@ def test_upgrade_from_revision_2_keeps_profiles_and_answers_and_adds_the_decisio
     with ProfileStore(store_url, create_tables=False) as store:
         store.migrate("0002")
         assert store.schema_revision() == "0002"
-        got = store.update_once("acme", key, lambda prof: None, RequestKey("score", SID, "f" * 64),
-                                lambda prof: {"n": prof.n_sessions},
-                                not_before=datetime(2000, 1, 1, tzinfo=UTC))
-        assert got is not None
+    engine = _engine(store_url)  # the answer that release recorded (its columns, written directly)
+    with engine.begin() as conn:
+        uid = conn.execute(text("SELECT id FROM users")).scalar_one()
+        conn.execute(text("INSERT INTO scored_sessions (tenant, operation, session_id, user_id, fingerprint, "
+                          "answer, created_at) VALUES ('acme', 'score', :sid, :uid, :fp, '{\"n\": 3}', :at)"),
+                     {"sid": SID, "uid": uid, "fp": "f" * 64, "at": datetime.now(UTC)})
+    engine.dispose()
     assert not {"decisions", "feedback"} & _tables(store_url)
     with ProfileStore(store_url) as store:
         assert store.schema_revision() == HEAD
@@ -224,13 +228,13 @@ def test_downgrade_and_upgrade_keep_the_profiles(store_url: str):
 
 def test_cli_current_upgrade_stamp(store_url: str, capsys: pytest.CaptureFixture[str]):
     assert migrate.main(["--url", store_url, "current"]) == 0
-    assert "database at no revision; head is 0003" in capsys.readouterr().out
+    assert "database at no revision; head is 0004" in capsys.readouterr().out
     assert migrate.main(["--url", store_url, "upgrade", "0001"]) == 0
     assert "database at 0001" in capsys.readouterr().out
     assert migrate.main(["--url", store_url, "upgrade"]) == 0
-    assert capsys.readouterr().out.strip() == "database at 0003; head is 0003"
+    assert capsys.readouterr().out.strip() == "database at 0004; head is 0004"
     assert migrate.main(["--url", store_url, "history"]) == 0
-    assert capsys.readouterr().out.splitlines()[0].startswith("0003  decisions and feedback")
+    assert capsys.readouterr().out.splitlines()[0].startswith("0004  modality_profiles.head_state")
 
 
 def test_a_newer_schema_or_unknown_tables_are_refused(store_url: str, tmp_path):

@@ -17,6 +17,8 @@ from biometrics.profiles import (
     genuine_stats,
     may_auto_update,
     new_profile,
+    state_from_bytes,
+    state_to_bytes,
     user_key,
     vectors_from_bytes,
     vectors_to_bytes,
@@ -60,14 +62,16 @@ def test_embeddings_and_signatures_are_bounded_newest_kept():
     m = p.modalities["keystrokes"]
     assert m.embeddings.shape == (20, D) and m.embeddings.dtype == np.float32
     np.testing.assert_array_equal(m.embeddings, np.stack([_emb(i) for i in range(40, 60)]))
-    assert len(m.replay_signatures) == 50
-    assert m.replay_signatures[0][0] == 110.0 and m.replay_signatures[-1][0] == 159.0
+    # Enrolled sessions' signatures go to the enrolled set (bounded), never to the scored ring.
+    assert len(m.enrolled_signatures) == 60 and m.replay_signatures == ()
+    assert m.enrolled_signatures[0][0] == 100.0 and m.enrolled_signatures[-1][0] == 159.0
     assert m.n_sessions == 60
-    cfg = ProfileConfig(max_embeddings=5, max_signatures=3, signature_len=16)
-    q = enroll(_enroll_n(7, cfg), {"keystrokes": _emb(99)}, {"keystrokes": _sig(99, 200)}, "v1", cfg)
+    cfg = ProfileConfig(max_embeddings=5, max_enrolled_signatures=3, signature_len=16)
+    q = enroll(_enroll_n(7, cfg), {"keystrokes": _emb(99)}, {"keystrokes": _sig(99, 300)}, "v1", cfg)
     mq = q.modalities["keystrokes"]
-    assert mq.embeddings.shape == (5, D) and len(mq.replay_signatures) == 3
-    assert mq.replay_signatures[-1].shape == (16,)
+    assert mq.embeddings.shape == (5, D) and len(mq.enrolled_signatures) == 3
+    assert mq.enrolled_signatures[-1].shape == (16,)
+    assert len(q.replay_signatures("keystrokes")) == 3
 
 
 def test_stats_follow_the_kept_embeddings():
@@ -85,7 +89,7 @@ def test_model_version_change_restarts_that_modality_only():
     k = q.modalities["keystrokes"]
     assert k.model_version == "v2" and k.n_sessions == 1 and k.embeddings.shape == (1, 4)
     assert (k.genuine_mean, k.genuine_sd) == (0.0, 0.0)
-    assert len(k.replay_signatures) == 4  # raw timing survives a model change
+    assert len(k.enrolled_signatures) == 4  # signatures describe sessions: they survive a model change
     assert q.embeddings("keystrokes", "v1") is None
     np.testing.assert_array_equal(q.embeddings("keystrokes", "v2"), _emb(50, d=4)[None])
     assert q.modalities["pointer"] is p.modalities["pointer"]  # untouched
@@ -105,7 +109,7 @@ def test_enroll_is_pure_and_arrays_read_only():
     before = p.modalities["keystrokes"].embeddings.copy()
     q = enroll(p, {"keystrokes": _emb(7)}, {"keystrokes": _sig(7)}, "v1",
                now=datetime(2030, 1, 1, tzinfo=UTC))
-    assert p.n_sessions == 2 and len(p.modalities["keystrokes"].replay_signatures) == 2
+    assert p.n_sessions == 2 and len(p.modalities["keystrokes"].enrolled_signatures) == 2
     np.testing.assert_array_equal(p.modalities["keystrokes"].embeddings, before)
     assert q.updated_at == datetime(2030, 1, 1, tzinfo=UTC) and q.created_at == p.created_at
     with pytest.raises(ValueError):
@@ -114,9 +118,11 @@ def test_enroll_is_pure_and_arrays_read_only():
 
 @pytest.mark.parametrize("embeddings, match", [
     ({}, "at least one modality"),
-    ({"voice": _emb(0)}, "unknown modality"),
+    ({"key strokes!": _emb(0)}, "scorer name must be"),
+    ({"a_name_longer_than_16": _emb(0)}, "scorer name must be"),
     ({"keystrokes": np.array([1.0, np.nan], np.float32)}, "finite"),
-    ({"keystrokes": np.zeros((2, 3), np.float32)}, "1-D"),
+    ({"keystrokes": np.zeros((2, 3, 1), np.float32)}, r"\[k, K\]"),
+    ({"keystrokes": np.zeros((0, 8), np.float32)}, "non-empty"),
 ])
 def test_bad_enrollment_input_is_refused(embeddings, match):
     with pytest.raises(ValueError, match=match):
@@ -185,7 +191,36 @@ def test_serialization_round_trips_without_pickle():
 
 
 def test_modality_profile_validates():
-    with pytest.raises(ValueError, match="unknown modality"):
-        ModalityProfile("voice", "v1", np.zeros((1, 2), np.float32), 0.0, 0.0, 1)
+    with pytest.raises(ValueError, match="scorer name must be"):
+        ModalityProfile("voice/../x", "v1", np.zeros((1, 2), np.float32), 0.0, 0.0, 1)
     with pytest.raises(ValueError, match="finite"):
         ModalityProfile("touch", "v1", np.full((1, 2), np.inf, np.float32), 0.0, 0.0, 1)
+
+
+def test_head_state_round_trips_and_rejects_damaged_blobs():
+    state = {"w": np.arange(6, dtype=np.float32).reshape(2, 3), "b": np.float32([0.5])}
+    back = state_from_bytes(state_to_bytes(state))
+    assert set(back) == {"w", "b"} and not back["w"].flags.writeable
+    np.testing.assert_array_equal(back["w"], state["w"])
+    assert state_from_bytes(None) == {}
+    for bad in (b"nope", state_to_bytes(state)[:-3], state_to_bytes(state) + b"\0"):
+        with pytest.raises(ValueError, match="head-state blob"):
+            state_from_bytes(bad)
+
+
+def test_enroll_keeps_item_vectors_up_to_the_scorer_bound_and_refits_the_head():
+    fits = []
+
+    def fit(name, vectors):
+        fits.append((name, vectors.shape))
+        return {"centre": vectors.mean(0)}
+
+    p = new_profile("acme", KEY)
+    for i in range(3):  # three sessions of 40 action vectors each
+        p = enroll(p, {"pointer": np.full((40, 4), i, np.float32)}, {}, "v1",
+                   max_vectors={"pointer": 100}, fit=fit)
+    m = p.modalities["pointer"]
+    assert m.embeddings.shape == (100, 4) and m.n_sessions == 3 and p.state == "verifying"
+    assert fits[-1] == ("pointer", (100, 4))
+    np.testing.assert_allclose(p.head_state("pointer", "v1")["centre"], m.embeddings.mean(0))
+    assert p.head_state("pointer", "v2") == {}  # another model's state is never served

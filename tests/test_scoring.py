@@ -4,25 +4,17 @@ import dataclasses
 
 import numpy as np
 import pytest
-import torch
+from untrained import untrained_bundle
 
-from biometrics.bundle import Calibration, ModalityModel, ModelBundle
-from biometrics.features.session import MODALITY_FEATURES, feature_config
-from biometrics.models.encoders import TypeNetEncoder
+from biometrics.bundle import ModelBundle
+from biometrics.calibration import Calibration
 from biometrics.scoring import Observed, Scorer, ScoringConfig, TenantPolicy
 from biometrics.synthetic import generate_dataset
 
 
 def tiny_bundle() -> ModelBundle:
-    torch.manual_seed(0)
-    mods = {}
-    for name, features in MODALITY_FEATURES.items():
-        cols = [i for i, f in enumerate(features) if f != "key_bucket"]
-        kw = {"in_features": len(cols), "hidden": 8, "num_layers": 1, "embedding_dim": 8, "dropout": 0.0}
-        # slope 10, intercept -5: distance 0.5 -> P(impostor) 0.5
-        mods[name] = ModalityModel("TypeNetEncoder", kw, TypeNetEncoder(**kw).eval(), cols, 64,
-                                   dataclasses.asdict(feature_config(name)), Calibration(10.0, -5.0, 0, 0, 0, 0))
-    return ModelBundle("tiny", mods)
+    # slope 10, intercept -5: distance 0.5 -> P(impostor) 0.5
+    return untrained_bundle("tiny", 8, 8, 64, Calibration(10.0, -5.0, 0, 0, 0, 0))
 
 
 @dataclasses.dataclass
@@ -33,6 +25,9 @@ class FakeProfile:
 
     def embeddings(self, modality, model_version):
         return self.emb.get(modality)
+
+    def head_state(self, modality, model_version):
+        return {}
 
     def replay_signatures(self, modality):
         return self.sigs.get(modality, [])
@@ -50,9 +45,9 @@ def records():
 
 def test_observe_embeds_present_modalities_as_unit_vectors(scorer, records):
     obs = scorer.observe(records[0].session)
-    assert set(obs.embeddings) == {"keystrokes", "pointer"}
-    for e in obs.embeddings.values():
-        assert e.shape == (8,) and np.isclose(np.linalg.norm(e), 1.0, atol=1e-5)
+    assert set(obs.vectors) == {"keystrokes", "pointer"}
+    for e in obs.vectors.values():  # session units: one item each
+        assert e.shape == (1, 8) and np.isclose(np.linalg.norm(e), 1.0, atol=1e-5)
 
 
 def test_enrolling_profile_is_challenged_with_reason_by_default(scorer, records):
@@ -65,7 +60,7 @@ def test_enrolling_profile_is_challenged_with_reason_by_default(scorer, records)
 @pytest.mark.parametrize("decision", ["allow", "challenge", "deny"])
 def test_the_enrolling_decision_is_the_policy_passed_per_call(scorer, records, decision):
     obs = scorer.observe(records[0].session)
-    enrolling = FakeProfile("enrolling", {k: v[None, :] for k, v in obs.embeddings.items()})
+    enrolling = FakeProfile("enrolling", dict(obs.vectors))
     r = scorer.score(obs, enrolling, TenantPolicy(enrolling_decision=decision))
     assert r.decision == decision and "profile_enrolling" in r.reasons
     assert scorer.score(obs, enrolling).decision == "challenge"  # the scorer kept no state
@@ -77,7 +72,7 @@ def test_guards_deny_an_enrolling_profile_even_when_its_policy_allows(scorer, re
     r = scorer.score(scorer.observe(bot.session), FakeProfile("enrolling", {}), allow)
     assert {"bot_like_timing", "profile_enrolling"} <= set(r.reasons) and r.decision == "deny"
     obs = scorer.observe(records[0].session)
-    prof = FakeProfile("enrolling", {k: v[None, :] for k, v in obs.embeddings.items()},
+    prof = FakeProfile("enrolling", dict(obs.vectors),
                        {k: [v] for k, v in obs.signatures.items()})
     r = scorer.score(obs, prof, allow)
     assert "replayed_session" in r.reasons and r.decision == "deny"
@@ -90,7 +85,7 @@ def test_a_policy_rejects_an_unknown_decision():
 
 def test_distance_maps_through_calibration_and_decides(scorer):
     e = np.eye(8, dtype=np.float32)[0]
-    obs = Observed({"keystrokes": e}, {"keystrokes": 40}, {}, [])
+    obs = Observed({"keystrokes": e[None, :]}, {"keystrokes": 40}, {}, [])
     near = FakeProfile("verifying", {"keystrokes": e[None, :]})
     far = FakeProfile("verifying", {"keystrokes": -e[None, :]})  # distance 2 -> P ~ 1
     r_near, r_far = scorer.score(obs, near), scorer.score(obs, far)
@@ -101,7 +96,7 @@ def test_distance_maps_through_calibration_and_decides(scorer):
 
 def test_fusion_weights_modalities_by_confidence(scorer):
     e = np.eye(8, dtype=np.float32)[0]
-    obs = Observed({"keystrokes": e, "pointer": e}, {"keystrokes": 40, "pointer": 20}, {}, [])
+    obs = Observed({"keystrokes": e[None, :], "pointer": e[None, :]}, {"keystrokes": 40, "pointer": 20}, {}, [])
     prof = FakeProfile("verifying", {"keystrokes": e[None, :], "pointer": -e[None, :]})
     r = scorer.score(obs, prof)
     pk, pp = r.modalities["keystrokes"].probability, r.modalities["pointer"].probability
@@ -117,7 +112,7 @@ def test_bot_session_is_denied(scorer, records):
 def test_replayed_session_is_flagged(scorer, records):
     s = records[0].session
     obs = scorer.observe(s)
-    prof = FakeProfile("verifying", {k: v[None, :] for k, v in obs.embeddings.items()},
+    prof = FakeProfile("verifying", dict(obs.vectors),
                        {k: [v] for k, v in obs.signatures.items()})
     r = scorer.score(obs, prof)
     assert "replayed_session" in r.reasons and r.decision == "deny"
@@ -129,11 +124,11 @@ def test_too_little_data_is_a_reason(scorer):
 
 
 def test_thresholds_follow_target_error_rates():
-    from biometrics.bundle import fit_calibration
+    from biometrics.calibration import fit_calibration
 
     rng = np.random.default_rng(0)
     bundle = tiny_bundle()
-    for m in bundle.modalities.values():
+    for m in bundle.scorers.values():
         m.calibration = fit_calibration(rng.normal(0.3, 0.1, 500), rng.normal(0.9, 0.2, 500))
     one = ["keystrokes"]  # a keystroke-only session: its own calibration's thresholds
     strict = ScoringConfig.from_targets(bundle, target_far=0.01, target_frr=0.001).thresholds(one)
@@ -148,23 +143,23 @@ def test_thresholds_follow_target_error_rates():
 
 
 def test_thresholds_come_from_the_modalities_the_session_holds():
-    from biometrics.bundle import fit_calibration
+    from biometrics.calibration import fit_calibration
 
     rng = np.random.default_rng(1)
     bundle = tiny_bundle()
-    names = sorted(bundle.modalities)
+    names = sorted(bundle.scorers)
     assert len(names) >= 2
     # One modality separates well, the other barely: their thresholds must differ.
     good, weak = names[0], names[1]
-    for m in bundle.modalities.values():
+    for m in bundle.scorers.values():
         m.calibration = fit_calibration(rng.normal(0.3, 0.1, 500), rng.normal(0.9, 0.2, 500))
-    bundle.modalities[good].calibration = fit_calibration(rng.normal(0.3, 0.1, 4000), rng.normal(0.6, 0.1, 4000))
-    bundle.modalities[weak].calibration = fit_calibration(rng.normal(0.5, 0.2, 2000), rng.normal(0.7, 0.2, 2000))
+    bundle.scorers[good].calibration = fit_calibration(rng.normal(0.3, 0.1, 4000), rng.normal(0.6, 0.1, 4000))
+    bundle.scorers[weak].calibration = fit_calibration(rng.normal(0.5, 0.2, 2000), rng.normal(0.7, 0.2, 2000))
     cfg = ScoringConfig.from_targets(bundle, target_far=0.05, target_frr=0.01)
     only_good, only_weak = cfg.thresholds([good]), cfg.thresholds([weak])
     assert only_good != only_weak
     # The single-modality thresholds are that modality's own held-out quantiles.
-    cal = bundle.modalities[good].calibration
+    cal = bundle.scorers[good].calibration
     imp = cal.probability(rng.normal(0.6, 0.1, 20000))
     assert np.mean(imp < only_good.allow_below) == pytest.approx(0.05, abs=0.02)
     gen = cal.probability(rng.normal(0.3, 0.1, 20000))

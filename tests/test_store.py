@@ -79,7 +79,8 @@ def test_round_trip(profile_store: ProfileStore):
         assert m.embeddings.dtype == np.float32 and m.embeddings.shape == (3, D)
         np.testing.assert_array_equal(m.embeddings, s.embeddings)
         assert (m.genuine_mean, m.genuine_sd) == (s.genuine_mean, s.genuine_sd)
-        assert [v.tolist() for v in m.replay_signatures] == [v.tolist() for v in s.replay_signatures]
+        assert [v.tolist() for v in m.enrolled_signatures] == [v.tolist() for v in s.enrolled_signatures]
+        assert len(m.enrolled_signatures) == 3 and m.head_state == {}
     assert profile_store.count_users("acme") == 1 and profile_store.ping()
 
 
@@ -172,7 +173,7 @@ def test_concurrent_enrolls_lose_no_update(store_url: str, shared: bool):
         m = p.modalities["keystrokes"]
         assert m.n_sessions == threads_n * per_thread
         assert m.embeddings.shape == (ProfileConfig().max_embeddings, D)
-        assert len(m.replay_signatures) == ProfileConfig().max_signatures
+        assert len(m.enrolled_signatures) == min(threads_n * per_thread, ProfileConfig().max_enrolled_signatures)
         assert store.count_users("acme") == 1
 
 

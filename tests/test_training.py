@@ -173,9 +173,9 @@ def test_exported_bundle_embeds_like_the_checkpoint(fast_run, tmp_path):
     want = embed_stage(task, dm, "test")
     # The bundle takes full-width tokens and selects its columns itself.
     full = build_datamodule(cfg, drop_columns=[])
-    got = loaded.modalities["keystrokes"].embed(full.sets["test"].tokens)
+    got = loaded.scorers["keystrokes"].encoder.embed(full.sets["test"].tokens)
     np.testing.assert_allclose(got, want, atol=1e-5)
-    cal = loaded.modalities["keystrokes"].calibration
+    cal = loaded.scorers["keystrokes"].calibration
     assert cal.slope > 0  # larger distance -> more likely an impostor
 
 

@@ -13,7 +13,6 @@ A missing or wrong ``run_dir`` ends the command with a one-line message and exit
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import sys
@@ -22,8 +21,11 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from biometrics.bundle import ModalityModel, ModelBundle, fit_calibration
-from biometrics.features.session import feature_config
+from biometrics.bundle import ModelBundle
+from biometrics.calibration import fit_calibration
+from biometrics.heads.distance import DistanceHead
+from biometrics.modalities import modality
+from biometrics.scorers import Encoder, ModalityScorer
 from training.run import ROOT, build_datamodule, embed_stage, load_task
 
 log = logging.getLogger(__name__)
@@ -73,17 +75,22 @@ def export_run(run_dir: Path, which: str = "best", model_version: str | None = N
             f"{run_dir}: the encoder reads key groups (key_identity={getattr(dm, 'key_identity', '?')}), "
             "which the session contract does not carry, so serving could not feed it; export a run "
             "trained with data.key_identity=classes (or none)")
+    if getattr(dm, "unit", "session") != "session":
+        raise ExportError(
+            f"{run_dir}: its encoder scores {dm.unit}s with a per-user head on the protocol's background "
+            "set; build that scorer with `python -m training.default_bundle`")
     task = load_task(str(ckpt), cfg, dm)
-    report = dm.evaluate_embeddings(embed_stage(task, dm, "val"), "val")
-    calibration = fit_calibration(*report["scores"])
+    head = DistanceHead()
+    report = dm.evaluate_embeddings(embed_stage(task, dm, "val"), "val")  # mean distance: the head's score
     kwargs = OmegaConf.to_container(cfg.model.encoder, resolve=True)
     kwargs.pop("_target_")
     kwargs["in_features"] = dm.in_features
-    model = ModalityModel(type(task.encoder).__name__, kwargs, task.encoder.eval(), dm.columns, dm.max_len,
-                          dataclasses.asdict(feature_config(dm.modality)), calibration,
-                          {"val_eer": float(report["eer"])})
+    encoder = Encoder(type(task.encoder).__name__, kwargs, task.encoder.eval(), dm.columns, dm.max_len)
+    scorer = ModalityScorer(dm.modality, dm.modality, "session", modality(dm.modality).default_feature_config(),
+                            head, fit_calibration(*report["scores"]), encoder,
+                            metrics={"val_eer": float(report["eer"])})
     version = model_version or f"{cfg.task_name}-{run_dir.name}"
-    return ModelBundle(version, {dm.modality: model})
+    return ModelBundle(version, {dm.modality: scorer})
 
 
 def export_runs(run_dirs: list[Path], which: str = "best", model_version: str | None = None) -> ModelBundle:
@@ -92,7 +99,7 @@ def export_runs(run_dirs: list[Path], which: str = "best", model_version: str | 
         raise ExportError(f"no run to export; {USAGE}")
     bundles = [export_run(d, which, model_version) for d in run_dirs]
     version = model_version or "+".join(b.model_version for b in bundles)
-    return ModelBundle(version, {k: v for b in bundles for k, v in b.modalities.items()})
+    return ModelBundle(version, {k: v for b in bundles for k, v in b.scorers.items()})
 
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="export.yaml")

@@ -37,7 +37,7 @@ def main(argv=None) -> None:
         runs.append(run_dir)
     bundle = export_runs(runs, model_version=f"sample-synthetic-s{args.seed}")
     bundle.save(Path(args.out))
-    print(f"bundle {bundle.model_version} with {sorted(bundle.modalities)} written to {args.out}")
+    print(f"bundle {bundle.model_version} with {sorted(bundle.scorers)} written to {args.out}")
 
 
 if __name__ == "__main__":

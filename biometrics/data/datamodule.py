@@ -40,6 +40,8 @@ class SequenceDataModule(pl.LightningDataModule):
     # --- to implement -------------------------------------------------------------------
     feature_names: tuple[str, ...] = ()
     modality: str = "keystrokes"
+    #: What one sequence is: a whole session, or one action or stroke of it (biometrics.modalities).
+    unit: str = "session"
 
     def build_sets(self) -> dict[str, SequenceSet]:
         """Parse the source into ``{"train", "val", "test"}`` sets (all columns)."""

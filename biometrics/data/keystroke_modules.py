@@ -18,8 +18,8 @@ from biometrics.data.paths import datasets_root
 from biometrics.data.sequences import SequenceSet
 from biometrics.distances import mean_distance
 from biometrics.features import KEYSTROKE_FEATURES, keystroke_tokens
-from biometrics.features.session import feature_config
 from biometrics.metrics import eer
+from biometrics.modalities import modality
 from biometrics.protocols import Scorer, enrollment_report, group_by_user
 
 #: Token columns that hold timings (the rest encode which key it was).
@@ -67,7 +67,7 @@ class EnrollmentDataModule(KeyIdentityMixin, SequenceDataModule):
 
     def cache_key(self) -> dict:
         return {"seed": self.seed, "test": self.n_test_users, "val": self.n_val_users,
-                "per_user": self.per_user, "features": repr(feature_config(self.modality)),
+                "per_user": self.per_user, "features": repr(modality(self.modality).feature_config()),
                 "key_identity": self.key_identity}
 
     def build_sets(self) -> dict[str, SequenceSet]:
@@ -120,7 +120,7 @@ class CMUFoldDataModule(KeyIdentityMixin, SequenceDataModule):
 
     def cache_key(self) -> dict:
         return {"seed": self.seed, "fold": self.fold, "n_folds": self.n_folds,
-                "val": self.n_val_users, "features": repr(feature_config(self.modality)),
+                "val": self.n_val_users, "features": repr(modality(self.modality).feature_config()),
                 "key_identity": self.key_identity}
 
     def fold_subjects(self, subjects: np.ndarray) -> dict[str, np.ndarray]:

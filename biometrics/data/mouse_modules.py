@@ -79,6 +79,7 @@ class BalabitDataModule(SequenceDataModule):
 
     feature_names = MOUSE_FEATURES
     modality = "pointer"
+    unit = "action"  # the encoder embeds one action at a time
 
     def __init__(self, datasets: str | Path | None = None, balabit_cache: str | Path | None = None,
                  fold: int | None = None, n_folds: int | None = None, min_events: int = 4,

@@ -6,7 +6,7 @@ import numpy as np
 
 from biometrics.data.keystroke_modules import EnrollmentDataModule
 from biometrics.data.sequences import SequenceSet
-from biometrics.features.session import MODALITY_FEATURES, modality_tokens
+from biometrics.modalities import MODALITIES
 from biometrics.synthetic import DEMO_PASSWORD, generate_dataset
 
 #: Which simulated devices produce each modality.
@@ -25,7 +25,7 @@ class SyntheticDataModule(EnrollmentDataModule):
         # Everyone types the same password, as an impostor types the victim's: the encoder must
         # learn rhythm, not which password a user happens to have.
         self.shared_password = shared_password
-        self.feature_names = MODALITY_FEATURES[modality]
+        self.feature_names = MODALITIES[modality].token_features["session"]
 
     def cache_key(self) -> dict:
         return {**super().cache_key(), "n_users": self.n_users, "sessions": self.sessions_per_user,
@@ -42,5 +42,5 @@ class SyntheticDataModule(EnrollmentDataModule):
         order = np.zeros(users.size, np.int64)
         for u in np.unique(users):  # recording order within each user
             order[users == u] = np.arange((users == u).sum())
-        tokens = [modality_tokens(r.session, self.modality) for r in genuine]
+        tokens = [MODALITIES[self.modality].items(r.session, "session").tokens[0] for r in genuine]
         return SequenceSet(tokens, users, order)

@@ -189,6 +189,7 @@ class SerwaddaFoldDataModule(SequenceDataModule):
 
     feature_names = STROKE_TOKEN_FEATURES
     modality = "touch"
+    unit = "stroke"  # the encoder embeds one stroke at a time
 
     def __init__(self, datasets: str | Path | None = None, fold: int = 0, n_folds: int = 5,
                  fold_seed: int = 0, n_val_users: int = 5, background_per_user: int = 60,

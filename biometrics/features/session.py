@@ -5,48 +5,18 @@ from __future__ import annotations
 import numpy as np
 
 from biometrics.events import Session
-from biometrics.features.keystroke import (
-    KEYSTROKE_FEATURES,
-    KeystrokeFeatureConfig,
-    keystroke_presses,
-    keystroke_tokens,
-)
-from biometrics.features.mouse import (
-    MOUSE_FEATURES,
-    MouseFeatureConfig,
-    mouse_actions,
-    mouse_tokens,
-)
+from biometrics.features.keystroke import keystroke_presses, keystroke_tokens
+from biometrics.features.mouse import mouse_actions
 from biometrics.features.summary import summary_vector
-from biometrics.features.touch import (
-    TOUCH_FEATURES,
-    TouchFeatureConfig,
-    stroke_features,
-    touch_tokens,
-)
-
-MODALITIES: tuple[str, ...] = ("keystrokes", "pointer", "touch")
-#: Token column names per modality.
-MODALITY_FEATURES: dict[str, tuple[str, ...]] = {
-    "keystrokes": KEYSTROKE_FEATURES, "pointer": MOUSE_FEATURES, "touch": TOUCH_FEATURES}
-_CONFIGS = {"keystrokes": KeystrokeFeatureConfig, "pointer": MouseFeatureConfig, "touch": TouchFeatureConfig}
+from biometrics.features.touch import stroke_features
 
 
 def feature_config(modality: str, overrides: dict | None = None):
-    """The feature configuration object of a modality (defaults, or a bundle's stored values)."""
-    if modality not in _CONFIGS:
-        raise ValueError(f"unknown modality {modality!r}; expected one of {MODALITIES}")
-    return _CONFIGS[modality](**(overrides or {}))
+    """The feature configuration object of a modality (see :meth:`biometrics.modalities.ModalitySpec.feature_config`)."""
+    from biometrics.modalities import modality as spec
 
+    return spec(modality).feature_config(overrides)
 
-def modality_tokens(session: Session, modality: str, config: dict | None = None) -> np.ndarray:
-    """The token sequence ``[T, F]`` of one modality of a session (touch: rows grouped by stroke)."""
-    cfg = feature_config(modality, config)
-    if modality == "keystrokes":
-        return keystroke_tokens(session.keystroke_arrays(), cfg)
-    if modality == "pointer":
-        return mouse_tokens(session.pointer_arrays(), cfg)
-    return touch_tokens(session.touch_arrays(), cfg)[0]
 
 #: Token columns that hold timings (the others say which kind of key it was).
 N_TIMING_COLUMNS = 4

@@ -12,6 +12,7 @@ Revisions (``versions/``):
 - ``0002`` adds ``scored_sessions`` (answers to requests that named a session id).
 - ``0003`` adds ``decisions`` (the log of score answers) and ``feedback`` (outcomes learnt
   for decided sessions).
+- ``0004`` adds ``modality_profiles.head_state`` (the per-user head a scorer fitted).
 
 A new revision: copy the newest file in ``versions/``, set ``revision`` / ``down_revision``,
 write ``upgrade`` / ``downgrade`` with ``alembic.op``, change the Tables in
@@ -38,6 +39,8 @@ BASELINE = "0001"  # the schema that create_all made before migrations existed
 # table (made by create_all) is placed on the revision history.
 _TABLES_OF = (("0001", ("users", "modality_profiles")), ("0002", ("scored_sessions",)),
               ("0003", ("decisions", "feedback")))
+# Revisions after those that add a column rather than a table: (revision, table, column).
+_COLUMNS_OF = (("0004", "modality_profiles", "head_state"),)
 
 
 def config(connection: Connection | None = None) -> Config:
@@ -82,6 +85,12 @@ def legacy_revision(conn: Connection) -> str | None:
             f"the database has the profile store's tables {sorted(present)} but no "
             "alembic_version table, and they match no release; migrate it by hand "
             "(python -m biometrics.migrate stamp REVISION, then upgrade)")
+    if matched == _TABLES_OF[-1][0]:
+        insp = inspect(conn)
+        for rev, table, column in _COLUMNS_OF:
+            if column not in {c["name"] for c in insp.get_columns(table)}:
+                break
+            matched = rev
     return matched
 
 

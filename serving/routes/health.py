@@ -63,11 +63,12 @@ async def healthz() -> HealthOut:
             responses={503: {"model": HealthOut}})
 def readyz(request: Request) -> Response:
     service = getattr(request.app.state, "service", None)
-    checks = {"bundle": service is not None and bool(service.scorer.bundle.modalities),
+    checks = {"bundle": service is not None and bool(service.scorer.bundle.scorers),
               "store": service is not None and service.store.ping()}
     ok = all(checks.values())
     body = HealthOut(status="ok" if ok else "unavailable",
-                     model_version=service.model_version if service is not None else None, checks=checks)
+                     model_version=service.model_version if service is not None else None, checks=checks,
+                     reason=getattr(request.app.state, "unavailable", None))
     return JSONResponse(body.model_dump(), status_code=200 if ok else 503)
 
 

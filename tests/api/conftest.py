@@ -10,7 +10,6 @@ on averages.
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
 import warnings
 from collections import defaultdict
@@ -26,11 +25,11 @@ with warnings.catch_warnings():  # starlette asks for httpx2, which this project
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
-from biometrics.bundle import Calibration, ModalityModel, ModelBundle, fit_calibration
+from untrained import untrained_bundle
+
+from biometrics.calibration import Calibration, fit_calibration
 from biometrics.distances import mean_distance
 from biometrics.events import Session
-from biometrics.features.session import MODALITY_FEATURES, feature_config
-from biometrics.models.encoders import TypeNetEncoder
 from biometrics.scoring import Scorer
 from biometrics.synthetic import LabelledSession, generate_dataset
 from serving.app import create_app
@@ -49,29 +48,20 @@ torch.set_num_threads(1)
 def build_tiny_bundle(path: Path, seed: int = 0, hidden: int = 16, embedding_dim: int = 16,
                       model_version: str = "tiny-test") -> Path:
     """Write a small bundle of untrained TypeNet encoders, calibrated on synthetic sessions."""
-    torch.manual_seed(seed)
-    mods = {}
-    for name, features in MODALITY_FEATURES.items():
-        columns = [i for i, f in enumerate(features) if f != "key_bucket"]
-        kwargs = {"in_features": len(columns), "hidden": hidden, "num_layers": 1,
-                  "embedding_dim": embedding_dim}
-        mods[name] = ModalityModel("TypeNetEncoder", kwargs, TypeNetEncoder(**kwargs).eval(), columns,
-                                   256, dataclasses.asdict(feature_config(name)),
-                                   Calibration(1.0, 0.0, 0, 0, 0, 0))
-    bundle = ModelBundle(model_version, mods)
+    bundle = untrained_bundle(model_version, hidden, embedding_dim, 256, Calibration(1.0, 0.0, 0, 0, 0, 0), seed)
     scorer = Scorer(bundle)
     records = generate_dataset(n_users=6, sessions_per_user=7, n_impostor=18, n_bot=0, n_replay=0,
                                seed=1000 + seed, n_enroll=4)
     observed = [(r, scorer.observe(r.session)) for r in records]
-    for name, model in mods.items():
+    for name, model in bundle.scorers.items():
         enrolled = defaultdict(list)
         for r, o in observed:
-            if r.split == "enroll" and name in o.embeddings:
-                enrolled[r.user_id].append(o.embeddings[name])
+            if r.split == "enroll" and name in o.vectors:
+                enrolled[r.user_id].append(o.vectors[name])
         genuine, impostor = [], []
         for r, o in observed:
-            if r.split == "test" and name in o.embeddings and r.user_id in enrolled:
-                d = float(mean_distance(np.stack(enrolled[r.user_id]), o.embeddings[name][None, :])[0])
+            if r.split == "test" and name in o.vectors and r.user_id in enrolled:
+                d = float(mean_distance(np.concatenate(enrolled[r.user_id]), o.vectors[name])[0])
                 (genuine if r.label == "genuine" else impostor).append(d)
         if genuine and impostor:
             model.calibration = fit_calibration(np.array(genuine), np.array(impostor))

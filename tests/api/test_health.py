@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+import torch
 from fastapi.testclient import TestClient
 
+from biometrics.bundle import BundleError, ModelBundle
 from serving.app import create_app
 
 
@@ -17,7 +19,8 @@ def test_readyz_when_loaded(api):
     r = api.client.get("/readyz")
     assert r.status_code == 200
     body = r.json()
-    assert body == {"status": "ok", "model_version": "tiny-test", "checks": {"bundle": True, "store": True}}
+    assert body == {"status": "ok", "model_version": "tiny-test", "checks": {"bundle": True, "store": True},
+                    "reason": None}
 
 
 def test_readyz_is_503_when_the_store_does_not_answer(api, monkeypatch):
@@ -40,6 +43,30 @@ def test_start_up_fails_clearly_without_a_bundle(settings_for, tmp_path):
     app = create_app(settings_for(bundle_path=tmp_path / "missing.pt"))
     with pytest.raises(FileNotFoundError, match="BIOMETRICS_BUNDLE_PATH"), TestClient(app):
         pass
+
+
+def _bundle_payload(path) -> dict:
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+@pytest.mark.parametrize("damage, says", [
+    (lambda p: {**p, "format": 1}, "re-export it from its run"),
+    (lambda p: {**p, "scorers": {k: {**v, "head": {"kind": "forest-pickle"}} for k, v in p["scorers"].items()}},
+     "unknown head 'forest-pickle'"),
+    (lambda p: {**p, "scorers": {"voice": {**p["scorers"]["keystrokes"], "modality": "voice"}}},
+     "unknown modality 'voice'"),
+])
+def test_a_bundle_that_cannot_be_served_makes_readyz_503_with_the_reason(settings_for, bundle_path, tmp_path,
+                                                                          damage, says):
+    bad = tmp_path / "bad.pt"
+    torch.save(damage(_bundle_payload(bundle_path)), bad)
+    with pytest.raises(BundleError, match=says):
+        ModelBundle.load(bad)
+    with TestClient(create_app(settings_for(bundle_path=bad))) as client:
+        r = client.get("/readyz")
+        assert r.status_code == 503 and says in r.json()["reason"] and r.json()["checks"]["bundle"] is False
+        r = client.get("/v1/users/u000", headers={"X-API-Key": "key-of-tenant-a"})
+        assert r.status_code == 503 and says in r.json()["detail"]
 
 
 def test_metrics_count_requests_by_route_template_and_decisions(api, sessions):

@@ -1,0 +1,320 @@
+"""Replay and bot guards on real sessions: catch rates and genuine false flags.
+
+    OMP_NUM_THREADS=1 python bench/guards.py --aalto-users 150     # a few minutes
+
+Replay (finding 1, 2): every stored signature is the keyed sketch of ``biometrics.guards``;
+a replay variant of a stored session (verbatim, +-20 ms uniform jitter per timestamp, time
+stretch x0.9-1.1, a contiguous half or third of its events, and combinations) must be
+flagged against the person's stored sessions, while every pair of two different sessions of
+one person must not be. Keystrokes: Aalto desktop sentences (users after the first
+``--skip-users``, which the LLR table was fitted on); pointer: Balabit sessions cut into
+login-sized chunks of ``--chunk`` events; and CMU (every subject's same password, the login
+case: ``--cmu-per-subject`` repetitions each).
+
+Bots (finding 3): synthetic keystroke bots (fixed delay, +-40 % uniform random waits with
+Playwright-like fixed or uniform holds) and pointer bots (straight and Bezier paths at a
+constant rate), plus the browser rig's bots and people when ``bench/guard_bots.py`` has cached
+them; genuine flag rates on Aalto, Balabit chunks, StrokePIN PIN entries (single and
+PIN + confirmation) and the rig's people. Writes ``bench/results/guards.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from biometrics import guards as G
+from biometrics.data import aalto, strokepin
+from biometrics.data.balabit import load_balabit
+from biometrics.data.cmu import cmu_to_keystroke_arrays, load_cmu
+from biometrics.data.paths import datasets_root
+from biometrics.events import KeystrokeArrays, PointerArrays
+
+OUT = ROOT / "bench" / "results" / "guards.json"
+KINDS = ("verbatim", "jitter", "stretch", "partial_half", "partial_third", "jitter_stretch",
+         "jitter_partial_half", "jitter_partial_third")
+
+
+# --- replay variants ---------------------------------------------------------------------
+
+def _cut(n: int, frac: float, rng) -> slice:
+    size = max(2, round(n * frac))
+    s = int(rng.integers(0, n - size + 1))
+    return slice(s, s + size)
+
+
+def replay_keys(k: KeystrokeArrays, kind: str, rng) -> KeystrokeArrays:
+    """A replay of key events: timestamps jittered / stretched, or a contiguous part."""
+    t, dn, pr = k.t.astype(float).copy(), k.is_down.copy(), k.press.copy()
+    if "jitter" in kind:
+        t = t + rng.uniform(-20, 20, t.size)
+    if "stretch" in kind:
+        t = t * rng.uniform(0.9, 1.1)
+    if "partial" in kind:
+        o = np.argsort(t, kind="stable")
+        t, dn, pr = t[o], dn[o], pr[o]
+        sl = _cut(t.size, 0.5 if "half" in kind else 1 / 3, rng)
+        t, dn, pr = t[sl], dn[sl], pr[sl]
+        downs = set(pr[dn].tolist())
+        keep = dn | np.isin(pr, list(downs))  # an up whose down was cut off is not replayed
+        t, dn, pr = t[keep], dn[keep], pr[keep]
+    down_t = {int(p): ti for ti, d, p in zip(t, dn, pr) if d}
+    t = np.array([max(ti, down_t.get(int(p), ti)) if not d else ti for ti, d, p in zip(t, dn, pr)])
+    o = np.lexsort((~dn, t))
+    t, dn, pr = t[o], dn[o], pr[o]
+    # the replaying page's collector numbers presses in down order again
+    renum = {p: i for i, p in enumerate(pr[dn].tolist())}
+    pr = np.array([renum.get(int(p), 0) for p in pr], np.int32)
+    t = np.maximum(t - t[0], 0.0)
+    z = np.zeros(t.size, np.int8)
+    return KeystrokeArrays(t=t, is_down=dn, key_class=z, key_bucket=z.astype(np.int32), press=pr)
+
+
+def replay_pointer(p: PointerArrays, kind: str, rng) -> PointerArrays:
+    t, x, y = p.t.astype(float).copy(), p.x.copy(), p.y.copy()
+    if "jitter" in kind:
+        t = t + rng.uniform(-20, 20, t.size)
+    if "stretch" in kind:
+        t = t * rng.uniform(0.9, 1.1)
+    o = np.argsort(t, kind="stable")
+    t, x, y, ty = t[o], x[o], y[o], p.type[o]
+    if "partial" in kind:
+        sl = _cut(t.size, 0.5 if "half" in kind else 1 / 3, rng)
+        t, x, y, ty = t[sl], x[sl], y[sl], ty[sl]
+    z = np.zeros(t.size)
+    return PointerArrays(t=t - t[0], x=x, y=y, type=ty, button=ty * 0, delta_y=z)
+
+
+def _rate(flags) -> dict:
+    flags = np.asarray(flags, bool)
+    return {"n": int(flags.size), "rate": round(float(flags.mean()), 5) if flags.size else None}
+
+
+def replay_eval(people: list[list], sketch, replay, modality: str, cfg, rng, per_person: int) -> dict:
+    """Genuine pairs (every two sessions of a person) and replay variants against the stored set."""
+    sk = [[sketch(s) for s in ss] for ss in people]
+    gen = [G.is_replay(a, [b], cfg, modality) for ss in sk for a, b in itertools.permutations(ss, 2)
+           if a.size and b.size]
+    out = {"genuine_pairs_flagged": _rate(gen), "persons": len(people)}
+    t0, n_calls = time.perf_counter(), 0
+    for kind in KINDS:
+        caught = []
+        for ss, sks in zip(people, sk):
+            for i in rng.choice(len(ss), min(per_person, len(ss)), replace=False):
+                v = ss[i] if kind == "verbatim" else replay(ss[i], kind, rng)
+                caught.append(G.is_replay(sketch(v), sks, cfg, modality))
+                n_calls += 1
+        out[kind] = _rate(caught)
+    out["ms_per_is_replay_vs_person_store"] = round((time.perf_counter() - t0) * 1000 / max(n_calls, 1), 3)
+    return out
+
+
+# --- data ----------------------------------------------------------------------------------
+
+def aalto_people(root: Path, n_users: int, skip: int) -> list[list[KeystrokeArrays]]:
+    folder = aalto.unpack(root, ROOT / ".cache" / "aalto-desktop")
+    seqs = aalto.load_sequences(folder, aalto.keycode_tables("classes"), 15, max_users=skip + n_users)
+    people: dict[int, list] = {}
+    for s in seqs:
+        people.setdefault(s.user, []).append(s.keys)
+    return [people[u] for u in sorted(people)[skip:]]
+
+
+def cmu_people(root: Path, per_subject: int, seed: int = 0) -> list[list[KeystrokeArrays]]:
+    """CMU: each subject's password typed ``per_subject`` times (a seeded sample of the 400):
+    the login case, where every genuine session is the same short text."""
+    data = load_cmu(root)
+    rng = np.random.default_rng(seed)
+    out = []
+    for subject in data.subjects:
+        rows = np.flatnonzero(data.subject == subject)
+        out.append(cmu_to_keystroke_arrays(data, np.sort(rng.permutation(rows)[:per_subject])))
+    return out
+
+
+def pointer_chunks(p: PointerArrays, size: int, most: int) -> list[PointerArrays]:
+    out = []
+    for a in range(0, p.t.size - size + 1, size)[:most]:
+        sl = slice(a, a + size)
+        out.append(PointerArrays(t=p.t[sl] - p.t[a], x=p.x[sl], y=p.y[sl], type=p.type[sl],
+                                 button=p.button[sl], delta_y=p.delta_y[sl]))
+    return out
+
+
+def balabit_people(root: Path, size: int, most: int) -> list[list[PointerArrays]]:
+    data = load_balabit(root)
+    return [[c for s in data.training[a] for c in pointer_chunks(s.events, size, most)] for a in data.accounts]
+
+
+# --- bots ------------------------------------------------------------------------------------
+
+def _keys_from(down: np.ndarray, hold: np.ndarray) -> KeystrokeArrays:
+    n = down.size
+    t = np.concatenate([down, down + hold])
+    dn = np.r_[np.ones(n, bool), np.zeros(n, bool)]
+    pr = np.r_[np.arange(n), np.arange(n)].astype(np.int32)
+    o = np.lexsort((~dn, t))
+    z = np.zeros(2 * n, np.int8)
+    return KeystrokeArrays(t=t[o] - t[o][0], is_down=dn[o], key_class=z, key_bucket=z.astype(np.int32), press=pr[o])
+
+
+def keystroke_bots(rng, n: int) -> dict[str, list[KeystrokeArrays]]:
+    """Scripted typing of a 10-30 key username + password with a pause between the fields."""
+    out: dict[str, list] = {k: [] for k in ("fixed_delay", "type_delay", "jitter40_uniform_hold",
+                                            "jitter40_fixed_hold", "jitter40_tiny_hold")}
+    for _ in range(n):
+        n1, n2 = int(rng.integers(6, 16)), int(rng.integers(6, 14))
+        base = rng.uniform(60, 260)
+        for kind, items in out.items():
+            if kind == "fixed_delay":
+                gaps = np.full(n1 + n2 - 1, base)
+            elif kind == "type_delay":  # page.keyboard.type(delay=d): down, wait d, up, next
+                gaps = np.full(n1 + n2 - 1, base) + rng.uniform(0.5, 3, n1 + n2 - 1)
+            else:
+                gaps = base * rng.uniform(0.6, 1.4, n1 + n2 - 1)
+            gaps[n1 - 1] += rng.uniform(300, 1500)  # moving to the password field
+            down = np.r_[0.0, np.cumsum(gaps)]
+            if kind == "type_delay":
+                hold = np.full(down.size, base)
+            elif kind == "jitter40_fixed_hold" or kind == "fixed_delay":
+                hold = np.full(down.size, rng.uniform(30, 120))
+            elif kind == "jitter40_tiny_hold":
+                hold = rng.uniform(0, 5, down.size)
+            else:
+                hold = rng.uniform(40, 140, down.size)
+            hold = np.minimum(hold, np.r_[gaps, 1e9] - 1)  # press() releases before the next key
+            items.append(_keys_from(down, np.maximum(hold, 0.5)))
+    return out
+
+
+def pointer_bots(rng, n: int) -> dict[str, list[PointerArrays]]:
+    out: dict[str, list] = {"straight": [], "bezier_constant_rate": []}
+    for _ in range(n):
+        for kind, items in out.items():
+            ts, xs, ys, tys, t = [], [], [], [], 0.0
+            pos = rng.uniform([50, 400], [400, 700])
+            for _leg in range(3):
+                tgt = rng.uniform([100, 100], [800, 600])
+                k = int(rng.integers(10, 40))
+                s = np.linspace(0, 1, k)[1:, None]
+                if kind == "straight":
+                    pts = pos + s * (tgt - pos)
+                else:
+                    nrm = np.array([-(tgt - pos)[1], (tgt - pos)[0]])
+                    mid = (pos + tgt) / 2 + nrm * rng.uniform(-0.35, 0.35)
+                    pts = (1 - s) ** 2 * pos + 2 * (1 - s) * s * mid + s ** 2 * tgt
+                for x, y in pts:
+                    t += rng.uniform(8, 25)
+                    ts.append(t), xs.append(x), ys.append(y), tys.append(0)
+                for ty in (1, 2):  # click the target: down, up
+                    t += rng.uniform(30, 120)
+                    ts.append(t), xs.append(tgt[0]), ys.append(tgt[1]), tys.append(ty)
+                pos = tgt
+                t += rng.uniform(100, 400)
+            ts, xs, ys = np.array(ts), np.array(xs), np.array(ys)
+            tys = np.array(tys, np.int8)
+            items.append(PointerArrays(t=ts, x=xs, y=ys, type=tys, button=(tys > 0).astype(np.int8),
+                                           delta_y=np.zeros(ts.size)))
+    return out
+
+
+def key_flag(k: KeystrokeArrays, cfg) -> bool:
+    return bool(G.keystroke_bot_reasons(G.keystroke_bot_stats(k, cfg), cfg))
+
+
+def pin_entries(root: Path) -> tuple[list[KeystrokeArrays], list[KeystrokeArrays]]:
+    """Single PIN entries and PIN + confirmation (two consecutive entries of one user, 1 s apart)."""
+    entries = strokepin.load_entries(root)
+    single = [e.keys for e in entries]
+    doubled = []
+    for a, b in itertools.pairwise(entries):
+        if a.user == b.user:
+            k1, k2 = a.keys, b.keys
+            t = np.r_[k1.t, k2.t + k1.t[-1] + 1000.0]
+            doubled.append(KeystrokeArrays(t=t, is_down=np.r_[k1.is_down, k2.is_down],
+                                           key_class=np.r_[k1.key_class, k2.key_class],
+                                           key_bucket=np.r_[k1.key_bucket, k2.key_bucket],
+                                           press=np.r_[k1.press, k2.press + 6].astype(np.int32)))
+    return single, doubled
+
+
+def browser_eval(cfg) -> dict | None:
+    spec_path = ROOT / "bench" / "guard_bots.py"
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("guard_bots", spec_path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    data = mod.load_cached()
+    if data is None:
+        return None
+    from biometrics.events import Session
+    out = {}
+    people = [Session.model_validate(r["session"]) for r in data["people"]]
+    out["people_flagged"] = _rate([bool(G.bot_like(s, cfg)) for s in people])
+    by: dict[str, list] = {}
+    for r in data["bots"]:
+        s = Session.model_validate(r["session"])
+        by.setdefault(f"{r['typing']}+{r['pointer']}", []).append(bool(G.bot_like(s, cfg)))
+    out["bots_caught"] = {k: _rate(v) for k, v in by.items()}
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--datasets-dir", type=Path, default=None)
+    ap.add_argument("--aalto-users", type=int, default=150)
+    ap.add_argument("--skip-users", type=int, default=300, help="Aalto users kept out (the LLR fit)")
+    ap.add_argument("--chunk", type=int, default=400, help="Balabit events per login-sized chunk")
+    ap.add_argument("--chunks-per-session", type=int, default=4)
+    ap.add_argument("--per-person", type=int, default=5)
+    ap.add_argument("--cmu-per-subject", type=int, default=40, help="CMU password repetitions per subject")
+    ap.add_argument("--bots", type=int, default=400)
+    ap.add_argument("--out", type=Path, default=OUT)
+    args = ap.parse_args()
+    t0 = time.time()
+    root = datasets_root(args.datasets_dir)
+    cfg = G.GuardConfig()
+    rng = np.random.default_rng(0)
+    res: dict = {"command": "python bench/guards.py " + " ".join(sys.argv[1:])}
+    aal = aalto_people(root, args.aalto_users, args.skip_users)
+    bal = balabit_people(root, args.chunk, args.chunks_per_session)
+    res["replay"] = {
+        "aalto_keystrokes": replay_eval(aal, lambda k: G.keystroke_sketch(k, cfg.sketch_key), replay_keys,
+                                        "keystrokes", cfg, rng, args.per_person),
+        "cmu_password_keystrokes": replay_eval(cmu_people(root, args.cmu_per_subject),
+                                               lambda k: G.keystroke_sketch(k, cfg.sketch_key), replay_keys,
+                                               "keystrokes", cfg, rng, args.per_person),
+        "balabit_pointer": replay_eval(bal, lambda p: G.path_sketch(p.x, p.y, cfg.sketch_key), replay_pointer,
+                                       "pointer", cfg, rng, args.per_person),
+    }
+    kb, pb = keystroke_bots(rng, args.bots), pointer_bots(rng, args.bots // 4)
+    single, doubled = pin_entries(root)
+    res["bots"] = {
+        "keystroke_bots_caught": {k: _rate([key_flag(b, cfg) for b in v]) for k, v in kb.items()},
+        "pointer_bots_caught": {k: _rate([G.pointer_bot_like_arrays(b, cfg) for b in v]) for k, v in pb.items()},
+        "genuine_flagged": {
+            "aalto_keystrokes": _rate([key_flag(k, cfg) for ss in aal for k in ss]),
+            "balabit_pointer_chunks": _rate([G.pointer_bot_like_arrays(p, cfg) for ss in bal for p in ss]),
+            "strokepin_single_pin": _rate([key_flag(k, cfg) for k in single]),
+            "strokepin_pin_and_confirm": _rate([key_flag(k, cfg) for k in doubled]),
+        },
+        "browser_rig": browser_eval(cfg) or "not run: no cache (python bench/guard_bots.py writes it)",
+    }
+    res["wall_s"] = round(time.time() - t0, 1)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(res, indent=1) + "\n")
+    print(json.dumps(res))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,158 @@
+"""The registry of modalities: every per-modality fact of the serving path, in one place.
+
+A modality (keystrokes, pointer, touch) says which events of a session it reads, how its
+feature configuration is built, how much of it counts as fully observed, and how a session
+is cut into the **items** a scorer embeds and scores: the whole session (``session``), one
+mouse action each (``action``) or one touch stroke each (``stroke``). Scoring, profiles,
+guards, export and the data modules ask this registry instead of keeping their own lists.
+
+    spec = MODALITIES["pointer"]
+    items = spec.items(session, "action", config={}, options={"min_events": 4})
+    items.tokens      # one float32 [T, F] token sequence per action
+    items.features    # float32 [n_actions, K]: each action's classic features
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from biometrics.events import Session
+from biometrics.features.action_tokens import (
+    ACTION_CONTEXT_FEATURES,
+    action_sequences,
+)
+from biometrics.features.keystroke import (
+    KEYSTROKE_FEATURES,
+    KeystrokeFeatureConfig,
+    keystroke_tokens,
+)
+from biometrics.features.mouse import (
+    ACTION_FEATURES,
+    MOUSE_FEATURES,
+    MouseFeatureConfig,
+    mouse_tokens,
+)
+from biometrics.features.stroke_tokens import (
+    STROKE_TOKEN_COLUMNS,
+    STROKE_TOKEN_FEATURES,
+    scale_stroke_features,
+    stroke_token_sequences,
+)
+from biometrics.features.touch import (
+    TOUCH_FEATURES,
+    TouchFeatureConfig,
+    stroke_features,
+    touch_tokens,
+)
+
+
+@dataclass(frozen=True)
+class Items:
+    """What one modality of a session gives a scorer: its items' tokens and features."""
+
+    tokens: list[np.ndarray]  # float32 [T, F] per item, in time order
+    features: np.ndarray  # float32 [n_items, K]: classic features per item (K = 0 for session units)
+    n_tokens: int  # how much of the modality was observed: tokens (session units) or events (item units)
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+
+def _no_features(n: int) -> np.ndarray:
+    return np.zeros((n, 0), np.float32)
+
+
+def _keystroke_session(session: Session, cfg: KeystrokeFeatureConfig, _: dict) -> Items:
+    tokens = keystroke_tokens(session.keystroke_arrays(), cfg)
+    return Items([tokens], _no_features(1), int(tokens.shape[0]))
+
+
+def _pointer_session(session: Session, cfg: MouseFeatureConfig, _: dict) -> Items:
+    tokens = mouse_tokens(session.pointer_arrays(), cfg)
+    return Items([tokens], _no_features(1), int(tokens.shape[0]))
+
+
+def _pointer_actions(session: Session, cfg: MouseFeatureConfig, options: dict) -> Items:
+    # Actions are segmented with the default thresholds, as the action encoder trained on them.
+    a = action_sequences(session.pointer_arrays(), int(options.get("min_events", 4)),
+                         int(options.get("max_len", 64)), bool(options.get("action_context", True)))
+    return Items(a.tokens, a.features.astype(np.float32), len(session.pointer))
+
+
+def _touch_session(session: Session, cfg: TouchFeatureConfig, _: dict) -> Items:
+    tokens = touch_tokens(session.touch_arrays(), cfg)[0]
+    return Items([tokens], _no_features(1), int(tokens.shape[0]))
+
+
+def _touch_strokes(session: Session, cfg: TouchFeatureConfig, _: dict) -> Items:
+    arr = session.touch_arrays()
+    tokens = stroke_token_sequences(arr, cfg)
+    # The encoder's fixed signed-log scaling of the collected stroke features (no fitted statistics).
+    feats = scale_stroke_features(stroke_features(arr, cfg)[0]) if tokens else _no_features(0)
+    return Items(tokens, feats, len(session.touch))
+
+
+ItemBuilder = Callable[[Session, object, dict], Items]
+
+
+@dataclass(frozen=True)
+class ModalitySpec:
+    """One modality's facts: its events, feature configuration, units and reason codes."""
+
+    name: str
+    config_class: type
+    token_features: dict[str, tuple[str, ...]]  # token column names per unit
+    item_features: dict[str, tuple[str, ...]]  # classic feature names per item, per unit
+    units: dict[str, ItemBuilder]
+    full_tokens: int  # Items.n_tokens at which the modality counts as fully observed (confidence 1)
+    min_tokens: int  # fewer than this: too little data to score
+    mismatch_reason: str
+
+    def feature_config(self, overrides: dict | None = None):
+        """The feature configuration object (defaults, or a bundle's stored values)."""
+        return self.config_class(**(overrides or {}))
+
+    def default_feature_config(self) -> dict:
+        """The default feature configuration as plain values (what a bundle stores)."""
+        return dataclasses.asdict(self.config_class())
+
+    def present(self, session: Session) -> bool:
+        """True when the session holds events of this modality."""
+        return bool(getattr(session, self.name))
+
+    def items(self, session: Session, unit: str, config: dict | None = None, options: dict | None = None) -> Items:
+        """The session cut into ``unit`` items (see the module docstring)."""
+        if unit not in self.units:
+            raise ValueError(f"{self.name} has no unit {unit!r}; expected one of {sorted(self.units)}")
+        return self.units[unit](session, self.feature_config(config), options or {})
+
+
+MODALITIES: dict[str, ModalitySpec] = {
+    "keystrokes": ModalitySpec(
+        "keystrokes", KeystrokeFeatureConfig, {"session": KEYSTROKE_FEATURES}, {"session": ()},
+        {"session": _keystroke_session}, full_tokens=40, min_tokens=5, mismatch_reason="keystroke_mismatch"),
+    "pointer": ModalitySpec(
+        "pointer", MouseFeatureConfig,
+        {"session": MOUSE_FEATURES, "action": MOUSE_FEATURES + ACTION_CONTEXT_FEATURES},
+        {"session": (), "action": ACTION_FEATURES},
+        {"session": _pointer_session, "action": _pointer_actions},
+        full_tokens=200, min_tokens=10, mismatch_reason="pointer_mismatch"),
+    "touch": ModalitySpec(
+        "touch", TouchFeatureConfig, {"session": TOUCH_FEATURES, "stroke": STROKE_TOKEN_FEATURES},
+        {"session": (), "stroke": STROKE_TOKEN_COLUMNS},
+        {"session": _touch_session, "stroke": _touch_strokes},
+        full_tokens=100, min_tokens=10, mismatch_reason="touch_mismatch"),
+}
+#: Modality names in their canonical order.
+MODALITY_NAMES: tuple[str, ...] = tuple(MODALITIES)
+
+
+def modality(name: str) -> ModalitySpec:
+    """The registered spec of a modality; ``ValueError`` naming the known ones otherwise."""
+    if name not in MODALITIES:
+        raise ValueError(f"unknown modality {name!r}; expected one of {', '.join(MODALITY_NAMES)}")
+    return MODALITIES[name]

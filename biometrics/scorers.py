@@ -1,0 +1,159 @@
+"""Modality scorers: one servable object per modality, the same one for research and serving.
+
+A :class:`ModalityScorer` is everything that turns one modality of a session into a
+probability that it is not the owner's:
+
+- its **input spec**: the modality (:mod:`biometrics.modalities`), the unit it scores
+  (the whole session, each mouse action or each touch stroke), the feature configuration
+  and unit options;
+- an optional **encoder** (:class:`Encoder`): token sequences -> L2-normalized embeddings;
+- its **inputs**: what an item's vector is made of (``embedding``, the item's classic
+  ``features``, or both side by side);
+- a per-user **head** (:mod:`biometrics.heads`): fitted on the enrollment vectors, it gives
+  each item an anomaly score;
+- the **aggregation** over a session's items (their mean) and the **calibration** of that
+  aggregate into a probability.
+
+The bundle serializes scorers (:mod:`biometrics.bundle`); the scoring service and every
+benchmark protocol call these same objects, so a figure is the served model's figure.
+
+    vectors = scorer.vectors(session)           # [n_items, K], or None with too little data
+    state = scorer.fit(enroll_vectors)          # at enrollment: the head's per-user state
+    p = scorer.probability(scorer.anomaly(enroll_vectors, state, vectors))
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from biometrics.calibration import Calibration
+from biometrics.events import Session
+from biometrics.heads import Head, HeadState
+from biometrics.modalities import Items, ModalitySpec, modality
+from biometrics.models.encoders import BiGRUAttentionEncoder, ConvTransformerEncoder, TypeNetEncoder
+from biometrics.models.inputs import pad_numpy
+
+#: Encoder classes a bundle may name (an allow-list: never an import path read from a file).
+ENCODERS: dict[str, type[nn.Module]] = {
+    c.__name__: c for c in (TypeNetEncoder, ConvTransformerEncoder, BiGRUAttentionEncoder)
+}
+UNITS = ("session", "action", "stroke")
+INPUTS = ("embedding", "features")
+AGGREGATIONS = ("mean",)
+
+
+@dataclass
+class Encoder:
+    """A trained sequence encoder with its input contract: token columns and crop length."""
+
+    class_name: str
+    kwargs: dict
+    module: nn.Module
+    columns: list[int]
+    max_len: int
+
+    @property
+    def embedding_dim(self) -> int:
+        """Width of the embeddings."""
+        return int(self.kwargs["embedding_dim"])
+
+    @torch.no_grad()
+    def embed(self, tokens: list[np.ndarray], batch_size: int = 512) -> np.ndarray:
+        """Embeddings ``[N, D]`` of full-width token sequences (columns are selected here)."""
+        if not tokens:
+            return np.zeros((0, self.embedding_dim), np.float32)
+        x, mask = pad_numpy([t[:, self.columns] for t in tokens], self.max_len)
+        longest = max(1, int(mask.sum(1).max()))
+        x, mask = x[:, :longest], mask[:, :longest]  # padding beyond the longest sequence is dead weight
+        out = [self.module(torch.from_numpy(x[i:i + batch_size]), torch.from_numpy(mask[i:i + batch_size]))
+               for i in range(0, len(tokens), batch_size)]
+        return torch.cat(out).numpy()
+
+
+@dataclass
+class ModalityScorer:
+    """One modality's servable scorer (see the module docstring).
+
+    ``name`` keys the scorer in a bundle and the user's profile (``modality`` unless a
+    variant, e.g. a phone model of keystrokes, is served beside it). ``max_enroll_vectors``
+    bounds the enrollment vectors a profile keeps (one per session for session units, one
+    per item otherwise). ``licence``: the terms of the data the scorer was trained on,
+    when they restrict who may ship it.
+    """
+
+    name: str
+    modality: str
+    unit: str
+    feature_config: dict
+    head: Head
+    calibration: Calibration
+    encoder: Encoder | None = None
+    inputs: tuple[str, ...] = ("embedding",)
+    unit_options: dict = field(default_factory=dict)
+    aggregation: str = "mean"
+    max_enroll_vectors: int = 20
+    metrics: dict = field(default_factory=dict)
+    licence: str | None = None
+
+    def __post_init__(self) -> None:
+        spec = modality(self.modality)
+        if self.unit not in spec.units:
+            raise ValueError(f"{self.name}: {self.modality} has no unit {self.unit!r}; "
+                             f"expected one of {sorted(spec.units)}")
+        if not self.inputs or any(i not in INPUTS for i in self.inputs):
+            raise ValueError(f"{self.name}: inputs must be a non-empty subset of {INPUTS}, got {self.inputs}")
+        if "embedding" in self.inputs and self.encoder is None:
+            raise ValueError(f"{self.name}: an 'embedding' input needs an encoder")
+        if "features" in self.inputs and not spec.item_features[self.unit]:
+            raise ValueError(f"{self.name}: {self.modality} {self.unit}s have no item features")
+        if self.aggregation not in AGGREGATIONS:
+            raise ValueError(f"{self.name}: aggregation must be one of {AGGREGATIONS}")
+        if self.max_enroll_vectors < 1:
+            raise ValueError(f"{self.name}: max_enroll_vectors must be at least 1")
+
+    @property
+    def spec(self) -> ModalitySpec:
+        """The modality's registered facts."""
+        return modality(self.modality)
+
+    def items(self, session: Session) -> Items:
+        """The session's items of this scorer's unit."""
+        return self.spec.items(session, self.unit, self.feature_config, self.unit_options)
+
+    def item_vectors(self, items: Items) -> np.ndarray:
+        """``[n_items, K]`` float32 vectors of items: the inputs side by side."""
+        parts = []
+        if "embedding" in self.inputs:
+            parts.append(self.encoder.embed(items.tokens))
+        if "features" in self.inputs:
+            parts.append(items.features)
+        return np.concatenate(parts, axis=1).astype(np.float32, copy=False)
+
+    def vectors(self, session: Session) -> tuple[np.ndarray | None, int]:
+        """The session's item vectors (None with too little data to score) and its token count."""
+        if not self.spec.present(session):
+            return None, 0
+        items = self.items(session)
+        if items.n_tokens < self.spec.min_tokens or len(items) == 0:
+            return None, items.n_tokens
+        return self.item_vectors(items), items.n_tokens
+
+    def fit(self, enroll: np.ndarray) -> HeadState:
+        """The head's per-user state from ``[n, K]`` enrollment vectors."""
+        return self.head.fit(np.asarray(enroll, np.float32))
+
+    def item_anomalies(self, enroll: np.ndarray, state: HeadState, vectors: np.ndarray) -> np.ndarray:
+        """Per-item anomaly scores of ``vectors`` for the user of ``enroll`` and ``state``."""
+        return self.head.score({**state, "enroll": enroll}, vectors)
+
+    def anomaly(self, enroll: np.ndarray, state: HeadState, vectors: np.ndarray) -> float:
+        """The session's anomaly: the aggregate of its items' scores."""
+        return float(np.mean(self.item_anomalies(enroll, state, vectors)))
+
+    def probability(self, anomaly: float | np.ndarray) -> np.ndarray:
+        """Calibrated P(not the owner) of session anomalies."""
+        return self.calibration.probability(anomaly)

@@ -1,0 +1,64 @@
+"""Build the default bundle the API serves: one scorer per modality, each trained on real public data.
+
+    python -m training.default_bundle                       # bundles/default.pt, a few minutes
+    python -m training.default_bundle --keystrokes-run logs/aalto_typenet/runs/<run>
+
+- **keystrokes**: the Aalto TypeNet encoder (trained on the 1,364 training users, the 400
+  test users held out) with its distance head, calibrated on the 100 validation users:
+  exported from ``--keystrokes-run`` (a run of ``python -m training.train
+  experiment=aalto_typenet``), or taken from ``--keystrokes-bundle`` (default
+  ``bundles/aalto_keystrokes.pt``, the export of such a run);
+- **pointer**: per-user boosted trees on mouse-action features against a background of
+  Balabit's ten accounts' training actions (:mod:`biometrics.data.pointer_scorer`); the
+  labelled test sessions are never used;
+- **touch**: a per-user RBF SVM on stroke features against a background of Serwadda's users
+  outside the held-out fold 0 (:mod:`biometrics.data.touch_scorer`).
+
+Data is read from ``--datasets-dir`` (default ``../shared/datasets``), never copied.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from biometrics.bundle import ModelBundle
+from biometrics.data.balabit import load_balabit
+from biometrics.data.pointer_scorer import build_pointer_scorer
+from biometrics.data.serwadda import load_serwadda
+from biometrics.data.touch_scorer import build_touch_scorer
+from training.export import export_run
+from training.run import ROOT
+
+
+def keystroke_scorer(run: Path | None, bundle: Path):
+    """The keystroke scorer of an Aalto run (exported now) or of an already exported bundle."""
+    source = export_run(run) if run is not None else ModelBundle.load(bundle)
+    return source.scorers["keystrokes"], source.model_version
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=ROOT / "bundles" / "default.pt")
+    ap.add_argument("--datasets-dir", default=None)
+    ap.add_argument("--keystrokes-run", type=Path, default=None)
+    ap.add_argument("--keystrokes-bundle", type=Path, default=ROOT / "bundles" / "aalto_keystrokes.pt")
+    ap.add_argument("--touch-test-fold", type=int, default=0, help="Serwadda fold held out (-1: none)")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+    start = time.time()
+    keys, keys_version = keystroke_scorer(args.keystrokes_run, args.keystrokes_bundle)
+    data = load_balabit(args.datasets_dir)
+    pointer = build_pointer_scorer(data, data.accounts, seed=args.seed)
+    touch = build_touch_scorer(load_serwadda(args.datasets_dir), args.touch_test_fold, seed=args.seed)
+    version = f"default-{time.strftime('%Y%m%d')}-{keys_version}"
+    bundle = ModelBundle(version, {"keystrokes": keys, "pointer": pointer, "touch": touch})
+    bundle.save(args.out)
+    size = args.out.stat().st_size / 1e6
+    print(f"bundle {version} ({', '.join(bundle.scorers)}; {size:.1f} MB) written to {args.out} "
+          f"in {time.time() - start:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
