@@ -21,6 +21,7 @@ Writes ``bench/results/product_accuracy.json`` (one key per benchmark, merged).
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import sys
 import tempfile
@@ -57,6 +58,7 @@ from serving.app import build_service
 from serving.settings import Settings
 
 RESULTS = ROOT / "bench" / "results" / "product_accuracy.json"
+SCORES = ROOT / "bench" / "results" / "served_scores"
 TENANT = "bench"
 PER_USER, N_QUERIES = 15, 5
 
@@ -133,7 +135,7 @@ def run_aalto(args) -> dict:
         thresholds = service.scorer.config.thresholds(["keystrokes"])
     lat = np.array(latency) * 1e3
     return {
-        **served_figures(genuine, impostor),
+        **served_figures(genuine, impostor), "_rows": (genuine, impostor),
         "n_users": len(users), "enrollment_sessions": args.enroll, "queries_per_user": N_QUERIES,
         "impostors_per_user": args.impostors, "refused_at_enrollment": dict(refused),
         "thresholds": {"allow_below": thresholds.allow_below, "deny_at_or_above": thresholds.deny_at_or_above},
@@ -174,7 +176,7 @@ def run_balabit(args) -> dict:
                     {"user": a, "risk": result.risk, "decision": result.decision, "reasons": result.reasons})
             service.store.close()
     lat = np.array(latency) * 1e3
-    return {**served_figures(genuine, impostor), "protocol": "leave one account out (background and "
+    return {**served_figures(genuine, impostor), "_rows": (genuine, impostor), "protocol": "leave one account out (background and "
             "calibration from the other nine accounts); train sessions enroll, 816 labelled test sessions",
             "enrollment_sessions_per_account": dict(enrolled), "refused_at_enrollment": dict(refused),
             "latency_ms": {"p50": float(np.percentile(lat, 50)), "p99": float(np.percentile(lat, 99))}}
@@ -212,11 +214,24 @@ def run_serwadda(args) -> dict:
                              "reasons": result.reasons})
             service.store.close()
     lat = np.array(latency) * 1e3
-    return {**served_figures(genuine, impostor), "strokes_per_decision": STROKES_PER_DECISION,
+    return {**served_figures(genuine, impostor), "_rows": (genuine, impostor),
+            "strokes_per_decision": STROKES_PER_DECISION,
             "protocol": "5 seeded user folds; each fold's scorer built without it; enroll session 1, "
                         "query session-2 windows of 11 consecutive strokes, impostors from the same fold",
             "refused_at_enrollment": dict(refused),
             "latency_ms": {"p50": float(np.percentile(lat, 50)), "p99": float(np.percentile(lat, 99))}}
+
+
+def write_rows(key: str, genuine: list[dict], impostor: list[dict]) -> Path:
+    """Every served answer of a benchmark (claimed user, genuine or impostor, risk), gzipped JSON
+    lines under ``bench/results/served_scores/``: the input of ``bench/fusion.py``."""
+    path = SCORES / f"{key}.jsonl.gz"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with gzip.open(path, "wt") as f:
+        for kind, rows in (("genuine", genuine), ("impostor", impostor)):
+            for r in rows:
+                f.write(json.dumps({"user": r["user"], "kind": kind, "risk": r["risk"]}) + "\n")
+    return path
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -245,8 +260,10 @@ def main(argv: list[str] | None = None) -> None:
         result["research_eer_mean_per_user"] = enc["eer_by_g"][str(args.enroll)]
     result["command"] = rerun_command("bench/product_accuracy.py", argv)
     result["wall_s"] = round(time.time() - start, 1)
+    key = {"aalto": "aalto_keystrokes", "balabit": "balabit_pointer", "serwadda": "serwadda_touch"}[args.benchmark]
+    write_rows(key, *result.pop("_rows"))
     merged = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    merged[{"aalto": "aalto_keystrokes", "balabit": "balabit_pointer", "serwadda": "serwadda_touch"}[args.benchmark]] = result
+    merged[key] = result
     publish_result(merged, RESULTS)
 
 

@@ -52,6 +52,17 @@ class ModelBundle:
     scorers: dict[str, ModalityScorer]
     created_at: float = field(default_factory=time.time)
 
+    def scorers_for(self, device_type: str) -> dict[str, ModalityScorer]:
+        """The scorer of each modality for a device: the one made for it, else the one for any device."""
+        chosen: dict[str, ModalityScorer] = {}
+        for s in self.scorers.values():
+            if s.devices and device_type not in s.devices:
+                continue
+            current = chosen.get(s.modality)
+            if current is None or (s.devices and not current.devices):
+                chosen[s.modality] = s
+        return {s.name: s for s in chosen.values()}
+
     def save(self, path: str | Path) -> None:
         """Write the bundle as one ``.pt`` file of tensors and plain values."""
         payload = {"format": BUNDLE_FORMAT, "session_schema": SCHEMA_VERSION, "model_version": self.model_version,
@@ -87,6 +98,7 @@ def _scorer_payload(s: ModalityScorer) -> dict:
             "unit_options": s.unit_options, "inputs": list(s.inputs), "aggregation": s.aggregation,
             "max_enroll_vectors": s.max_enroll_vectors, "head": _tensors(s.head.payload()),
             "calibration": calibration_payload(s.calibration), "metrics": s.metrics, "licence": s.licence,
+            "devices": list(s.devices),
             "encoder": None if enc is None else {
                 "class": enc.class_name, "kwargs": enc.kwargs, "state_dict": enc.module.state_dict(),
                 "columns": list(enc.columns), "max_len": int(enc.max_len)}}
@@ -124,7 +136,7 @@ def _scorer_from_payload(path: str | Path, name: str, p: dict) -> ModalityScorer
             name, p["modality"], p["unit"], p["feature_config"], HEADS[kind].from_payload(_arrays(p["head"])),
             calibration_from_payload(p["calibration"]), encoder, tuple(p["inputs"]), p.get("unit_options", {}),
             p.get("aggregation", "mean"), int(p.get("max_enroll_vectors", 20)), p.get("metrics", {}),
-            p.get("licence"))
+            p.get("licence"), tuple(p.get("devices", ())))
     except (KeyError, TypeError, ValueError) as err:
         raise BundleError(f"{where} cannot be served: {err}; {_REBUILD}") from err
 

@@ -82,7 +82,10 @@ class ModalityScorer:
     variant, e.g. a phone model of keystrokes, is served beside it). ``max_enroll_vectors``
     bounds the enrollment vectors a profile keeps (one per session for session units, one
     per item otherwise). ``licence``: the terms of the data the scorer was trained on,
-    when they restrict who may ship it.
+    when they restrict who may ship it. ``devices``: the ``meta.device_type`` values the
+    scorer is for (empty: any device); a session is scored by the scorer made for its device
+    when the bundle has one, else by the modality's scorer for any device
+    (:meth:`biometrics.bundle.ModelBundle.scorers_for`).
     """
 
     name: str
@@ -98,6 +101,7 @@ class ModalityScorer:
     max_enroll_vectors: int = 20
     metrics: dict = field(default_factory=dict)
     licence: str | None = None
+    devices: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         spec = modality(self.modality)

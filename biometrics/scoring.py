@@ -36,6 +36,24 @@ from biometrics.heads import HeadState
 
 Decision = Literal["allow", "challenge", "deny"]
 DECISIONS: tuple[Decision, ...] = ("allow", "challenge", "deny")
+Fusion = Literal["mean", "llr"]
+FUSIONS: tuple[Fusion, ...] = ("mean", "llr")
+
+
+def fuse(probabilities: np.ndarray, weights: np.ndarray, method: Fusion = "mean") -> np.ndarray:
+    """Fused risk of per-modality probabilities ``[..., M]`` with confidence weights ``[..., M]``.
+
+    ``mean``: the confidence-weighted mean of the probabilities. ``llr``: each calibrated
+    probability is a log-likelihood ratio (its logit: the calibrations are class-balanced),
+    the fused risk the sigmoid of their confidence-weighted sum (independent modalities
+    add their evidence, as naive Bayes).
+    """
+    p = np.clip(np.asarray(probabilities, np.float64), 1e-9, 1 - 1e-9)
+    w = np.asarray(weights, np.float64)
+    if method == "mean":
+        return (w * p).sum(-1) / w.sum(-1)
+    z = (w * np.log(p / (1 - p))).sum(-1)
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))
 
 #: Draws per modality set when fused held-out risks are simulated for its thresholds.
 _FUSION_DRAWS = 20_000
@@ -88,8 +106,13 @@ class ScoringConfig:
     deny_at_or_above: float = 0.9
     enrolling_decision: Decision = "challenge"
     guard_risk: float = 0.97
+    fusion: Fusion = "mean"
     guards: GuardConfig = field(default_factory=GuardConfig)
     by_modalities: dict[str, Thresholds] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.fusion not in FUSIONS:
+            raise ValueError(f"fusion must be one of {', '.join(FUSIONS)}, not {self.fusion!r}")
 
     @classmethod
     def from_targets(cls, bundle: ModelBundle, target_far: float, target_frr: float, **kw) -> ScoringConfig:
@@ -99,16 +122,18 @@ class ScoringConfig:
         at most ``target_frr`` of genuine sessions get "deny"; in between, "challenge". For
         each set of the bundle's modalities, from the distribution of the fused risk that
         set gives: a keystroke-only session is judged by the keystroke calibration alone,
-        a session with several modalities by their mean probability, simulated from each
-        modality's held-out quantiles as independent draws (seeded). The set of every
-        modality also sets the default ``allow_below`` / ``deny_at_or_above``.
+        a session with several modalities by their fused probabilities (``kw["fusion"]``,
+        :func:`fuse`), simulated from each modality's held-out quantiles as independent draws
+        (seeded). The set of every modality also sets the default ``allow_below`` /
+        ``deny_at_or_above``.
         """
         names = sorted(bundle.scorers)
         for name in names:
             if not bundle.scorers[name].calibration.genuine_quantiles:
                 raise ValueError("the bundle's calibration has no held-out quantiles; re-export it")
         sets = [c for r in range(1, len(names) + 1) for c in itertools.combinations(names, r)]
-        by = {modality_set_key(c): _thresholds(bundle, c, target_far, target_frr) for c in sets}
+        fusion = kw.get("fusion", "mean")
+        by = {modality_set_key(c): _thresholds(bundle, c, target_far, target_frr, fusion) for c in sets}
         full = by[modality_set_key(names)]
         return cls(allow_below=full.allow_below, deny_at_or_above=full.deny_at_or_above, by_modalities=by, **kw)
 
@@ -127,7 +152,8 @@ def modality_set_key(modalities: Iterable[str]) -> str:
     return "+".join(sorted(modalities))
 
 
-def _thresholds(bundle: ModelBundle, names: tuple[str, ...], target_far: float, target_frr: float) -> Thresholds:
+def _thresholds(bundle: ModelBundle, names: tuple[str, ...], target_far: float, target_frr: float,
+                fusion: Fusion = "mean") -> Thresholds:
     """Thresholds of one modality set from its held-out genuine and impostor fused risks."""
     rng = np.random.default_rng(0)
     cals = [bundle.scorers[n].calibration for n in names]
@@ -135,8 +161,9 @@ def _thresholds(bundle: ModelBundle, names: tuple[str, ...], target_far: float, 
         genuine_q, impostor_q = np.array(cals[0].genuine_quantiles), np.array(cals[0].impostor_quantiles)
     else:
         draw = lambda q: np.interp(rng.random(_FUSION_DRAWS), QUANTILE_LEVELS, q)
-        genuine = np.mean([draw(c.genuine_quantiles) for c in cals], axis=0)
-        impostor = np.mean([draw(c.impostor_quantiles) for c in cals], axis=0)
+        ones = np.ones((_FUSION_DRAWS, len(cals)))
+        genuine = fuse(np.stack([draw(c.genuine_quantiles) for c in cals], -1), ones, fusion)
+        impostor = fuse(np.stack([draw(c.impostor_quantiles) for c in cals], -1), ones, fusion)
         genuine_q, impostor_q = np.quantile(genuine, QUANTILE_LEVELS), np.quantile(impostor, QUANTILE_LEVELS)
     deny_at = float(np.clip(np.interp(1.0 - target_frr, QUANTILE_LEVELS, genuine_q), 1e-6, 1.0))
     allow = float(np.clip(min(np.interp(target_far, QUANTILE_LEVELS, impostor_q), deny_at), 1e-6, 1.0))
@@ -149,8 +176,16 @@ class Observed:
 
     vectors: dict[str, np.ndarray]
     n_tokens: dict[str, int]
-    signatures: dict[str, np.ndarray]
+    signatures: dict[str, np.ndarray]  # by scorer name, like the vectors
     bot_modalities: list[str]
+    modalities: dict[str, str] = field(default_factory=dict)  # scorer name -> its modality (when they differ)
+
+    def replayed(self, profile: ProfileView | None, guards: GuardConfig) -> bool:
+        """True when a signature repeats one the profile stored for that scorer."""
+        if profile is None:
+            return False
+        return any(is_replay(sig, profile.replay_signatures(name), guards, self.modalities.get(name, name))
+                   for name, sig in self.signatures.items())
 
 
 class ProfileView(Protocol):
@@ -213,13 +248,17 @@ class Scorer:
     def observe(self, session: Session) -> Observed:
         """Item vectors of every modality the session holds and the bundle scores (one encoder call each)."""
         vectors, counts = {}, {}
-        for name, scorer in self.bundle.scorers.items():
+        scorers = self.bundle.scorers_for(session.meta.device_type)
+        for name, scorer in scorers.items():
             if not scorer.spec.present(session):
                 continue
             vecs, counts[name] = scorer.vectors(session)
             if vecs is not None:
                 vectors[name] = vecs
-        return Observed(vectors, counts, signatures(session, self.config.guards), bot_like(session, self.config.guards))
+        sigs = signatures(session, self.config.guards)
+        by_name = {name: sigs[s.modality] for name, s in scorers.items() if s.modality in sigs}
+        return Observed(vectors, counts, by_name, bot_like(session, self.config.guards),
+                        {name: s.modality for name, s in scorers.items() if name != s.modality})
 
     def score(self, observed: Observed, profile: ProfileView | None,
               policy: TenantPolicy | None = None) -> ScoreResult:
@@ -238,7 +277,7 @@ class Scorer:
         if scored:
             w = np.array([m.confidence for m in scored.values()])
             p = np.array([m.probability for m in scored.values()])
-            risk = float((w * p).sum() / w.sum())
+            risk = float(fuse(p, w, cfg.fusion))
             confidence = float(w.max())
             reasons += [m.reason for m in scored.values() if m.reason]
         else:
@@ -249,7 +288,7 @@ class Scorer:
             reasons.append("too_little_data")
         if observed.bot_modalities:
             reasons.append("bot_like_timing")
-        if self._replayed(observed, profile):
+        if observed.replayed(profile, cfg.guards):
             reasons.append("replayed_session")
         if "bot_like_timing" in reasons or "replayed_session" in reasons:
             risk, confidence = max(risk, cfg.guard_risk), 1.0
@@ -273,8 +312,4 @@ class Scorer:
         reason = scorer.spec.mismatch_reason if prob >= self.config.thresholds([name]).allow_below else None
         return ModalityScore(round(anomaly, 6), round(prob, 6), round(confidence, 4), n, reason)
 
-    def _replayed(self, observed: Observed, profile: ProfileView | None) -> bool:
-        if profile is None:
-            return False
-        return any(is_replay(sig, profile.replay_signatures(m), self.config.guards, m)
-                   for m, sig in observed.signatures.items())
+

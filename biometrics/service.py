@@ -62,7 +62,6 @@ from typing import Any
 
 from biometrics.events import Session
 from biometrics.feedback import OUTCOMES, FeedbackMetrics, feedback_metrics
-from biometrics.guards import is_replay
 from biometrics.modalities import MODALITIES
 from biometrics.profiles import (
     ProfileConfig,
@@ -197,7 +196,7 @@ class BiometricService:
             raise SessionRejectedError("too_little_data", _too_little_data(observed))
 
         def merge(current: UserProfile | None) -> UserProfile:
-            if current is not None and self._replayed(observed, current):
+            if current is not None and observed.replayed(current, self.scorer.config.guards):
                 raise SessionRejectedError(
                     "replayed_session", "the session was not enrolled: its timing repeats a session "
                     "already stored for this user")
@@ -384,11 +383,6 @@ class BiometricService:
         return deleted
 
     # Helpers -----------------------------------------------------------------------
-
-    def _replayed(self, observed: Observed, profile: UserProfile) -> bool:
-        guards = self.scorer.config.guards
-        return any(is_replay(sig, profile.replay_signatures(m), guards, m)
-                   for m, sig in observed.signatures.items())
 
     def _status(self, profile: UserProfile) -> EnrollmentStatus:
         version = self.model_version

@@ -169,3 +169,34 @@ def test_thresholds_come_from_the_modalities_the_session_holds():
     assert {cfg.decide(risk, [good]), cfg.decide(risk, [weak])} == {"allow", "challenge"}
     assert cfg.thresholds(names) == cfg.thresholds(reversed(names))  # order does not matter
     assert cfg.thresholds([]) == cfg.thresholds(names)  # nothing scored: the all-modality default
+
+
+def test_llr_fusion_adds_evidence_and_mean_fusion_averages_it():
+    from biometrics.scoring import fuse
+
+    p, w = np.array([0.9, 0.9]), np.ones(2)
+    assert fuse(p, w, "mean") == pytest.approx(0.9)
+    assert fuse(p, w, "llr") == pytest.approx(81 / 82)  # odds 9 * 9
+    assert fuse(np.array([0.9, 0.1]), w, "llr") == pytest.approx(0.5)  # opposite evidence cancels
+    # A modality seen with zero confidence contributes nothing under either rule.
+    assert fuse(np.array([0.8, 0.01]), np.array([1.0, 0.0]), "llr") == pytest.approx(0.8)
+    assert fuse(np.array([0.8, 0.01]), np.array([1.0, 0.0]), "mean") == pytest.approx(0.8)
+    with pytest.raises(ValueError, match="fusion must be one of"):
+        ScoringConfig(fusion="max")
+
+
+def test_a_device_specific_scorer_serves_its_devices_and_keeps_its_own_profile_part():
+    bundle = tiny_bundle()
+    keys = bundle.scorers["keystrokes"]
+    bundle.scorers["keystrokes_phone"] = dataclasses.replace(keys, name="keystrokes_phone", devices=("mobile",))
+    assert set(bundle.scorers_for("mobile")) == {"keystrokes_phone", "pointer", "touch"}
+    assert set(bundle.scorers_for("desktop")) == {"keystrokes", "pointer", "touch"}
+    scorer = Scorer(bundle)
+    phones = generate_dataset(2, 2, n_impostor=0, n_bot=0, n_replay=0, seed=6, n_enroll=1, mobile_fraction=1.0)
+    phone = next(r for r in phones if r.session.keystrokes)
+    obs = scorer.observe(phone.session)
+    assert "keystrokes_phone" in obs.vectors and "keystrokes" not in obs.vectors
+    assert "keystrokes_phone" in obs.signatures and obs.modalities["keystrokes_phone"] == "keystrokes"
+    # The phone part's stored signature catches a replay of the phone session.
+    prof = FakeProfile("verifying", dict(obs.vectors), {k: [v] for k, v in obs.signatures.items()})
+    assert "replayed_session" in scorer.score(obs, prof).reasons
