@@ -53,13 +53,19 @@ def _cut(n: int, frac: float, rng) -> slice:
     return slice(s, s + size)
 
 
-def replay_keys(k: KeystrokeArrays, kind: str, rng) -> KeystrokeArrays:
-    """A replay of key events: timestamps jittered / stretched, or a contiguous part."""
-    t, dn, pr = k.t.astype(float).copy(), k.is_down.copy(), k.press.copy()
+def _retimed(t: np.ndarray, kind: str, rng) -> np.ndarray:
+    """Timestamps of a replay: each jittered by +-20 ms (uniform) and/or all stretched x0.9-1.1."""
+    t = t.astype(float).copy()
     if "jitter" in kind:
         t = t + rng.uniform(-20, 20, t.size)
     if "stretch" in kind:
         t = t * rng.uniform(0.9, 1.1)
+    return t
+
+
+def replay_keys(k: KeystrokeArrays, kind: str, rng) -> KeystrokeArrays:
+    """A replay of key events: timestamps jittered / stretched, or a contiguous part."""
+    t, dn, pr = _retimed(k.t, kind, rng), k.is_down.copy(), k.press.copy()
     if "partial" in kind:
         o = np.argsort(t, kind="stable")
         t, dn, pr = t[o], dn[o], pr[o]
@@ -81,11 +87,7 @@ def replay_keys(k: KeystrokeArrays, kind: str, rng) -> KeystrokeArrays:
 
 
 def replay_pointer(p: PointerArrays, kind: str, rng) -> PointerArrays:
-    t, x, y = p.t.astype(float).copy(), p.x.copy(), p.y.copy()
-    if "jitter" in kind:
-        t = t + rng.uniform(-20, 20, t.size)
-    if "stretch" in kind:
-        t = t * rng.uniform(0.9, 1.1)
+    t, x, y = _retimed(p.t, kind, rng), p.x.copy(), p.y.copy()
     o = np.argsort(t, kind="stable")
     t, x, y, ty = t[o], x[o], y[o], p.type[o]
     if "partial" in kind:
