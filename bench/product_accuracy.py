@@ -26,7 +26,7 @@ import json
 import sys
 import tempfile
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -222,6 +222,57 @@ def run_serwadda(args) -> dict:
             "latency_ms": {"p50": float(np.percentile(lat, 50)), "p99": float(np.percentile(lat, 99))}}
 
 
+def run_strokepin(args) -> dict:
+    """StrokePIN, phones: the default bundle's phone scorer (its encoder never saw fold 0) on fold 0's
+    users. Each (user, PIN, posture) cell is an account: its first 3 entries enroll, entries 4-5
+    are genuine queries, every entry of that PIN and posture by the fold's other users an impostor
+    query (the attacker knows the PIN). Sessions: six masked presses, device_type mobile."""
+    from biometrics.data import strokepin
+    from biometrics.data.strokepin_modules import fold_roles, user_id
+
+    entries = strokepin.load_entries(datasets_root(args.datasets_dir))
+    users = np.array(sorted({user_id(e.user) for e in entries}))
+    test = set(fold_roles(users, 0, 5, 0, 10, args.seed)["test"].tolist())
+    cells: dict[tuple, list] = defaultdict(list)
+    for e in sorted(entries, key=lambda e: e.start_ns):
+        if user_id(e.user) in test:
+            cells[(e.user, e.pin, e.posture)].append(keystroke_session(e.keys, device_type="mobile"))
+    genuine, impostor, latency, refused = [], [], [], Counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        service = build_service(Settings(bundle_path=args.bundle, database_url=f"sqlite:///{tmp}/pin.db",
+                                         min_enroll_sessions=3))
+        for (u, pin, posture), ss in cells.items():
+            if len(ss) < 4:
+                continue
+            account = f"{u}/{pin}/{posture}"
+            for s in ss[:3]:
+                try:
+                    service.enroll(TENANT, account, s)
+                except SessionRejectedError as err:
+                    refused[err.reason] += 1
+
+            def score(session, rows: list, account: str = account) -> None:
+                t0 = time.perf_counter()
+                result, _ = service.score(TENANT, account, session)
+                latency.append(time.perf_counter() - t0)
+                rows.append({"user": account, "risk": result.risk, "decision": result.decision,
+                             "reasons": result.reasons})
+
+            for s in ss[3:5]:
+                score(s, genuine)
+            for (v, pin2, posture2), others in cells.items():
+                if v != u and pin2 == pin and posture2 == posture:
+                    for s in others:
+                        score(s, impostor)
+        service.store.close()
+    lat = np.array(latency) * 1e3
+    return {**served_figures(genuine, impostor), "_rows": (genuine, impostor), "model_version": service.model_version,
+            "protocol": "fold 0 of 5 (seeded as experiment=strokepin_phone); within posture, G = 3, one entry "
+                        "per decision; accounts = (user, PIN, posture) cells with >= 4 entries",
+            "refused_at_enrollment": dict(refused), "bundle": str(args.bundle),
+            "latency_ms": {"p50": float(np.percentile(lat, 50)), "p99": float(np.percentile(lat, 99))}}
+
+
 def write_rows(key: str, genuine: list[dict], impostor: list[dict]) -> Path:
     """Every served answer of a benchmark (claimed user, genuine or impostor, risk), gzipped JSON
     lines under ``bench/results/served_scores/``: the input of ``bench/fusion.py``."""
@@ -236,7 +287,7 @@ def write_rows(key: str, genuine: list[dict], impostor: list[dict]) -> Path:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--benchmark", choices=("aalto", "balabit", "serwadda"), default="aalto")
+    ap.add_argument("--benchmark", choices=("aalto", "balabit", "serwadda", "strokepin"), default="aalto")
     ap.add_argument("--bundle", type=Path, help="the served bundle (aalto; balabit builds its own per account)")
     ap.add_argument("--datasets-dir", default=None)
     ap.add_argument("--enroll", type=int, default=5, help="enrollment sessions per user (TypeNet's G)")
@@ -251,6 +302,9 @@ def main(argv: list[str] | None = None) -> None:
         result = run_balabit(args)
     elif args.benchmark == "serwadda":
         result = run_serwadda(args)
+    elif args.benchmark == "strokepin":
+        args.bundle = args.bundle or ROOT / "bundles" / "default.pt"
+        result = run_strokepin(args)
     else:
         if args.bundle is None:
             ap.error("--bundle is required for the aalto benchmark")
@@ -260,7 +314,8 @@ def main(argv: list[str] | None = None) -> None:
         result["research_eer_mean_per_user"] = enc["eer_by_g"][str(args.enroll)]
     result["command"] = rerun_command("bench/product_accuracy.py", argv)
     result["wall_s"] = round(time.time() - start, 1)
-    key = {"aalto": "aalto_keystrokes", "balabit": "balabit_pointer", "serwadda": "serwadda_touch"}[args.benchmark]
+    key = {"aalto": "aalto_keystrokes", "balabit": "balabit_pointer", "serwadda": "serwadda_touch",
+           "strokepin": "strokepin_phone"}[args.benchmark]
     write_rows(key, *result.pop("_rows"))
     merged = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     merged[key] = result

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from biometrics.events import Session
+from biometrics.events import KeyClass, Session
 from biometrics.features.action_tokens import (
     ACTION_CONTEXT_FEATURES,
     action_sequences,
@@ -66,8 +66,14 @@ def _no_features(n: int) -> np.ndarray:
     return np.zeros((n, 0), np.float32)
 
 
-def _keystroke_session(session: Session, cfg: KeystrokeFeatureConfig, _: dict) -> Items:
-    tokens = keystroke_tokens(session.keystroke_arrays(), cfg)
+def _keystroke_session(session: Session, cfg: KeystrokeFeatureConfig, options: dict) -> Items:
+    keys = session.keystroke_arrays()
+    if options.get("masked_only"):  # e.g. a PIN model: the sensitive field's presses only
+        keep = keys.key_class == KeyClass.MASKED
+        keys = dataclasses.replace(keys, **{f: getattr(keys, f)[keep] for f in ("t", "is_down", "key_class",
+                                                                              "key_bucket", "press")
+                                            if getattr(keys, f) is not None})
+    tokens = keystroke_tokens(keys, cfg)
     return Items([tokens], _no_features(1), int(tokens.shape[0]))
 
 

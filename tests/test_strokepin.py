@@ -1,11 +1,13 @@
 """StrokePIN loader: the dataset README's counts and the contract's masked PIN entries (real data, slow)."""
 
+from collections import Counter
+
 import numpy as np
 import pytest
 
 from biometrics.data.paths import datasets_root
 from biometrics.data.sessions import keystroke_session
-from biometrics.data.strokepin import ARCHIVE, load_entries
+from biometrics.data.strokepin import ARCHIVE, PINS, load_entries
 from biometrics.events import KeyClass
 from biometrics.features import keystroke_presses
 
@@ -22,3 +24,6 @@ def test_entries_match_the_readme_counts_and_are_six_masked_presses():
     assert len(p) == 6 and np.all(p.hold >= 0) and np.all(p.key_class == KeyClass.MASKED)
     session = keystroke_session(e.keys, device_type="mobile")  # a valid contract session
     assert {k.key_class for k in session.keystrokes} == {KeyClass.MASKED}
+    cells = Counter((e.user, e.pin, e.posture) for e in entries)  # the README's cells after the filters
+    assert {e.pin for e in entries} == set(PINS)
+    assert (len(cells), sum(n == 5 for n in cells.values()), sum(n >= 4 for n in cells.values())) == (3799, 2702, 2875)

@@ -25,12 +25,12 @@ ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = str(ROOT / "configs")
 PROGRESS: list[str] = []  # the "training" logger's lines during fast_run
 GROUP_OPTIONS = {
-    "data": ["aalto", "cmu", "synthetic", "balabit"],
+    "data": ["aalto", "cmu", "synthetic", "balabit", "serwadda", "strokepin"],
     "model": ["typenet", "conv_transformer", "bigru"],
     "trainer": ["cpu", "gpu", "ddp"],
     "callbacks": ["default", "none"],
     "logger": ["csv", "none"],
-    "experiment": ["aalto_typenet", "cmu_folds", "synthetic", "balabit_mouse"],
+    "experiment": ["aalto_typenet", "cmu_folds", "synthetic", "balabit_mouse", "touch_serwadda", "strokepin_phone"],
     "model/loss": ["multi_similarity", "arcface"],
     "debug": ["fast"],
 }

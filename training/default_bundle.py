@@ -12,7 +12,13 @@
   Balabit's ten accounts' training actions (:mod:`biometrics.data.pointer_scorer`); the
   labelled test sessions are never used;
 - **touch**: a per-user RBF SVM on stroke features against a background of Serwadda's users
-  outside the held-out fold 0 (:mod:`biometrics.data.touch_scorer`).
+  outside the held-out fold 0 (:mod:`biometrics.data.touch_scorer`);
+- **keystrokes_phone** (mobile and tablet sessions): the StrokePIN phone encoder on the masked
+  presses of a PIN field (trained on folds 1-4; ``experiment=strokepin_phone``), from
+  ``--phone-run`` or ``--phone-bundle`` (default ``bundles/strokepin_phone.pt``). Its data is
+  **CC BY-NC-SA 4.0** (non-commercial; the weights are derived data): the scorer carries that
+  licence in its metadata, and ``--without-noncommercial`` leaves it out, for a commercial
+  deployment without the authors' permission (phone sessions then use the desktop model).
 
 Data is read from ``--datasets-dir`` (default ``../shared/datasets``), never copied.
 """
@@ -20,6 +26,7 @@ Data is read from ``--datasets-dir`` (default ``../shared/datasets``), never cop
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from pathlib import Path
 
@@ -32,10 +39,25 @@ from training.export import export_run
 from training.run import ROOT
 
 
-def keystroke_scorer(run: Path | None, bundle: Path):
-    """The keystroke scorer of an Aalto run (exported now) or of an already exported bundle."""
-    source = export_run(run) if run is not None else ModelBundle.load(bundle)
+#: The StrokePIN data's terms, carried by every scorer trained on it.
+STROKEPIN_LICENCE = ("CC BY-NC-SA 4.0 (StrokePIN, Yao & Wang, Nankai University): non-commercial use only; "
+                     "derived data (these weights) shared under the same licence; commercial use needs the "
+                     "authors' written permission")
+PHONE_DEVICES = ("mobile", "tablet")
+
+
+def keystroke_scorer(run: Path | None, bundle: Path, ckpt: str = "best"):
+    """The keystroke scorer of a run (exported now) or of an already exported bundle."""
+    source = export_run(run, ckpt) if run is not None else ModelBundle.load(bundle)
     return source.scorers["keystrokes"], source.model_version
+
+
+def phone_scorer(run: Path | None, bundle: Path):
+    """The phone PIN scorer: StrokePIN fold 0's encoder, on masked presses, for phones and tablets."""
+    ckpt = "best" if run is None else str(sorted((run / "fold0" / "checkpoints").glob("epoch_*.ckpt"))[-1])
+    scorer, _ = keystroke_scorer(run, bundle, ckpt)
+    return dataclasses.replace(scorer, name="keystrokes_phone", devices=PHONE_DEVICES, licence=STROKEPIN_LICENCE,
+                               unit_options={"masked_only": True})
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -44,6 +66,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--datasets-dir", default=None)
     ap.add_argument("--keystrokes-run", type=Path, default=None)
     ap.add_argument("--keystrokes-bundle", type=Path, default=ROOT / "bundles" / "aalto_keystrokes.pt")
+    ap.add_argument("--phone-run", type=Path, default=None, help="an experiment=strokepin_phone run")
+    ap.add_argument("--phone-bundle", type=Path, default=ROOT / "bundles" / "strokepin_phone.pt")
+    ap.add_argument("--without-noncommercial", action="store_true",
+                    help="leave out scorers whose training data forbids commercial use (the phone scorer)")
     ap.add_argument("--touch-test-fold", type=int, default=0, help="Serwadda fold held out (-1: none)")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
@@ -53,7 +79,10 @@ def main(argv: list[str] | None = None) -> None:
     pointer = build_pointer_scorer(data, data.accounts, seed=args.seed)
     touch = build_touch_scorer(load_serwadda(args.datasets_dir), args.touch_test_fold, seed=args.seed)
     version = f"default-{time.strftime('%Y%m%d')}-{keys_version}"
-    bundle = ModelBundle(version, {"keystrokes": keys, "pointer": pointer, "touch": touch})
+    scorers = {"keystrokes": keys, "pointer": pointer, "touch": touch}
+    if not args.without_noncommercial:
+        scorers["keystrokes_phone"] = phone_scorer(args.phone_run, args.phone_bundle)
+    bundle = ModelBundle(version, scorers)
     bundle.save(args.out)
     size = args.out.stat().st_size / 1e6
     print(f"bundle {version} ({', '.join(bundle.scorers)}; {size:.1f} MB) written to {args.out} "

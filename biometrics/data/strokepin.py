@@ -5,8 +5,10 @@ repository). Following the dataset README: user77 (a copy of user67) is dropped,
 that share a timestamp with another entry of the same user (borrowed taps) are dropped, and
 so are entries without six alternating Down/Up taps. Each entry becomes one
 :class:`~biometrics.events.KeystrokeArrays`: a tap's Down is a key down, its Up the key up,
-every key ``masked`` (a PIN field), times in ms from the first Down. The PIN, positions,
-pressure and size columns are not kept.
+every key ``masked`` (a PIN field), times in ms from the first Down. The positions,
+pressure and size columns are not kept. The PIN (zero-padded, from the ``PIN`` column) is
+kept as a label of the entry only, for the protocol's cells (user, PIN, posture) and its
+impostors (other users typing the same PIN): it never enters the key events.
 """
 
 from __future__ import annotations
@@ -24,6 +26,11 @@ from biometrics.events import KeyClass, KeystrokeArrays
 
 ARCHIVE = "mobile-strokepin/strokepin-touch.tar.gz"
 DROP_USERS = {"user77"}
+#: The 20 PINs every user typed, in the app's fixed order (the dataset README).
+PINS = ("194012", "201412", "400101", "141231", "194011", "201499", "111111", "147258", "123456",
+        "585520", "121940", "122914", "010140", "123114", "111940", "992914", "121212", "112233",
+        "136136", "111222")
+POSTURES = ("sit", "walk")
 
 
 @dataclass(frozen=True)
@@ -34,6 +41,7 @@ class PinEntry:
     posture: str  # "sit" or "walk"
     start_ns: int
     keys: KeystrokeArrays
+    pin: str = ""  # the PIN typed, zero-padded to 6 digits: a label for the protocol, not a feature
 
 
 def _entry_keys(rows: list[tuple[str, int]]) -> KeystrokeArrays | None:
@@ -62,6 +70,7 @@ def load_entries(datasets_root: str | Path, max_users: int | None = None) -> lis
             user = Path(m.name).name.split("_")[0]
             entries: dict[str, list[tuple[str, int]]] = defaultdict(list)
             posture: dict[str, str] = {}
+            pin: dict[str, str] = {}
             owners: dict[int, set[str]] = defaultdict(set)
             reader = csv.DictReader(io.TextIOWrapper(tar.extractfile(m), encoding="utf-8-sig"))
             for row in reader:
@@ -71,6 +80,7 @@ def load_entries(datasets_root: str | Path, max_users: int | None = None) -> lis
                 sid = row["Sample ID"]
                 entries[sid].append((kind, t))
                 posture[sid] = row["Posture"]
+                pin[sid] = row["PIN"].strip().zfill(6)
                 if kind != "Move":
                     owners[t].add(sid)
             shared = {s for ids in owners.values() if len(ids) > 1 for s in ids}
@@ -81,6 +91,6 @@ def load_entries(datasets_root: str | Path, max_users: int | None = None) -> lis
                 rows.sort(key=lambda r: r[1])
                 keys = _entry_keys(rows)
                 if keys is not None:
-                    kept.append(PinEntry(user, posture[sid], rows[0][1], keys))
+                    kept.append(PinEntry(user, posture[sid], rows[0][1], keys, pin[sid]))
             out += sorted(kept, key=lambda e: e.start_ns)
     return out

@@ -10,14 +10,6 @@ from biometrics.features.mouse import mouse_actions
 from biometrics.features.summary import summary_vector
 from biometrics.features.touch import stroke_features
 
-
-def feature_config(modality: str, overrides: dict | None = None):
-    """The feature configuration object of a modality (see :meth:`biometrics.modalities.ModalitySpec.feature_config`)."""
-    from biometrics.modalities import modality as spec
-
-    return spec(modality).feature_config(overrides)
-
-
 #: Token columns that hold timings (the others say which kind of key it was).
 N_TIMING_COLUMNS = 4
 
