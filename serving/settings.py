@@ -1,6 +1,6 @@
 """Serving settings: one pydantic-settings object, read from ``BIOMETRICS_*`` environment variables.
 
-    BIOMETRICS_BUNDLE_PATH=bundles/sample.pt
+    BIOMETRICS_BUNDLE_PATH=bundles/default.pt
     BIOMETRICS_DATABASE_URL=sqlite:///var/biometrics.db    # or postgresql+psycopg://user:pw@host/db
     BIOMETRICS_API_KEYS='{"key-of-acme": "acme", "key-of-globex": "globex"}'
     BIOMETRICS_USER_ID_SECRET=<32+ random bytes: python -c "import secrets; print(secrets.token_hex(32))">
@@ -62,7 +62,9 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="BIOMETRICS_", extra="ignore", frozen=True)
 
-    bundle_path: Path = Field(Path("bundles/sample.pt"), description="model bundle (.pt) to serve")
+    bundle_path: Path = Field(Path("bundles/default.pt"),
+                              description="model bundle (.pt) to serve (default: the real-data bundle "
+                                          "of python -m training.default_bundle)")
     database_url: str = Field(DEFAULT_DATABASE_URL, description="profile store URL")
     api_keys: dict[str, str] = Field(default_factory=lambda: dict(DEV_API_KEYS),
                                      description="API key -> tenant (JSON object)")

@@ -15,7 +15,7 @@ def test_defaults_start_a_dev_server(monkeypatch):
         monkeypatch.delenv(f"BIOMETRICS_{name}", raising=False)
     s = Settings()
     assert s.api_keys == DEV_API_KEYS and s.uses_dev_secrets
-    assert str(s.bundle_path) == "bundles/sample.pt" and s.database_url == "sqlite:///var/biometrics.db"
+    assert str(s.bundle_path) == "bundles/default.pt" and s.database_url == "sqlite:///var/biometrics.db"
     assert s.max_request_bytes == 2_000_000 and s.allow_below is None and s.deny_at_or_above is None
     assert 0 < s.target_frr < s.target_far < 1  # thresholds come from target error rates by default
 
