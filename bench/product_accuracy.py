@@ -155,7 +155,7 @@ def run_balabit(args) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         for a in data.accounts:
             scorer = build_pointer_scorer(data, [b for b in data.accounts if b != a], actions=actions,
-                                          seed=args.seed)
+                                          seed=args.seed, max_enroll=args.pointer_max_enroll)
             path = Path(tmp) / f"{a}.pt"
             ModelBundle(f"balabit-without-{a}", {"pointer": scorer}).save(path)
             settings = Settings(bundle_path=path, database_url=f"sqlite:///{tmp}/{a}.db",
@@ -290,6 +290,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--benchmark", choices=("aalto", "balabit", "serwadda", "strokepin"), default="aalto")
     ap.add_argument("--bundle", type=Path, help="the served bundle (aalto; balabit builds its own per account)")
     ap.add_argument("--datasets-dir", default=None)
+    ap.add_argument("--pointer-max-enroll", type=int, default=4_000,
+                    help="balabit: action vectors a profile keeps (the head's training positives)")
     ap.add_argument("--enroll", type=int, default=5, help="enrollment sessions per user (TypeNet's G)")
     ap.add_argument("--impostors", default="100", help="impostor queries per user, or 'all' (399)")
     ap.add_argument("--seed", type=int, default=12345, help="the training run's seed (its user split)")

@@ -191,3 +191,23 @@ def test_resume_from_last_checkpoint(fast_run):
         resumed.test = False
     train(resumed)
     assert torch.load(last, map_location="cpu", weights_only=True)["epoch"] == 4  # one more epoch, not five
+
+
+def test_validation_is_gathered_across_ranks_without_the_samplers_repeats():
+    """Two DDP ranks' shards (the sampler pads the second with a repeat) give the whole set once."""
+    import torch
+
+    from biometrics.models.task import gather_validation
+
+    shards = {0: (torch.tensor([[0.0, 0], [2, 2], [4, 4]]), torch.tensor([0, 2, 4])),
+              1: (torch.tensor([[1.0, 1], [3, 3], [0, 0]]), torch.tensor([1, 3, 0]))}
+
+    def all_gather(t):  # what Lightning's all_gather returns: [world_size, *shape]
+        which = 0 if t.dtype.is_floating_point else 1
+        return torch.stack([shards[r][which] for r in (0, 1)])
+
+    emb, idx = gather_validation(*shards[0], all_gather, world_size=2)
+    assert idx.tolist() == [0, 1, 2, 3, 4]
+    np.testing.assert_array_equal(emb[:, 0], [0, 1, 2, 3, 4])
+    emb1, idx1 = gather_validation(torch.tensor([[5.0, 5], [1, 1]]), torch.tensor([5, 1]), all_gather, 1)
+    assert idx1.tolist() == [1, 5] and emb1[:, 0].tolist() == [1, 5]  # one process: sorted, as before

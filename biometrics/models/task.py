@@ -49,18 +49,17 @@ class VerificationTask(pl.LightningModule):
         return loss
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
-        self._val_emb.append(self(batch["x"], batch["mask"]).detach().cpu())
-        self._val_idx.append(batch["index"].cpu())
+        self._val_emb.append(self(batch["x"], batch["mask"]).detach())
+        self._val_idx.append(batch["index"])
 
     def on_validation_epoch_end(self) -> None:
         if not self._val_emb:
             return
-        emb = torch.cat(self._val_emb).numpy()
-        idx = torch.cat(self._val_idx).numpy()
+        emb, idx = gather_validation(torch.cat(self._val_emb), torch.cat(self._val_idx),
+                                     self.all_gather, self.trainer.world_size)
         self._val_emb.clear()
         self._val_idx.clear()
-        order = np.argsort(idx)
-        metrics = self.trainer.datamodule.evaluate_embeddings(emb[order], stage="val")
+        metrics = self.trainer.datamodule.evaluate_embeddings(emb, stage="val")
         val_eer = float(metrics["eer"])
         if not self.trainer.sanity_checking:
             self.best_val_eer = min(self.best_val_eer, val_eer)
@@ -82,6 +81,22 @@ class VerificationTask(pl.LightningModule):
         out = [self(x[i:i + batch_size], mask[i:i + batch_size]) for i in range(0, x.shape[0], batch_size)]
         self.train(was_training)
         return torch.cat(out).cpu().numpy() if out else np.zeros((0, _embedding_dim(self.encoder)), np.float32)
+
+
+def gather_validation(emb: torch.Tensor, idx: torch.Tensor, all_gather: Callable, world_size: int
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """Every rank's validation embeddings, one per validation sequence, in index order.
+
+    Under DDP each rank embedded a shard (``DistributedSampler`` pads the shards to one size
+    by repeating sequences), so the shards are gathered and the repeats dropped: every rank
+    then evaluates the whole validation set, the figure a single process would compute.
+    """
+    if world_size > 1:
+        emb = all_gather(emb).reshape(-1, emb.shape[-1])
+        idx = all_gather(idx).reshape(-1)
+    idx_np = idx.cpu().numpy()
+    unique, first = np.unique(idx_np, return_index=True)  # sorted, repeats dropped
+    return emb.cpu().numpy()[first], unique
 
 
 def _embedding_dim(encoder: nn.Module) -> int:
