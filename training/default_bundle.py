@@ -38,7 +38,6 @@ from biometrics.data.touch_scorer import build_touch_scorer
 from training.export import export_run
 from training.run import ROOT
 
-
 #: The StrokePIN data's terms, carried by every scorer trained on it.
 STROKEPIN_LICENCE = ("CC BY-NC-SA 4.0 (StrokePIN, Yao & Wang, Nankai University): non-commercial use only; "
                      "derived data (these weights) shared under the same licence; commercial use needs the "

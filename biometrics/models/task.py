@@ -55,8 +55,8 @@ class VerificationTask(pl.LightningModule):
     def on_validation_epoch_end(self) -> None:
         if not self._val_emb:
             return
-        emb, idx = gather_validation(torch.cat(self._val_emb), torch.cat(self._val_idx),
-                                     self.all_gather, self.trainer.world_size)
+        emb, _ = gather_validation(torch.cat(self._val_emb), torch.cat(self._val_idx),
+                                   self.all_gather, self.trainer.world_size)
         self._val_emb.clear()
         self._val_idx.clear()
         metrics = self.trainer.datamodule.evaluate_embeddings(emb, stage="val")
