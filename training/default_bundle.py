@@ -35,7 +35,7 @@ from biometrics.data.balabit import load_balabit
 from biometrics.data.pointer_scorer import build_pointer_scorer
 from biometrics.data.serwadda import load_serwadda
 from biometrics.data.touch_scorer import build_touch_scorer
-from training.export import export_run
+from training.export import export_run, find_checkpoint
 from training.run import ROOT
 
 #: The StrokePIN data's terms, carried by every scorer trained on it.
@@ -53,7 +53,7 @@ def keystroke_scorer(run: Path | None, bundle: Path, ckpt: str = "best"):
 
 def phone_scorer(run: Path | None, bundle: Path):
     """The phone PIN scorer: StrokePIN fold 0's encoder, on masked presses, for phones and tablets."""
-    ckpt = "best" if run is None else str(sorted((run / "fold0" / "checkpoints").glob("epoch_*.ckpt"))[-1])
+    ckpt = "best" if run is None else str(find_checkpoint(run / "fold0", "best"))  # fold 0 held out
     scorer, _ = keystroke_scorer(run, bundle, ckpt)
     return dataclasses.replace(scorer, name="keystrokes_phone", devices=PHONE_DEVICES, licence=STROKEPIN_LICENCE,
                                unit_options={"masked_only": True})
