@@ -5,7 +5,8 @@
 
 Aalto (TypeNet protocol): the 400 test users of ``experiment=aalto_typenet`` (same seeded
 split, never seen in training). Each user's first ``G`` sentences enroll through
-:meth:`BiometricService.enroll` on a real SQLite file; the last 5 are genuine queries;
+:meth:`BiometricService.enroll` on a real SQLite file (one a guard refuses is replaced by the
+next sentence that is not a query); the last 5 are genuine queries;
 the impostor queries of a user are other test users' picked sentences (the research
 protocol's ``impostor_picks``: all 399 with ``--impostors all``, else a seeded sample).
 Every query is a contract-v2 session (``biometrics.data.sessions``) scored by
@@ -110,9 +111,15 @@ def run_aalto(args) -> dict:
         service = build_service(settings)
         refused: Counter = Counter()
         for u in users:
-            for s in sessions[u][:args.enroll]:
+            # The first G sentences enroll; a refused one is replaced by the next sentence that is
+            # not a query, as a login flow would ask for another session.
+            enrolled = 0
+            for s in sessions[u][:PER_USER - N_QUERIES]:
+                if enrolled == args.enroll:
+                    break
                 try:
                     service.enroll(TENANT, str(u), s)
+                    enrolled += 1
                 except SessionRejectedError as err:
                     refused[err.reason] += 1
         genuine, impostor, latency = [], [], []

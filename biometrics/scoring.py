@@ -106,7 +106,7 @@ class ScoringConfig:
     deny_at_or_above: float = 0.9
     enrolling_decision: Decision = "challenge"
     guard_risk: float = 0.97
-    fusion: Fusion = "mean"
+    fusion: Fusion = "llr"
     guards: GuardConfig = field(default_factory=GuardConfig)
     by_modalities: dict[str, Thresholds] = field(default_factory=dict)
 
@@ -132,7 +132,7 @@ class ScoringConfig:
             if not bundle.scorers[name].calibration.genuine_quantiles:
                 raise ValueError("the bundle's calibration has no held-out quantiles; re-export it")
         sets = [c for r in range(1, len(names) + 1) for c in itertools.combinations(names, r)]
-        fusion = kw.get("fusion", "mean")
+        fusion = kw.get("fusion", "llr")
         by = {modality_set_key(c): _thresholds(bundle, c, target_far, target_frr, fusion) for c in sets}
         full = by[modality_set_key(names)]
         return cls(allow_below=full.allow_below, deny_at_or_above=full.deny_at_or_above, by_modalities=by, **kw)

@@ -80,6 +80,10 @@ class Settings(BaseSettings):
     deny_at_or_above: float | None = Field(None, gt=0.0, le=1.0,
                                            description="explicit deny threshold (default: from target_frr)")
     min_enroll_sessions: int = Field(3, ge=1, le=100, description="sessions before a profile verifies")
+    fusion: Literal["mean", "llr"] = Field(
+        "llr", description="how modalities' probabilities fuse: llr sums their calibrated log-likelihood "
+                           "ratios (the default: better on chimeric users, bench/results/fusion.json), "
+                           "mean averages them")
     enrolling_decision: Literal["allow", "challenge", "deny"] = Field(
         "challenge", description="decision for a session against a profile that is still enrolling "
                                  "(reason profile_enrolling; guards still deny)")

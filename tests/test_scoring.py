@@ -97,10 +97,17 @@ def test_distance_maps_through_calibration_and_decides(scorer):
 def test_fusion_weights_modalities_by_confidence(scorer):
     e = np.eye(8, dtype=np.float32)[0]
     obs = Observed({"keystrokes": e[None, :], "pointer": e[None, :]}, {"keystrokes": 40, "pointer": 20}, {}, [])
-    prof = FakeProfile("verifying", {"keystrokes": e[None, :], "pointer": -e[None, :]})
+    theta = 2 * np.arcsin(0.3)  # a unit vector at distance 0.6 from e: P = sigmoid(10 * 0.6 - 5)
+    v = np.zeros(8, np.float32)
+    v[:2] = np.cos(theta), np.sin(theta)
+    prof = FakeProfile("verifying", {"keystrokes": e[None, :], "pointer": v[None, :]})
     r = scorer.score(obs, prof)
     pk, pp = r.modalities["keystrokes"].probability, r.modalities["pointer"].probability
-    assert r.risk == pytest.approx((1.0 * pk + 0.1 * pp) / 1.1, rel=1e-4)  # pointer: 20 of 200 events
+    logit = lambda p: np.log(p / (1 - p))  # noqa: E731
+    # The default LLR fusion: pointer's log-likelihood ratio counts 0.1 (20 of 200 events).
+    assert r.risk == pytest.approx(1 / (1 + np.exp(-(logit(pk) + 0.1 * logit(pp)))), rel=1e-4)
+    mean = Scorer(scorer.bundle, ScoringConfig(allow_below=0.5, deny_at_or_above=0.9, fusion="mean"))
+    assert mean.score(obs, prof).risk == pytest.approx((1.0 * pk + 0.1 * pp) / 1.1, rel=1e-4)
 
 
 def test_bot_session_is_denied(scorer, records):
