@@ -103,7 +103,7 @@ def test_fusion_weights_modalities_by_confidence(scorer):
     prof = FakeProfile("verifying", {"keystrokes": e[None, :], "pointer": v[None, :]})
     r = scorer.score(obs, prof)
     pk, pp = r.modalities["keystrokes"].probability, r.modalities["pointer"].probability
-    logit = lambda p: np.log(p / (1 - p))  # noqa: E731
+    logit = lambda p: np.log(p / (1 - p))
     # The default LLR fusion: pointer's log-likelihood ratio counts 0.1 (20 of 200 events).
     assert r.risk == pytest.approx(1 / (1 + np.exp(-(logit(pk) + 0.1 * logit(pp)))), rel=1e-4)
     mean = Scorer(scorer.bundle, ScoringConfig(allow_below=0.5, deny_at_or_above=0.9, fusion="mean"))
