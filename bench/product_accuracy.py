@@ -297,7 +297,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--benchmark", choices=("aalto", "balabit", "serwadda", "strokepin"), default="aalto")
     ap.add_argument("--bundle", type=Path, help="the served bundle (aalto; balabit builds its own per account)")
     ap.add_argument("--datasets-dir", default=None)
-    ap.add_argument("--pointer-max-enroll", type=int, default=4_000,
+    ap.add_argument("--pointer-max-enroll", type=int, default=10_000,
                     help="balabit: action vectors a profile keeps (the head's training positives)")
     ap.add_argument("--enroll", type=int, default=5, help="enrollment sessions per user (TypeNet's G)")
     ap.add_argument("--impostors", default="100", help="impostor queries per user, or 'all' (399)")

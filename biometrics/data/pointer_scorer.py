@@ -61,7 +61,7 @@ def _chunks(vectors: np.ndarray, size: int) -> list[np.ndarray]:
 
 
 def build_pointer_scorer(data: BalabitData, accounts: list[str], background_size: int = 16_000,
-                         max_enroll: int = 4_000, chunk_actions: int = 60, seed: int = 0,
+                         max_enroll: int = 10_000, chunk_actions: int = 60, seed: int = 0,
                          actions: dict[str, list[np.ndarray]] | None = None) -> ModalityScorer:
     """The pointer scorer of ``accounts``' Balabit training data (background, calibration).
 
