@@ -8,6 +8,7 @@ from __future__ import annotations
 import sqlite3
 import uuid
 
+import numpy as np
 import pytest
 
 from biometrics.profiles import user_key
@@ -112,9 +113,11 @@ def test_feedback_to_live_metrics(api, sessions):
         assert (m["allow_below"], m["deny_at_or_above"]) == (allow, deny)
         _check(m["models"][0], _expected(pairs, allow, deny))
     (everything_allowed,) = _metrics(api, allow_below=1.0, deny_at_or_above=1.0)["models"]
-    # Every fraud is allowed, the bot too: a guard sets the risk to 0.97 and the thresholds decide,
-    # as they do when serving.
-    assert everything_allowed["far"] == 1.0
+    # Every fraud below risk 1 is allowed, the bot too: a guard sets the risk to 0.97 and the
+    # thresholds decide, as they do when serving (the LLR fusion can saturate at 1.0).
+    frauds = [a["risk"] for a, o in pairs if o != "confirmed_genuine"]
+    assert everything_allowed["far"] == pytest.approx(np.mean([r < 1.0 for r in frauds]))
+    assert everything_allowed["far"] > 0
     assert everything_allowed["frr"] == 0.0
     # One threshold: the other is the served default.
     cfg = api.service.scorer.config

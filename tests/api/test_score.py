@@ -102,7 +102,8 @@ def test_update_profile_only_from_low_risk_sessions(api, sessions, enrolled):
         before = api.client.get("/v1/users/u003", headers=api.headers_a).json()["sessions"]
         body = api.score("u003", rec.session, update_profile=True).json()
         after = body["enrollment"]["sessions"]
-        grew = body["risk"] < max_risk and not {"bot_like_timing", "replayed_session"} & set(body["reasons"])
+        grew = (body["decision"] == "allow" and body["risk"] < max_risk
+                and not {"bot_like_timing", "replayed_session"} & set(body["reasons"]))
         assert after == before + int(grew)
         updated += grew
     assert updated >= 1
