@@ -147,8 +147,14 @@ class ModalityScorer:
         return self.item_vectors(items), items.n_tokens
 
     def fit(self, enroll: np.ndarray) -> HeadState:
-        """The head's per-user state from ``[n, K]`` enrollment vectors."""
+        """The head's per-user state from ``[n, K]`` enrollment vectors (empty: too few to fit yet)."""
+        if len(enroll) < self.head.min_items:
+            return {}
         return self.head.fit(np.asarray(enroll, np.float32))
+
+    def can_score(self, enroll: np.ndarray | None) -> bool:
+        """Whether a profile with these enrollment vectors has a fitted head to score against."""
+        return enroll is not None and len(enroll) >= max(1, self.head.min_items)
 
     def item_anomalies(self, enroll: np.ndarray, state: HeadState, vectors: np.ndarray) -> np.ndarray:
         """Per-item anomaly scores of ``vectors`` for the user of ``enroll`` and ``state``."""

@@ -304,9 +304,9 @@ class Scorer:
         n = observed.n_tokens[name]
         vecs = observed.vectors.get(name)
         enrolled = profile.embeddings(name, self.model_version) if profile is not None else None
-        if vecs is None or enrolled is None or len(enrolled) == 0 or profile.state != "verifying":
-            return ModalityScore(None, None, 0.0 if vecs is None else confidence, n)
         scorer = self.bundle.scorers[name]
+        if vecs is None or not scorer.can_score(enrolled) or profile.state != "verifying":
+            return ModalityScore(None, None, 0.0 if vecs is None else confidence, n)
         anomaly = scorer.anomaly(enrolled, profile.head_state(name, self.model_version), vecs)
         prob = float(scorer.probability(anomaly))
         reason = scorer.spec.mismatch_reason if prob >= self.config.thresholds([name]).allow_below else None

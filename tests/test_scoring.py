@@ -207,3 +207,29 @@ def test_a_device_specific_scorer_serves_its_devices_and_keeps_its_own_profile_p
     # The phone part's stored signature catches a replay of the phone session.
     prof = FakeProfile("verifying", dict(obs.vectors), {k: [v] for k, v in obs.signatures.items()})
     assert "replayed_session" in scorer.score(obs, prof).reasons
+
+
+def test_a_head_that_needs_two_items_waits_for_them_instead_of_failing():
+    """One mouse action enrolled: the boosted head is not fitted and pointer is not scored (no error);
+    a second action fits it."""
+    from biometrics.calibration import Calibration
+    from biometrics.heads.boosted import BoostedTreesHead
+    from biometrics.modalities import MODALITIES
+    from biometrics.profiles import enroll, new_profile
+    from biometrics.scorers import ModalityScorer
+
+    rng = np.random.default_rng(0)
+    k = len(MODALITIES["pointer"].item_features["action"])
+    head = BoostedTreesHead(rng.normal(size=(64, k)).astype(np.float32), n_trees=5)
+    pointer = ModalityScorer("pointer", "pointer", "action", {}, head, Calibration(1.0, 0.0, 0, 0, 0, 0),
+                             inputs=("features",), unit_options={"action_context": False}, max_enroll_vectors=50)
+    scorer = Scorer(ModelBundle("v", {"pointer": pointer}))
+    one = np.ones((1, k), np.float32)
+    profile = enroll(new_profile("t", "k"), {"pointer": one}, {}, "v", **scorer.enrollment())
+    assert profile.head_state("pointer", "v") == {} and not pointer.can_score(profile.embeddings("pointer", "v"))
+    obs = Observed({"pointer": one}, {"pointer": 40}, {}, [])
+    verifying = dataclasses.replace(profile, state="verifying")
+    assert scorer.score(obs, verifying).modalities["pointer"].probability is None
+    profile = enroll(profile, {"pointer": 2 * one}, {}, "v", **scorer.enrollment())
+    assert profile.head_state("pointer", "v") and pointer.can_score(profile.embeddings("pointer", "v"))
+    assert scorer.score(obs, dataclasses.replace(profile, state="verifying")).modalities["pointer"].probability is not None

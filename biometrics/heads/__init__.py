@@ -31,6 +31,9 @@ class Head(ABC):
     """Fit a user's state from enrollment vectors; score item vectors against it."""
 
     kind: ClassVar[str]
+    #: Fewest enrollment items the head can be fitted on; with fewer it is not fitted (and the
+    #: modality not scored) until more sessions enroll.
+    min_items: ClassVar[int] = 1
 
     @abstractmethod
     def fit(self, enroll: np.ndarray) -> HeadState:

@@ -194,6 +194,7 @@ class BoostedTreesHead(Head):
     """
 
     kind: ClassVar[str] = "boosted_trees"
+    min_items: ClassVar[int] = 2
 
     def __init__(
         self,

@@ -110,6 +110,7 @@ class RBFSVMHead(Head):
     """
 
     kind: ClassVar[str] = "rbf_svm"
+    min_items: ClassVar[int] = 2
 
     def __init__(self, background: np.ndarray, C: float = 1.0, gamma: float | str = "scale",
                  scaler: str = "user", tol: float = 1e-3) -> None:
