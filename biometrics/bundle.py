@@ -14,6 +14,8 @@ is read as the equivalent format-3 scorers. Anything else fails to load with a
 
 from __future__ import annotations
 
+import gzip
+import io
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +42,9 @@ _REBUILD = ("re-export it from its run with `python -m training.export` (retrain
             "or the test bundle with `python -m training.sample_bundle`")
 
 
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
 class BundleError(ValueError):
     """A bundle file that this release cannot serve, with what to do about it."""
 
@@ -63,19 +68,28 @@ class ModelBundle:
                 chosen[s.modality] = s
         return {s.name: s for s in chosen.values()}
 
-    def save(self, path: str | Path) -> None:
-        """Write the bundle as one ``.pt`` file of tensors and plain values."""
+    def save(self, path: str | Path, compress: bool = False) -> None:
+        """Write the bundle as one ``.pt`` file of tensors and plain values (gzipped with ``compress``:
+        lossless, read back by :meth:`load` the same way)."""
         payload = {"format": BUNDLE_FORMAT, "session_schema": SCHEMA_VERSION, "model_version": self.model_version,
                    "created_at": self.created_at,
                    "scorers": {name: _scorer_payload(s) for name, s in self.scorers.items()}}
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        torch.save(payload, path)
+        if not compress:
+            torch.save(payload, path)
+            return
+        buffer = io.BytesIO()
+        torch.save(payload, buffer)
+        Path(path).write_bytes(gzip.compress(buffer.getvalue(), mtime=0))
 
     @classmethod
     def load(cls, path: str | Path) -> ModelBundle:
         """Read a bundle written by :meth:`save`; :class:`BundleError` when it cannot be served."""
         try:
-            payload = torch.load(path, map_location="cpu", weights_only=True)
+            raw = Path(path).read_bytes()
+            if raw[:2] == _GZIP_MAGIC:
+                raw = gzip.decompress(raw)
+            payload = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
         except FileNotFoundError:
             raise
         except Exception as err:

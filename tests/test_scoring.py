@@ -4,6 +4,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+import torch
 from untrained import untrained_bundle
 
 from biometrics.bundle import ModelBundle
@@ -233,3 +234,14 @@ def test_a_head_that_needs_two_items_waits_for_them_instead_of_failing():
     profile = enroll(profile, {"pointer": 2 * one}, {}, "v", **scorer.enrollment())
     assert profile.head_state("pointer", "v") and pointer.can_score(profile.embeddings("pointer", "v"))
     assert scorer.score(obs, dataclasses.replace(profile, state="verifying")).modalities["pointer"].probability is not None
+
+
+def test_a_compressed_bundle_loads_to_the_same_scorers(tmp_path):
+    bundle = tiny_bundle()
+    bundle.save(tmp_path / "plain.pt")
+    bundle.save(tmp_path / "small.pt", compress=True)
+    assert (tmp_path / "small.pt").read_bytes()[:2] == b"\x1f\x8b"
+    plain, small = ModelBundle.load(tmp_path / "plain.pt"), ModelBundle.load(tmp_path / "small.pt")
+    for name, s in plain.scorers.items():
+        for a, b in zip(s.encoder.module.state_dict().values(), small.scorers[name].encoder.module.state_dict().values()):
+            assert torch.equal(a, b)

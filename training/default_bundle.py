@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> None:
     if not args.without_noncommercial:
         scorers["keystrokes_phone"] = phone_scorer(args.phone_run, args.phone_bundle)
     bundle = ModelBundle(version, scorers)
-    bundle.save(args.out)
+    bundle.save(args.out, compress=True)  # gzip: lossless, under 5 MB
     size = args.out.stat().st_size / 1e6
     print(f"bundle {version} ({', '.join(bundle.scorers)}; {size:.1f} MB) written to {args.out} "
           f"in {time.time() - start:.0f} s")
