@@ -81,13 +81,14 @@ def export_run(run_dir: Path, which: str = "best", model_version: str | None = N
             "set; build that scorer with `python -m training.default_bundle`")
     task = load_task(str(ckpt), cfg, dm)
     head = DistanceHead()
-    report = dm.evaluate_embeddings(embed_stage(task, dm, "val"), "val")  # mean distance: the head's score
+    emb = embed_stage(task, dm, "val")
+    report = dm.evaluate_embeddings(emb, "val")  # mean distance: the head's score
     kwargs = OmegaConf.to_container(cfg.model.encoder, resolve=True)
     kwargs.pop("_target_")
     kwargs["in_features"] = dm.in_features
     encoder = Encoder(type(task.encoder).__name__, kwargs, task.encoder.eval(), dm.columns, dm.max_len)
     scorer = ModalityScorer(dm.modality, dm.modality, "session", modality(dm.modality).default_feature_config(),
-                            head, fit_calibration(*report["scores"]), encoder,
+                            head, fit_calibration(*dm.calibration_scores(emb, "val")), encoder,
                             metrics={"val_eer": float(report["eer"])})
     version = model_version or f"{cfg.task_name}-{run_dir.name}"
     return ModelBundle(version, {dm.modality: scorer})

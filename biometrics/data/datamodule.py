@@ -24,6 +24,10 @@ from biometrics.protocols import Scorer
 STAGES = ("train", "val", "test")
 
 
+#: (genuine scores, impostor scores, user of each genuine score, user of each impostor score).
+CalibrationScores = tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]
+
+
 class SequenceDataModule(pl.LightningDataModule):
     """Builds (or loads from cache) train/val/test sequence sets and serves m-per-user batches."""
 
@@ -54,6 +58,12 @@ class SequenceDataModule(pl.LightningDataModule):
         their fixed-length vectors and a detector ``scorer`` to be judged by the same protocol.
         """
         raise NotImplementedError
+
+    def calibration_scores(self, emb: np.ndarray, stage: str) -> CalibrationScores:
+        """Held-out genuine and impostor scores a served calibration is fitted on, with the
+        user each belongs to (``None`` where the protocol pools them): the protocol's own."""
+        genuine, impostor = self.evaluate_embeddings(emb, stage)["scores"]
+        return genuine, impostor, None, None
 
     def write_plots(self, report: dict, output_dir: Path, prefix: str = "") -> None:
         """Protocol-specific plots for an evaluation ``report`` (e.g. accuracy vs amount seen)."""

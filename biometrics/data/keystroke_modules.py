@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from biometrics.data import aalto, cmu
-from biometrics.data.datamodule import SequenceDataModule
+from biometrics.data.datamodule import CalibrationScores, SequenceDataModule
 from biometrics.data.key_identity import hidden_columns
 from biometrics.data.paths import datasets_root
 from biometrics.data.sequences import SequenceSet
@@ -20,7 +20,7 @@ from biometrics.distances import mean_distance
 from biometrics.features import KEYSTROKE_FEATURES, keystroke_tokens
 from biometrics.metrics import eer
 from biometrics.modalities import modality
-from biometrics.protocols import Scorer, enrollment_report, group_by_user
+from biometrics.protocols import Scorer, enrollment_report, enrollment_scores, group_by_user
 
 #: Token columns that hold timings (the rest encode which key it was).
 TIMING_COLUMNS = ("hold", "down_down", "up_down", "up_up")
@@ -82,6 +82,17 @@ class EnrollmentDataModule(KeyIdentityMixin, SequenceDataModule):
                                    scorer=scorer)
         at = str(min(report["eer"], key=lambda g: abs(int(g) - 5)))  # G = 5, or the nearest
         return {**report, "eer": report["eer"][at], "eer_by_g": report["eer"]}
+
+    def calibration_scores(self, emb: np.ndarray, stage: str, n_enroll: int = 5) -> CalibrationScores:
+        """At G = ``n_enroll``, every sequence after the enrollment ones as a genuine query (not
+        only the protocol's last five: twice the genuine tail), grouped by user."""
+        data = self.sets[stage]
+        grouped, _ = group_by_user(emb, data.users, data.order, self.per_user)
+        n_queries = self.per_user - n_enroll
+        genuine, impostor = enrollment_scores(grouped, n_enroll, n_queries, self.seed)
+        users = np.arange(grouped.shape[0])
+        return (genuine.ravel(), impostor.ravel(), np.repeat(users, genuine.shape[1]),
+                np.repeat(users, impostor.shape[1]))
 
 
 class AaltoDataModule(EnrollmentDataModule):
