@@ -40,7 +40,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 # This file is bench/serving.py: put the project root first so `serving` is the package, not us.
 sys.path.insert(0, str(ROOT))
-from serving.launch import running_server
+from serving.launch import running_server_process
 
 API_KEY = "bench-key-0123456789"
 TARGET_KEY_EVENTS, TARGET_POINTER_EVENTS = 100, 300
@@ -104,8 +104,51 @@ def build_bodies(n_users: int, n_enroll: int, n_requests: int, seed: int = 0):
     return enroll, bodies, np.mean(sizes, axis=0)
 
 
-async def drive(args, base_url: str, enroll: dict, bodies: list[bytes]) -> dict:
-    """Enroll, warm up, then run the timed load; returns the figures."""
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (uvicorn's worker processes), from /proc."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended meanwhile
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    tree, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        tree.append(p)
+        todo.extend(children.get(p, []))
+    return tree
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` and its descendants so far."""
+    total = 0
+    for p in process_tree(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def tree_rss_mb(pid: int) -> dict[str, float]:
+    """Resident memory (MB) of each process of the server: the parent and every worker."""
+    out = {}
+    for p in process_tree(pid):
+        try:
+            status = Path(f"/proc/{p}/status").read_text()
+        except OSError:
+            continue
+        kb = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0)
+        out[str(p)] = round(kb / 1024, 1)
+    return out
+
+
+async def drive(args, base_url: str, enroll: dict, bodies: list[bytes], server_pid: int | None = None) -> dict:
+    """Enroll, warm up, then run the timed load; returns the figures (with the server's and the
+    load generator's CPU time over the timed load when ``server_pid`` is given)."""
     import httpx
 
     headers = {"X-API-Key": API_KEY, "content-type": "application/json"}
@@ -121,6 +164,8 @@ async def drive(args, base_url: str, enroll: dict, bodies: list[bytes]) -> dict:
 
         latencies: list[float] = []
         errors = 0
+        server_cpu0 = tree_cpu_seconds(server_pid) if server_pid else 0.0
+        client_cpu0 = time.process_time()
         start = time.perf_counter()
         stop_at = start + args.max_seconds
 
@@ -160,11 +205,18 @@ async def drive(args, base_url: str, enroll: dict, bodies: list[bytes]) -> dict:
                 tasks.append(asyncio.create_task(arrival(body, due)))
             await asyncio.gather(*tasks)
         elapsed = time.perf_counter() - start
+        client_cpu = time.process_time() - client_cpu0
+        server_cpu = tree_cpu_seconds(server_pid) - server_cpu0 if server_pid else float("nan")
     ms = np.array(latencies) * 1000.0
     p50, p95, p99 = (round(float(np.percentile(ms, q)), 2) for q in (50, 95, 99))
     return {"p50_ms": p50, "p95_ms": p95, "p99_ms": p99, "rps": round(len(ms) / elapsed, 1),
             "concurrency": args.concurrency, "requests": len(ms), "errors": errors, "workers": args.workers,
-            "rate": args.rate, "seconds": round(elapsed, 2), "stopped_by_time_cap": len(ms) < len(timed)}
+            "rate": args.rate, "seconds": round(elapsed, 2), "stopped_by_time_cap": len(ms) < len(timed),
+            # CPU figures are stable where wall-clock ones on a shared machine are not.
+            "server_cpu_ms_per_request": round(server_cpu / max(1, len(ms)) * 1e3, 3),
+            "server_cores_busy": round(server_cpu / elapsed, 2),
+            "load_generator_cores_busy": round(client_cpu / elapsed, 2),
+            "server_rss_mb": tree_rss_mb(server_pid) if server_pid else {}}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -190,9 +242,9 @@ def main(argv: list[str] | None = None) -> None:
     enroll, bodies, sizes = build_bodies(args.users, 3, args.requests + args.warmup, args.seed)
     secret = {"BIOMETRICS_USER_ID_SECRET": "bench-secret-0123456789abcdef"}
     with tempfile.TemporaryDirectory(prefix="bench-serving-") as tmp, \
-            running_server(args.bundle, Path(tmp) / "bench.db", {API_KEY: "bench"}, args.workers,
-                           extra_env=secret) as base_url:
-        result = asyncio.run(drive(args, base_url, enroll, bodies))
+            running_server_process(args.bundle, Path(tmp) / "bench.db", {API_KEY: "bench"}, args.workers,
+                                   extra_env=secret) as (base_url, proc):
+        result = asyncio.run(drive(args, base_url, enroll, bodies, proc.pid))
     result.update(bundle=str(args.bundle), key_events=round(float(sizes[0]), 1),
                   pointer_events=round(float(sizes[1]), 1), cpus=os.cpu_count())
     print(json.dumps(result))

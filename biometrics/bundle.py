@@ -115,7 +115,15 @@ def _scorer_payload(s: ModalityScorer) -> dict:
             "devices": list(s.devices),
             "encoder": None if enc is None else {
                 "class": enc.class_name, "kwargs": enc.kwargs, "state_dict": enc.module.state_dict(),
-                "columns": list(enc.columns), "max_len": int(enc.max_len)}}
+                "columns": list(enc.columns), "max_len": int(enc.max_len), "graph": _graph_tensor(enc)}}
+
+
+def _graph_tensor(enc: Encoder) -> torch.Tensor | None:
+    """The encoder's ONNX graph (exported now if it has none) as bytes in a uint8 tensor, which
+    the safe loader reads; None when the module does not export faithfully (torch runs it)."""
+    if enc.graph is None:
+        enc.graph = enc.export_graph()
+    return None if enc.graph is None else torch.frombuffer(bytearray(enc.graph), dtype=torch.uint8)
 
 
 def _format2_scorer(name: str, m: dict) -> dict:
@@ -144,7 +152,9 @@ def _scorer_from_payload(path: str | Path, name: str, p: dict) -> ModalityScorer
             raise BundleError(f"{where} names an unknown encoder {e['class']!r}; {_REBUILD}")
         module = ENCODERS[e["class"]](**e["kwargs"])
         module.load_state_dict(e["state_dict"])
-        encoder = Encoder(e["class"], e["kwargs"], module.eval(), list(e["columns"]), int(e["max_len"]))
+        graph = e.get("graph")  # absent in bundles written before graphs were carried: torch runs
+        encoder = Encoder(e["class"], e["kwargs"], module.eval(), list(e["columns"]), int(e["max_len"]),
+                          None if graph is None else graph.numpy().tobytes())
     try:
         return ModalityScorer(
             name, p["modality"], p["unit"], p["feature_config"], HEADS[kind].from_payload(_arrays(p["head"])),

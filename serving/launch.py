@@ -48,18 +48,27 @@ def wait_ready(base_url: str, proc: subprocess.Popen, timeout: float = 120.0) ->
 
 
 @contextlib.contextmanager
-def running_server(bundle: Path, db: Path, api_keys: dict[str, str], workers: int = 1,
-                   extra_env: dict[str, str] | None = None) -> Iterator[str]:
-    """A ready server for the duration of the block; yields its base URL and stops it after."""
+def running_server_process(bundle: Path, db: Path, api_keys: dict[str, str], workers: int = 1,
+                           extra_env: dict[str, str] | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
+    """A ready server for the duration of the block; yields its base URL and its process
+    (benchmarks read the process tree's CPU time and memory) and stops it after."""
     port = free_port()
     proc = start_server(bundle, db, port, api_keys, workers, extra_env)
     try:
         base = f"http://127.0.0.1:{port}"
         wait_ready(base, proc)
-        yield base
+        yield base, proc
     finally:
         proc.terminate()
         try:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@contextlib.contextmanager
+def running_server(bundle: Path, db: Path, api_keys: dict[str, str], workers: int = 1,
+                   extra_env: dict[str, str] | None = None) -> Iterator[str]:
+    """A ready server for the duration of the block; yields its base URL and stops it after."""
+    with running_server_process(bundle, db, api_keys, workers, extra_env) as (base, _):
+        yield base

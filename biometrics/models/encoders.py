@@ -132,10 +132,15 @@ class BiGRUAttentionEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         x = self.inp(x, mask)
-        lengths = mask.sum(1).clamp_min(1).cpu()
-        packed = nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
-        out, _ = self.gru(packed)
-        h, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
+        if torch.onnx.is_in_onnx_export():
+            # The exported graph runs batches of equal-length, unpadded sequences
+            # (biometrics.scorers.Encoder groups them so), where packing changes nothing.
+            h, _ = self.gru(x)
+        else:
+            lengths = mask.sum(1).clamp_min(1).cpu()
+            packed = nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+            out, _ = self.gru(packed)
+            h, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
         pooled = torch.cat([self.pool(h, mask), masked_mean(h, mask)], dim=-1)
         return F.normalize(self.head(pooled), dim=-1)
 
