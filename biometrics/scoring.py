@@ -46,12 +46,17 @@ def fuse(probabilities: np.ndarray, weights: np.ndarray, method: Fusion = "mean"
     ``mean``: the confidence-weighted mean of the probabilities. ``llr``: each calibrated
     probability is a log-likelihood ratio (its logit: the calibrations are class-balanced),
     the fused risk the sigmoid of their confidence-weighted sum (independent modalities
-    add their evidence, as naive Bayes).
+    add their evidence, as naive Bayes). The weights are relative in both: the most
+    confident modality counts fully, so one modality's risk is its own probability. Each
+    calibration was fitted on held-out sessions of every length, and the thresholds are
+    simulated at full weight; shrinking a lone short session's evidence as well re-ranked
+    sessions by length (Aalto served EER 3.7% -> 4.0%).
     """
     p = np.clip(np.asarray(probabilities, np.float64), 1e-9, 1 - 1e-9)
     w = np.asarray(weights, np.float64)
     if method == "mean":
         return (w * p).sum(-1) / w.sum(-1)
+    w = w / np.maximum(w.max(-1, keepdims=True), 1e-12)
     z = (w * np.log(p / (1 - p))).sum(-1)
     return 1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))
 

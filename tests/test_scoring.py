@@ -281,3 +281,16 @@ def test_bootstrap_bounded_quantiles_hold_the_deny_target_on_new_users():
     assert np.mean(frr["bounded"]) <= 0.01 < np.mean(frr["plain"])
     with pytest.raises(ValueError, match="groups"):
         fit_calibration(gen, imp, gen_users[:-1], imp_users)
+
+
+def test_llr_fusion_weights_are_relative():
+    """One modality's fused risk is its own probability, however little data it saw; with two,
+    only their relative confidence matters (the calibrations already reflect session length)."""
+    from biometrics.scoring import fuse
+
+    for w in (0.1, 0.5, 1.0):
+        assert fuse(np.array([0.8]), np.array([w]), "llr") == pytest.approx(0.8)
+    p = np.array([0.9, 0.2])
+    assert fuse(p, np.array([0.2, 0.1]), "llr") == pytest.approx(fuse(p, np.array([1.0, 0.5]), "llr"))
+    # the more confident modality pulls the fused risk its way
+    assert fuse(p, np.array([1.0, 0.2]), "llr") > fuse(p, np.array([0.2, 1.0]), "llr")
