@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import itertools
 import json
 import sys
 import tempfile
@@ -51,12 +52,9 @@ from biometrics.data.sessions import (
 from biometrics.data.touch_scorer import STROKES_PER_DECISION, build_touch_scorer
 from biometrics.data.touch_scorer import enrollment_sessions as touch_enrollment_sessions
 from biometrics.data.touch_scorer import folds as touch_folds
-from biometrics.metrics import eer, far_at_frr, roc_auc
 from biometrics.protocols import impostor_picks
 from biometrics.reports import publish_result, rerun_command
-from biometrics.service import SessionRejectedError
-from serving.app import build_service
-from serving.settings import Settings
+from serving.evaluation import ServedRun, open_service, thresholds_of
 
 RESULTS = ROOT / "bench" / "results" / "product_accuracy.json"
 SCORES = ROOT / "bench" / "results" / "served_scores"
@@ -77,77 +75,34 @@ def aalto_test_sessions(datasets: Path, seed: int, n_test: int, n_val: int) -> d
     return dict(sorted(out.items()))
 
 
-def served_figures(genuine: list[dict], impostor: list[dict]) -> dict:
-    """EER (per-user mean and pooled), AUC, FAR at 1% FRR and decision tables from served answers."""
-    by_user: dict[str, tuple[list, list]] = {}
-    for row, kind in [(r, 0) for r in genuine] + [(r, 1) for r in impostor]:
-        by_user.setdefault(row["user"], ([], []))[kind].append(row["risk"])
-    per_user = [eer(np.array(g), np.array(i)) for g, i in by_user.values() if g and i]
-    g_all = np.array([r["risk"] for r in genuine])
-    i_all = np.array([r["risk"] for r in impostor])
-    table = {kind: dict(Counter(r["decision"] for r in rows))
-             for kind, rows in (("genuine", genuine), ("impostor", impostor))}
-    n_g, n_i = len(genuine), len(impostor)
-    return {
-        "eer_mean_per_user": float(np.mean(per_user)), "eer_pooled": float(eer(g_all, i_all)),
-        "roc_auc": float(roc_auc(g_all, i_all)), "far_at_frr_1pct": float(far_at_frr(g_all, i_all, 0.01)),
-        "decisions": table, "n_genuine": n_g, "n_impostor": n_i,
-        "impostors_allowed": table["impostor"].get("allow", 0) / max(1, n_i),
-        "genuine_denied": table["genuine"].get("deny", 0) / max(1, n_g),
-        "genuine_not_allowed": 1.0 - table["genuine"].get("allow", 0) / max(1, n_g),
-        "reasons": dict(Counter(x for r in genuine + impostor for x in r["reasons"])),
-    }
-
-
 def run_aalto(args) -> dict:
     """Enroll and score Aalto's test users through the service; the figures and how they were made."""
     sessions = aalto_test_sessions(datasets_root(args.datasets_dir), args.seed, 400, 100)
     users = list(sessions)
     picks = impostor_picks(len(users), PER_USER, N_QUERIES, args.seed)
     rng = np.random.default_rng(args.seed)
+    run = ServedRun()
     with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(bundle_path=args.bundle, database_url=f"sqlite:///{tmp}/product.db",
-                            min_enroll_sessions=args.enroll)
-        service = build_service(settings)
-        refused: Counter = Counter()
+        service = open_service(args.bundle, Path(tmp) / "product.db", min_enroll_sessions=args.enroll)
         for u in users:
             # The first G sentences enroll; a refused one is replaced by the next sentence that is
             # not a query, as a login flow would ask for another session.
-            enrolled = 0
-            for s in sessions[u][:PER_USER - N_QUERIES]:
-                if enrolled == args.enroll:
-                    break
-                try:
-                    service.enroll(TENANT, str(u), s)
-                    enrolled += 1
-                except SessionRejectedError as err:
-                    refused[err.reason] += 1
-        genuine, impostor, latency = [], [], []
-
-        def score(claimed: int, session, rows: list) -> None:
-            t0 = time.perf_counter()
-            result, _ = service.score(TENANT, str(claimed), session)
-            latency.append(time.perf_counter() - t0)
-            rows.append({"user": str(claimed), "risk": result.risk, "decision": result.decision,
-                         "reasons": result.reasons})
-
+            run.enroll(service, TENANT, str(u), sessions[u][:PER_USER - N_QUERIES], limit=args.enroll)
         for ui, u in enumerate(users):
             for s in sessions[u][PER_USER - N_QUERIES:]:
-                score(u, s, genuine)
+                run.score(service, TENANT, str(u), s, impostor=False)
             others = np.delete(np.arange(len(users)), ui)
             if args.impostors != "all":
                 others = rng.choice(others, size=min(int(args.impostors), others.size), replace=False)
             for vi in others:
-                score(u, sessions[users[vi]][picks[vi]], impostor)
-        thresholds = service.scorer.config.thresholds(["keystrokes"])
-    lat = np.array(latency) * 1e3
+                run.score(service, TENANT, str(u), sessions[users[vi]][picks[vi]], impostor=True)
+        thresholds = thresholds_of(service, ["keystrokes"])["by_modalities"]["keystrokes"]
+        service.store.close()
     return {
-        **served_figures(genuine, impostor), "_rows": (genuine, impostor),
+        **run.figures(), "_rows": (run.genuine, run.impostor),
         "n_users": len(users), "enrollment_sessions": args.enroll, "queries_per_user": N_QUERIES,
-        "impostors_per_user": args.impostors, "refused_at_enrollment": dict(refused),
-        "thresholds": {"allow_below": thresholds.allow_below, "deny_at_or_above": thresholds.deny_at_or_above},
-        "latency_ms": {"p50": float(np.percentile(lat, 50)), "p99": float(np.percentile(lat, 99)),
-                       "mean": float(lat.mean())},
+        "impostors_per_user": args.impostors, "refused_at_enrollment": dict(run.refused),
+        "thresholds": thresholds, "latency_ms": run.latency_ms(),
         "model_version": service.model_version, "bundle": str(args.bundle),
     }
 
@@ -158,35 +113,26 @@ def run_balabit(args) -> dict:
     sessions of ``CHUNK_EVENTS`` events), its labelled test sessions are scored."""
     data = load_balabit(args.datasets_dir)
     actions = account_actions(data, data.accounts)
-    genuine, impostor, latency, refused, enrolled = [], [], [], Counter(), Counter()
+    run, enrolled = ServedRun(), Counter()
     with tempfile.TemporaryDirectory() as tmp:
         for a in data.accounts:
             scorer = build_pointer_scorer(data, [b for b in data.accounts if b != a], actions=actions,
                                           seed=args.seed, max_enroll=args.pointer_max_enroll)
             path = Path(tmp) / f"{a}.pt"
             ModelBundle(f"balabit-without-{a}", {"pointer": scorer}).save(path)
-            settings = Settings(bundle_path=path, database_url=f"sqlite:///{tmp}/{a}.db",
-                                min_enroll_sessions=args.enroll)
-            service = build_service(settings)
-            for s in data.training[a]:
-                for chunk in pointer_sessions(s.events, CHUNK_EVENTS):
-                    try:
-                        service.enroll(TENANT, a, chunk)
-                        enrolled[a] += 1
-                    except SessionRejectedError as err:
-                        refused[err.reason] += 1
+            service = open_service(path, Path(tmp) / f"{a}.db", min_enroll_sessions=args.enroll)
+            chunks = itertools.chain.from_iterable(pointer_sessions(s.events, CHUNK_EVENTS)
+                                                   for s in data.training[a])
+            if n := run.enroll(service, TENANT, a, chunks):
+                enrolled[a] = n
             for s, illegal in data.labelled_test(a):
-                t0 = time.perf_counter()
-                result, _ = service.score(TENANT, a, pointer_session(s.events))
-                latency.append(time.perf_counter() - t0)
-                (impostor if illegal else genuine).append(
-                    {"user": a, "risk": result.risk, "decision": result.decision, "reasons": result.reasons})
+                # Building the contract session is timed too (as it always was here).
+                run.score(service, TENANT, a, lambda s=s: pointer_session(s.events), impostor=illegal)
             service.store.close()
-    lat = np.array(latency) * 1e3
-    return {**served_figures(genuine, impostor), "_rows": (genuine, impostor), "protocol": "leave one account out (background and "
+    return {**run.figures(), "_rows": (run.genuine, run.impostor), "protocol": "leave one account out (background and "
             "calibration from the other nine accounts); train sessions enroll, 816 labelled test sessions",
-            "enrollment_sessions_per_account": dict(enrolled), "refused_at_enrollment": dict(refused),
-            "latency_ms": {"p50": float(np.percentile(lat, 50)), "p99": float(np.percentile(lat, 99))}}
+            "enrollment_sessions_per_account": dict(enrolled), "refused_at_enrollment": dict(run.refused),
+            "latency_ms": run.latency_ms(("p50", "p99"))}
 
 
 def run_serwadda(args) -> dict:
@@ -195,38 +141,27 @@ def run_serwadda(args) -> dict:
     strokes) and are scored on session-2 windows of 11 strokes, their own and the fold's others'."""
     sessions = load_serwadda(args.datasets_dir)
     fold = touch_folds(sessions)
-    genuine, impostor, latency, refused = [], [], [], Counter()
+    run = ServedRun()
     with tempfile.TemporaryDirectory() as tmp:
         for f in sorted(set(fold.values())):
             path = Path(tmp) / f"fold{f}.pt"
             ModelBundle(f"serwadda-without-fold{f}", {"touch": build_touch_scorer(sessions, f, seed=args.seed)}).save(path)
-            service = build_service(Settings(bundle_path=path, database_url=f"sqlite:///{tmp}/fold{f}.db",
-                                             min_enroll_sessions=3))
+            service = open_service(path, Path(tmp) / f"fold{f}.db", min_enroll_sessions=3)
             users = sorted(u for u, g in fold.items() if g == f)
             for u in users:
-                for s in touch_enrollment_sessions(sessions[1][u]):
-                    try:
-                        service.enroll(TENANT, str(u), s)
-                    except SessionRejectedError as err:
-                        refused[err.reason] += 1
+                run.enroll(service, TENANT, str(u), touch_enrollment_sessions(sessions[1][u]))
             queries = {v: touch_stroke_sessions(sessions[2][v], STROKES_PER_DECISION) for v in users}
             for u in users:
                 for v in users:
                     for q in queries[v]:
-                        t0 = time.perf_counter()
-                        result, _ = service.score(TENANT, str(u), q)
-                        latency.append(time.perf_counter() - t0)
-                        (genuine if v == u else impostor).append(
-                            {"user": f"{f}:{u}", "risk": result.risk, "decision": result.decision,
-                             "reasons": result.reasons})
+                        run.score(service, TENANT, str(u), q, impostor=v != u, user=f"{f}:{u}")
             service.store.close()
-    lat = np.array(latency) * 1e3
-    return {**served_figures(genuine, impostor), "_rows": (genuine, impostor),
+    return {**run.figures(), "_rows": (run.genuine, run.impostor),
             "strokes_per_decision": STROKES_PER_DECISION,
             "protocol": "5 seeded user folds; each fold's scorer built without it; enroll session 1, "
                         "query session-2 windows of 11 consecutive strokes, impostors from the same fold",
-            "refused_at_enrollment": dict(refused),
-            "latency_ms": {"p50": float(np.percentile(lat, 50)), "p99": float(np.percentile(lat, 99))}}
+            "refused_at_enrollment": dict(run.refused),
+            "latency_ms": run.latency_ms(("p50", "p99"))}
 
 
 def run_strokepin(args) -> dict:
@@ -244,40 +179,26 @@ def run_strokepin(args) -> dict:
     for e in sorted(entries, key=lambda e: e.start_ns):
         if user_id(e.user) in test:
             cells[(e.user, e.pin, e.posture)].append(keystroke_session(e.keys, device_type="mobile"))
-    genuine, impostor, latency, refused = [], [], [], Counter()
+    run = ServedRun()
     with tempfile.TemporaryDirectory() as tmp:
-        service = build_service(Settings(bundle_path=args.bundle, database_url=f"sqlite:///{tmp}/pin.db",
-                                         min_enroll_sessions=3))
+        service = open_service(args.bundle, Path(tmp) / "pin.db", min_enroll_sessions=3)
         for (u, pin, posture), ss in cells.items():
             if len(ss) < 4:
                 continue
             account = f"{u}/{pin}/{posture}"
-            for s in ss[:3]:
-                try:
-                    service.enroll(TENANT, account, s)
-                except SessionRejectedError as err:
-                    refused[err.reason] += 1
-
-            def score(session, rows: list, account: str = account) -> None:
-                t0 = time.perf_counter()
-                result, _ = service.score(TENANT, account, session)
-                latency.append(time.perf_counter() - t0)
-                rows.append({"user": account, "risk": result.risk, "decision": result.decision,
-                             "reasons": result.reasons})
-
+            run.enroll(service, TENANT, account, ss[:3])
             for s in ss[3:5]:
-                score(s, genuine)
+                run.score(service, TENANT, account, s, impostor=False)
             for (v, pin2, posture2), others in cells.items():
                 if v != u and pin2 == pin and posture2 == posture:
                     for s in others:
-                        score(s, impostor)
+                        run.score(service, TENANT, account, s, impostor=True)
         service.store.close()
-    lat = np.array(latency) * 1e3
-    return {**served_figures(genuine, impostor), "_rows": (genuine, impostor), "model_version": service.model_version,
+    return {**run.figures(), "_rows": (run.genuine, run.impostor), "model_version": service.model_version,
             "protocol": "fold 0 of 5 (seeded as experiment=strokepin_phone); within posture, G = 3, one entry "
                         "per decision; accounts = (user, PIN, posture) cells with >= 4 entries",
-            "refused_at_enrollment": dict(refused), "bundle": str(args.bundle),
-            "latency_ms": {"p50": float(np.percentile(lat, 50)), "p99": float(np.percentile(lat, 99))}}
+            "refused_at_enrollment": dict(run.refused), "bundle": str(args.bundle),
+            "latency_ms": run.latency_ms(("p50", "p99"))}
 
 
 def write_rows(key: str, genuine: list[dict], impostor: list[dict]) -> Path:

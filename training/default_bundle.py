@@ -8,6 +8,8 @@
   exported from ``--keystrokes-run`` (a run of ``python -m training.train
   experiment=aalto_typenet``), or taken from ``--keystrokes-bundle`` (default
   ``bundles/aalto_keystrokes.pt``, the export of such a run);
+  Aalto's terms are **non-commercial** (with attribution): the scorer carries them in its
+  metadata;
 - **pointer**: per-user boosted trees on mouse-action features against a background of
   Balabit's ten accounts' training actions (:mod:`biometrics.data.pointer_scorer`); the
   labelled test sessions are never used;
@@ -17,8 +19,12 @@
   presses of a PIN field (trained on folds 1-4; ``experiment=strokepin_phone``), from
   ``--phone-run`` or ``--phone-bundle`` (default ``bundles/strokepin_phone.pt``). Its data is
   **CC BY-NC-SA 4.0** (non-commercial; the weights are derived data): the scorer carries that
-  licence in its metadata, and ``--without-noncommercial`` leaves it out, for a commercial
-  deployment without the authors' permission (phone sessions then use the desktop model).
+  licence in its metadata.
+
+``--without-noncommercial`` leaves out every scorer whose training data forbids commercial use
+(both keystroke scorers): a commercial deployment without the authors' permission trains its
+keystroke model on its own data (``python -m training.train``, ``python -m training.export``).
+Balabit and Serwadda publish no licence (offered to researchers as benchmarks, citation asked).
 
 Data is read from ``--datasets-dir`` (default ``../shared/datasets``), never copied.
 """
@@ -42,6 +48,9 @@ from training.run import ROOT
 STROKEPIN_LICENCE = ("CC BY-NC-SA 4.0 (StrokePIN, Yao & Wang, Nankai University): non-commercial use only; "
                      "derived data (these weights) shared under the same licence; commercial use needs the "
                      "authors' written permission")
+#: The Aalto data's terms (its readme), carried by the desktop keystroke scorer trained on it.
+AALTO_LICENCE = ("Aalto 136M Keystrokes (Dhakal et al., CHI 2018): non-commercial use in research or projects, "
+                 "with attribution; commercial use needs the authors' permission")
 PHONE_DEVICES = ("mobile", "tablet")
 
 
@@ -68,18 +77,21 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--phone-run", type=Path, default=None, help="an experiment=strokepin_phone run")
     ap.add_argument("--phone-bundle", type=Path, default=ROOT / "bundles" / "strokepin_phone.pt")
     ap.add_argument("--without-noncommercial", action="store_true",
-                    help="leave out scorers whose training data forbids commercial use (the phone scorer)")
+                    help="leave out scorers whose training data forbids commercial use (Aalto and StrokePIN: "
+                         "both keystroke scorers)")
     ap.add_argument("--touch-test-fold", type=int, default=0, help="Serwadda fold held out (-1: none)")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     start = time.time()
     keys, keys_version = keystroke_scorer(args.keystrokes_run, args.keystrokes_bundle)
+    keys = dataclasses.replace(keys, licence=AALTO_LICENCE)
     data = load_balabit(args.datasets_dir)
     pointer = build_pointer_scorer(data, data.accounts, seed=args.seed)
     touch = build_touch_scorer(load_serwadda(args.datasets_dir), args.touch_test_fold, seed=args.seed)
     version = f"default-{time.strftime('%Y%m%d')}-{keys_version}"
-    scorers = {"keystrokes": keys, "pointer": pointer, "touch": touch}
+    scorers = {"pointer": pointer, "touch": touch}
     if not args.without_noncommercial:
+        scorers["keystrokes"] = keys
         scorers["keystrokes_phone"] = phone_scorer(args.phone_run, args.phone_bundle)
     bundle = ModelBundle(version, scorers)
     bundle.save(args.out, compress=True)  # gzip: lossless, under 5 MB
