@@ -41,6 +41,15 @@ Rules:
   :meth:`BiometricService.feedback_metrics` joins the two (:mod:`biometrics.feedback`).
   Decisions and outcomes are kept ``decision_retention`` (default 90 days), then purged
   lazily with the expired answers.
+- **Chunked sessions**: :meth:`BiometricService.score_chunk` takes a session in chunks under
+  its ``session_id`` (index 0, 1, 2, ..., each with the events since the previous one) and
+  answers each with the score of the whole session so far: the chunks are joined into the
+  session a collector would have sent whole (:class:`biometrics.chunks.ChunkedSession`) and
+  scored as it would be. A chunk that is not final only reads the profile (nothing written,
+  logged or recorded, no replay signature); the final chunk is scored by :meth:`score`, so it
+  alone updates the profile, writes signatures, logs the decision and records the answer under
+  the session id. The chunks in progress live in this object's :class:`~biometrics.chunks.ChunkBuffer`
+  (per process: bounded, expiring), never in the store; a retry of the last chunk gets its answer.
 - **Per-tenant policy**: ``policies`` maps a tenant to its :class:`TenantPolicy` (what a
   session against a still-enrolling profile gets); other tenants get the scorer's default
   (``challenge``). The scorer stays stateless: the policy goes with each call.
@@ -60,6 +69,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from biometrics.chunks import ChunkBuffer, ChunkedSession, ChunkProgress, ChunkSequenceError
 from biometrics.events import Session
 from biometrics.feedback import OUTCOMES, FeedbackMetrics, feedback_metrics
 from biometrics.modalities import MODALITIES
@@ -147,7 +157,8 @@ class BiometricService:
     def __init__(self, scorer: Scorer, store: ProfileStore, profile_config: ProfileConfig,
                  user_id_secret: bytes, *, answer_ttl: timedelta = DEFAULT_ANSWER_TTL,
                  policies: Mapping[str, TenantPolicy] | None = None,
-                 decision_retention: timedelta = DEFAULT_DECISION_RETENTION) -> None:
+                 decision_retention: timedelta = DEFAULT_DECISION_RETENTION,
+                 chunks: ChunkBuffer | None = None) -> None:
         if not user_id_secret:
             raise ValueError("user_id_secret must not be empty")
         if answer_ttl <= timedelta(0):
@@ -161,6 +172,7 @@ class BiometricService:
         self.default_policy = TenantPolicy(scorer.config.enrolling_decision)
         self._secret = bytes(user_id_secret)
         self._last_purge = time.monotonic()
+        self.chunks = chunks if chunks is not None else ChunkBuffer()  # chunked sessions in progress
 
     @property
     def model_version(self) -> str:
@@ -276,6 +288,65 @@ class BiometricService:
                  result.decision, result.risk, ",".join(result.reasons) or "-")
         return result, status
 
+    # Chunked sessions --------------------------------------------------------------
+
+    def score_chunk(self, tenant: str, user_id: str, chunk: Session, index: int, final: bool,
+                    update_profile: bool = False) -> tuple[ScoreResult, EnrollmentStatus, ChunkProgress]:
+        """Add chunk ``index`` (its events since the previous chunk) to the session named by its
+        ``session_id`` and score the whole session so far (see the module docstring).
+
+        Only a ``final`` chunk may update the profile or write replay signatures (as :meth:`score`
+        with the joined session). A retry of the last chunk (same body) gets its answer again.
+        Raises :class:`UnknownUserError`, :class:`SessionConflictError` (the id was already used
+        for a session scored whole), :class:`biometrics.chunks.ChunkSequenceError` (the chunk does
+        not continue the session held for its id), :class:`biometrics.chunks.ChunkRejectedError`
+        (the session would be invalid or too large) and
+        :class:`biometrics.chunks.ChunkBufferFullError` (no room for another session in progress).
+        """
+        if chunk.session_id is None:
+            raise ValueError("a chunk needs session.session_id: it names the session its chunks build")
+        sid = str(uuid.UUID(chunk.session_id))
+        key = self.key(tenant, user_id)
+        request = self.fingerprint({"operation": "score-chunk", "tenant": tenant, "user_id": user_id,
+                                    "update_profile": bool(update_profile), "index": int(index),
+                                    "final": bool(final),
+                                    "session": chunk.model_dump(mode="json", exclude={"session_id"})})
+        held = self.chunks.get(tenant, sid)
+        if held is not None and (answer := held.answer_to(request)) is not None:
+            return answer  # a retry of the last chunk
+        if held is None:
+            if index != 0:
+                raise ChunkSequenceError(
+                    f"no earlier chunks of this session are held here (chunk {index} needs chunks 0 to "
+                    f"{index - 1}): never sent, expired ({self.chunks.ttl_s:g} s after the last chunk), "
+                    "erased, or sent to another API process; send the session from chunk 0 again, or whole")
+            if not final:
+                self.chunks.check_room()
+                if self.store.answer_for(tenant, "score", sid, not_before=self._not_before()) is not None:
+                    raise SessionConflictError(
+                        "session_id was already used for a scored session; a new session needs a new "
+                        "session_id")
+            start = ChunkedSession.start(tenant, sid, chunk, key, update_profile)
+        else:
+            start = held
+        state = start.append(chunk, index, final, key, update_profile, self.chunks.max_events)
+        session = state.session()
+        if final:
+            result, status = self.score(tenant, user_id, session, update_profile)
+        else:
+            result, status = self._score_read_only(tenant, key, session)
+        progress = ChunkProgress(index, bool(final), state.n_events)
+        stands = self.chunks.commit(held, state.answered(request, (result, status, progress)))
+        return stands.answer
+
+    def _score_read_only(self, tenant: str, key: str, session: Session) -> tuple[ScoreResult, EnrollmentStatus]:
+        """A session's score against the stored profile, writing nothing (a chunk that is not final)."""
+        observed = self.scorer.observe(session)
+        profile = self.store.get(tenant, key)
+        if profile is None:
+            raise UnknownUserError(_UNKNOWN_USER)
+        return self.scorer.score(observed, profile, self.policy(tenant)), self._status(profile)
+
     # Idempotency -------------------------------------------------------------------
 
     def fingerprint(self, request: dict[str, Any]) -> str:
@@ -378,6 +449,7 @@ class BiometricService:
     def delete(self, tenant: str, user_id: str) -> bool:
         """Erase every stored row of the user's profile; False when there was none."""
         key = self.key(tenant, user_id)
+        self.chunks.forget_user(tenant, key)  # chunked sessions in progress go too
         deleted = self.store.delete(tenant, key)
         log.info("erasure key=%s deleted=%s", key[:LOG_KEY_CHARS], deleted)
         return deleted

@@ -7,7 +7,9 @@ owner) are averaged; :class:`RunningScore` keeps that average as items stream in
 accuracy-versus-amount curves report. :class:`ItemStream` (built by :func:`action_stream`
 or :func:`stroke_stream`) takes a session's raw events in chunks as the collector sends
 them, cuts them into actions or strokes exactly as training does, scores each item once it
-is complete and keeps the running score.
+is complete and keeps the running score. A chunk must continue the events held so far, by the
+same rules (:func:`biometrics.chunks.check_continues`, :func:`~biometrics.chunks.check_bound`)
+the scoring API applies to a session sent to ``/v1/score`` in chunks.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from biometrics.chunks import check_bound, check_continues
 from biometrics.events import TOUCH_TYPES, PointerArrays, TouchArrays, concat_arrays
 from biometrics.features.action_tokens import action_sequences
 from biometrics.features.stroke_tokens import stroke_token_sequences
@@ -84,6 +87,7 @@ class ItemStream:
     score_items: ItemScorer
     cut: Callable[[Events], Items]
     max_events: int = 100_000
+    name: str = "events"  # the modality, in error messages
     scores: list[float] = field(default_factory=list, init=False)  # per scored item, in order
     running: RunningScore = field(default_factory=RunningScore, init=False)
     _events: Events | None = field(default=None, init=False, repr=False)  # the session so far
@@ -95,10 +99,8 @@ class ItemStream:
             raise ValueError("the session was closed; start a new stream")
         t = np.asarray(events.t, dtype=np.float64)
         held = 0 if self._events is None else len(self._events.t)
-        if t.size and held and t[0] < self._events.t[-1]:
-            raise ValueError("events must arrive in time order: this chunk starts before the last one ended")
-        if held + t.size > self.max_events:
-            raise ValueError(f"a session holds at most {self.max_events} events")
+        check_continues(self.name, float(self._events.t[-1]) if held else None, t)
+        check_bound(held, t.size, self.max_events)
         if t.size:
             self._events = events if self._events is None else concat_arrays([self._events, events])
         return self._score(final=False)
@@ -135,7 +137,7 @@ def action_stream(score_actions: ItemScorer, min_events: int = 4, max_len: int =
     def cut(events: PointerArrays) -> Items:
         acts = action_sequences(events, min_events, max_len, action_context)
         return Items(acts.tokens, acts.features, acts.ids < acts.n_actions - 1)
-    return ItemStream(score_actions, cut)
+    return ItemStream(score_actions, cut, name="pointer")
 
 
 _TOUCH_END = TOUCH_TYPES.index("end")
@@ -153,4 +155,4 @@ def stroke_stream(score_strokes: ItemScorer) -> ItemStream:
         complete[sid[np.asarray(events.type)[order] == _TOUCH_END]] = True
         complete[-1:] = False  # its inter-stroke time waits for the next stroke
         return Items(stroke_token_sequences(events), feats, complete)
-    return ItemStream(score_strokes, cut)
+    return ItemStream(score_strokes, cut, name="touch")

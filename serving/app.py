@@ -48,6 +48,7 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from biometrics.bundle import BundleError, ModelBundle
+from biometrics.chunks import ChunkBuffer
 from biometrics.guards import GuardConfig
 from biometrics.profiles import ProfileConfig
 from biometrics.scoring import Scorer, ScoringConfig, TenantPolicy
@@ -72,7 +73,7 @@ _BODY_UNREADABLE = (f"{BODY_ERROR_PREFIX}: send UTF-8 JSON "
                     "(objects nested at most a few levels deep)")
 # HTTPException status -> errors metric kind (422 here: a session refused by enrollment).
 _ERROR_KIND = {401: "auth", 403: "auth", 404: "not_found", 405: "bad_method", 409: "session_id_reused",
-               413: "too_large", 422: "rejected_session", 503: "unavailable"}
+               413: "too_large", 422: "rejected_session", 429: "chunk_buffer_full", 503: "unavailable"}
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -189,7 +190,9 @@ def build_service(settings: Settings) -> BiometricService:
     return BiometricService(scorer, store, profile_config,
                             settings.user_id_secret.get_secret_value().encode("utf-8"),
                             answer_ttl=timedelta(seconds=settings.idempotency_ttl_s), policies=policies,
-                            decision_retention=timedelta(days=settings.decision_retention_days))
+                            decision_retention=timedelta(days=settings.decision_retention_days),
+                            chunks=ChunkBuffer(settings.chunk_max_sessions, settings.chunk_max_events,
+                                               settings.chunk_ttl_s))
 
 
 # Validation messages -----------------------------------------------------------------

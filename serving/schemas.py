@@ -12,8 +12,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from biometrics.chunks import MAX_CHUNKS, ChunkProgress
 from biometrics.events import SCHEMA_VERSION, KeyClass, Session
 from biometrics.feedback import FeedbackMetrics, ModelFeedbackMetrics
 from biometrics.scoring import ScoreResult
@@ -67,8 +68,16 @@ EXAMPLE_SESSION: dict[str, Any] = {
 }
 SCORE_EXAMPLE: dict[str, Any] = {"user_id": "alice.42", "session": EXAMPLE_SESSION, "update_profile": False}
 ENROLL_EXAMPLE: dict[str, Any] = {"session": EXAMPLE_SESSION}
+#: The same login sent in two chunks: the first (the click and the user name), then the rest.
+SCORE_CHUNK_EXAMPLE: dict[str, Any] = {
+    "user_id": "alice.42", "update_profile": False, "chunk": {"index": 0, "final": False},
+    "session": EXAMPLE_SESSION | {"keystrokes": [e for e in EXAMPLE_SESSION["keystrokes"] if e["t"] < 2_500.0]},
+}
 SCORE_EXAMPLES = {"login": {"summary": "a desktop login: user name, masked password, enter",
-                            "value": SCORE_EXAMPLE}}
+                            "value": SCORE_EXAMPLE},
+                  "first_chunk": {"summary": "chunk 0 of a session sent in chunks (the next ones: index "
+                                             "1, 2, ... with the events since; the last final)",
+                                  "value": SCORE_CHUNK_EXAMPLE}}
 ENROLL_EXAMPLES = {"login": {"summary": "a genuine desktop login (after a second factor)",
                              "value": ENROLL_EXAMPLE}}
 
@@ -134,16 +143,45 @@ class UserOut(EnrollmentOut):
 # Scoring ----------------------------------------------------------------------------
 
 
+class ChunkIn(_In):
+    """Which piece of a session sent in chunks this request carries."""
+
+    index: int = Field(ge=0, lt=MAX_CHUNKS, description="the chunk's number: 0, 1, 2, ... in the "
+                                                        f"order sent (at most {MAX_CHUNKS} chunks)")
+    final: bool = Field(description="the session's last chunk: only its answer may update the profile "
+                                    "and remember the session against replays; no chunk may follow")
+
+
 class ScoreIn(_In):
-    """A login session to score against the claimed user's profile."""
+    """A login session to score against the claimed user's profile, whole or in chunks.
+
+    With ``chunk``, ``session`` holds the events recorded since the previous chunk (times on the
+    session's one clock), ``session.session_id`` names the session, and the answer is the score
+    of every chunk so far.
+    """
 
     model_config = ConfigDict(json_schema_extra={"examples": [SCORE_EXAMPLE]})
 
     user_id: UserId
-    session: Session = Field(description="the login session (contract v2) to score")
+    session: Session = Field(description="the login session (contract v2) to score; with chunk, the "
+                                         "events since the previous chunk, under the session's session_id")
     update_profile: bool = Field(
         False, description="let a low-risk session of a verifying profile update it "
-                           "(anti-poisoning rules apply)")
+                           "(anti-poisoning rules apply; in chunks, the same in every chunk, and only "
+                           "the final chunk updates)")
+    chunk: ChunkIn | None = Field(
+        None, description="send a long session in pieces: every chunk under the same session.session_id, "
+                          "index 0, 1, 2, ... one at a time, each after the previous one's answer, the "
+                          "same user_id, update_profile and meta, each chunk's events no earlier than the "
+                          "previous chunk's (per modality), signals counted since the session start; the "
+                          "last has final true (it may have no events). Each answer scores all chunks so "
+                          "far; only the final one may update the profile. Omit to send the session whole")
+
+    @model_validator(mode="after")
+    def _chunk_has_session_id(self) -> ScoreIn:
+        if self.chunk is not None and self.session.session_id is None:
+            raise ValueError("a chunk needs session.session_id: every chunk of a session carries its id")
+        return self
 
 
 class ModalityScoreOut(BaseModel):
@@ -156,8 +194,16 @@ class ModalityScoreOut(BaseModel):
     n_tokens: int = Field(description="units scored: key presses, pointer actions or touch strokes")
 
 
+class ChunkOut(BaseModel):
+    """What the answer to a chunk covers."""
+
+    index: int = Field(description="the chunk answered")
+    final: bool = Field(description="it was the session's last chunk")
+    events: int = Field(description="events of all chunks so far, which the answer scores")
+
+
 class ScoreOut(BaseModel):
-    """The answer for one session."""
+    """The answer for one session (for a chunk: for every chunk of the session so far)."""
 
     risk: float = Field(description="fused probability that the session is not the owner's, in [0, 1]")
     decision: Literal["allow", "challenge", "deny"] = Field(
@@ -172,16 +218,21 @@ class ScoreOut(BaseModel):
                                            "replayed_session, profile_enrolling, too_little_data")
     enrollment: EnrollmentOut = Field(description="the profile's enrollment state after this session")
     model_version: str = Field(description="model that scored the session")
+    chunk: ChunkOut | None = Field(None, exclude_if=lambda v: v is None,
+                                   description="only in the answer to a chunk: which chunk, whether it "
+                                               "was the final one, and the events scored")
 
     @classmethod
-    def of(cls, result: ScoreResult, status: EnrollmentStatus) -> ScoreOut:
-        """Response form of a score result and the profile's status after it."""
+    def of(cls, result: ScoreResult, status: EnrollmentStatus, chunk: ChunkProgress | None = None) -> ScoreOut:
+        """Response form of a score result and the profile's status after it (and the chunk answered)."""
         return cls(risk=result.risk, decision=result.decision, confidence=result.confidence,
                    modalities={k: ModalityScoreOut(distance=m.distance, probability=m.probability,
                                                    confidence=m.confidence, n_tokens=m.n_tokens)
                                for k, m in result.modalities.items()},
                    reasons=list(result.reasons), enrollment=EnrollmentOut.of(status),
-                   model_version=result.model_version)
+                   model_version=result.model_version,
+                   chunk=None if chunk is None else ChunkOut(index=chunk.index, final=chunk.final,
+                                                             events=chunk.events))
 
 
 # Outcome feedback -------------------------------------------------------------------

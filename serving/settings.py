@@ -12,6 +12,8 @@
     BIOMETRICS_MAX_REQUEST_BYTES=2000000
     BIOMETRICS_IDEMPOTENCY_TTL_S=600      # answers to requests with a session_id kept for retries
     BIOMETRICS_DECISION_RETENTION_DAYS=90 # score decisions and outcome feedback kept, then purged
+    BIOMETRICS_CHUNK_MAX_SESSIONS=500  BIOMETRICS_CHUNK_MAX_EVENTS=20000  BIOMETRICS_CHUNK_TTL_S=300
+                                          # sessions sent to /v1/score in chunks, held per process
 
 The defaults start a development server on a fresh clone: API key ``dev-key`` for tenant
 ``dev`` and a fixed user-id secret. Both are public, so ``BIOMETRICS_REQUIRE_SECRETS=true``
@@ -46,6 +48,8 @@ from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from biometrics.chunks import DEFAULT_MAX_EVENTS, DEFAULT_MAX_SESSIONS, DEFAULT_TTL_S
 
 DEV_API_KEYS = {"dev-key": "dev"}
 DEV_USER_ID_SECRET = "dev-only-user-id-secret-do-not-use-in-production"
@@ -98,6 +102,15 @@ class Settings(BaseSettings):
     decision_retention_days: int = Field(90, ge=1, le=3650,
                                          description="days score decisions and outcome feedback are "
                                                      "kept (then purged lazily)")
+    chunk_max_sessions: int = Field(DEFAULT_MAX_SESSIONS, ge=1, le=1_000_000,
+                                    description="chunked sessions in progress one process holds (a new "
+                                                "one beyond is a 429)")
+    chunk_max_events: int = Field(DEFAULT_MAX_EVENTS, ge=1, le=60_000,
+                                  description="events one chunked session may hold, all chunks and "
+                                              "modalities together")
+    chunk_ttl_s: int = Field(int(DEFAULT_TTL_S), ge=1, le=3_600,
+                             description="seconds after its last chunk that a chunked session in progress "
+                                         "is dropped")
     max_request_bytes: int = Field(2_000_000, ge=1_024, le=100_000_000, description="largest request body")
     torch_threads: int = Field(1, ge=1, le=256, description="intra-op threads per process for the encoders")
     worker_threads: int = Field(8, ge=1, le=1024,

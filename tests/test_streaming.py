@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import itertools
+import uuid
 
 import numpy as np
 import pytest
 
+from biometrics.chunks import (
+    EVENT_LISTS,
+    ChunkBuffer,
+    ChunkBufferFullError,
+    ChunkedSession,
+    ChunkRejectedError,
+    ChunkSequenceError,
+)
 from biometrics.classic import two_class_anomaly
-from biometrics.events import slice_arrays
+from biometrics.events import Session, slice_arrays
 from biometrics.features import stroke_features
 from biometrics.features.action_tokens import action_sequences
 from biometrics.features.stroke_tokens import stroke_token_sequences
@@ -118,3 +127,72 @@ def test_action_stream_with_owner_models_separates_owners_and_impostors():
             (genuine if r.label == "genuine" else impostor).append(final)
     assert len(genuine) == len(impostor) == 16
     assert roc_auc(np.array(genuine), np.array(impostor)) > 0.75
+
+
+# Sessions in chunks (biometrics.chunks): the rules the API and ItemStream share --------------------
+
+
+def _chunked(session, n: int, rng: np.random.Generator) -> list:
+    """The session as n chunks cut at random times (every modality cut at the same times)."""
+    times = np.sort(np.concatenate([[e.t for e in getattr(session, m)] for m in EVENT_LISTS]))
+    cuts = np.r_[-np.inf, np.sort(rng.choice(times, size=n - 1, replace=False)), np.inf]
+    return [session.model_copy(update={m: [e for e in getattr(session, m) if a <= e.t < b] for m in EVENT_LISTS})
+            for a, b in itertools.pairwise(cuts)]
+
+
+@pytest.mark.parametrize("n_chunks", [1, 3, 11])
+def test_chunks_join_into_the_whole_session(records, n_chunks):
+    rng = np.random.default_rng(n_chunks)
+    for r in records[::7]:
+        whole = r.session.model_copy(update={"session_id": str(uuid.uuid4())})
+        state = ChunkedSession.start("t", whole.session_id, whole, "k" * 64, False)
+        for i, chunk in enumerate(_chunked(whole, n_chunks, rng)):
+            state = state.append(chunk, i, i == n_chunks - 1, "k" * 64, False, max_events=100_000)
+        assert state.session().model_dump() == whole.model_dump()
+        assert state.n_events == sum(len(getattr(whole, m)) for m in EVENT_LISTS)
+        assert state.answered("req", "answer").events == {}  # a final session holds no events
+
+
+def test_a_chunk_must_continue_the_session(records):
+    whole = next(r.session for r in records if r.session.keystrokes and r.session.pointer)
+    whole = whole.model_copy(update={"session_id": str(uuid.uuid4())})
+    first, second = _chunked(whole, 2, np.random.default_rng(0))
+    state = ChunkedSession.start("t", whole.session_id, whole, "k" * 64, False).append(
+        first, 0, False, "k" * 64, False, 1_000)
+    with pytest.raises(ChunkSequenceError, match="arrived before chunk 1"):
+        state.append(second, 2, False, "k" * 64, False, 1_000)
+    with pytest.raises(ChunkSequenceError, match="another user"):
+        state.append(second, 1, False, "j" * 64, False, 1_000)
+    with pytest.raises(ChunkSequenceError, match="keystrokes: events must arrive in time order"):
+        state.append(first, 1, False, "k" * 64, False, 1_000)
+    with pytest.raises(ChunkRejectedError, match="at most 10 events"):
+        state.append(second, 1, False, "k" * 64, False, 10)
+    stream = action_stream(_item_score)  # ItemStream applies the same rule, naming its modality
+    stream.push(slice_arrays(whole.pointer_arrays(), 5, None))
+    with pytest.raises(ChunkSequenceError, match="pointer: events must arrive in time order"):
+        stream.push(slice_arrays(whole.pointer_arrays(), 0, 5))
+
+
+def test_the_buffer_commits_one_chunk_at_a_time_and_expires():
+    now = [0.0]
+    buffer = ChunkBuffer(max_sessions=1, max_events=100, ttl_s=10.0, clock=lambda: now[0])
+    s = Session(schema_version=2, session_id=str(uuid.uuid4()))
+    state = ChunkedSession.start("t", s.session_id, s, "k" * 64, False).append(s, 0, False, "k" * 64, False, 100)
+    held = buffer.commit(None, state.answered("req-0", "a0"))
+    assert buffer.get("t", s.session_id) is held and len(buffer) == 1
+    # Two copies of chunk 1 scored at once: the first commits, the same request gets its answer,
+    # another chunk scored against the same state is refused.
+    nxt = held.append(s, 1, False, "k" * 64, False, 100)
+    won = buffer.commit(held, nxt.answered("req-1", "a1"))
+    assert buffer.commit(held, nxt.answered("req-1", "a1-copy")).answer == won.answer == "a1"
+    with pytest.raises(ChunkSequenceError, match="one at a time"):
+        buffer.commit(held, nxt.answered("req-1-other", "b1"))
+    other = Session(schema_version=2, session_id=str(uuid.uuid4()))
+    with pytest.raises(ChunkBufferFullError) as full:
+        buffer.check_room()
+    assert full.value.retry_after_s == 10
+    now[0] = 10.0  # idle for the TTL: dropped
+    assert buffer.get("t", s.session_id) is None and len(buffer) == 0
+    start = ChunkedSession.start("t", other.session_id, other, "k" * 64, False)
+    buffer.commit(None, start.append(other, 0, False, "k" * 64, False, 100).answered("r", "x"))
+    assert buffer.forget_user("t", "k" * 64) == 1 and len(buffer) == 0
