@@ -32,6 +32,8 @@ arrays directly, so training and serving share one feature path.
 
 from __future__ import annotations
 
+from functools import cached_property
+
 import math
 import uuid
 from dataclasses import dataclass, fields, replace
@@ -326,6 +328,14 @@ POINTER_BUTTONS = ("none", "left", "right", "middle")
 TOUCH_TYPES = ("start", "move", "end")
 
 
+def _read_only(arrays):
+    """The columnar arrays with every array marked read-only (they are shared)."""
+    for a in vars(arrays).values():
+        if isinstance(a, np.ndarray):
+            a.flags.writeable = False
+    return arrays
+
+
 class Session(BaseModel):
     """One login session: whatever modalities the page captured, plus device metadata."""
 
@@ -392,33 +402,47 @@ class Session(BaseModel):
         """Names of the modalities that hold any events."""
         return [m for m in ("keystrokes", "pointer", "touch") if getattr(self, m)]
 
+    # The columnar arrays are built once per session (a frozen model: its events never change)
+    # and handed out read-only, so features, guards and signatures share one pass.
     def keystroke_arrays(self) -> KeystrokeArrays:
-        """The key events as columnar arrays."""
+        """The key events as columnar arrays (read-only, built once)."""
+        return self._keystroke_arrays
+
+    def pointer_arrays(self) -> PointerArrays:
+        """The pointer events as columnar arrays (read-only, built once)."""
+        return self._pointer_arrays
+
+    def touch_arrays(self) -> TouchArrays:
+        """The touch events as columnar arrays (read-only, built once)."""
+        return self._touch_arrays
+
+    @cached_property
+    def _keystroke_arrays(self) -> KeystrokeArrays:
         ev = self.keystrokes
-        return KeystrokeArrays(
+        return _read_only(KeystrokeArrays(
             t=np.array([e.t for e in ev], dtype=np.float64),
             is_down=np.array([e.type == "down" for e in ev], dtype=bool),
             key_class=np.array([int(e.key_class) for e in ev], dtype=np.int8),
             key_bucket=np.zeros(len(ev), dtype=np.int32),
             press=np.array([e.press for e in ev], dtype=np.int32),
-        )
+        ))
 
-    def pointer_arrays(self) -> PointerArrays:
-        """The pointer events as columnar arrays."""
+    @cached_property
+    def _pointer_arrays(self) -> PointerArrays:
         ev = self.pointer
-        return PointerArrays(
+        return _read_only(PointerArrays(
             t=np.array([e.t for e in ev], dtype=np.float64),
             x=np.array([e.x for e in ev], dtype=np.float64),
             y=np.array([e.y for e in ev], dtype=np.float64),
             type=np.array([POINTER_TYPES.index(e.type) for e in ev], dtype=np.int8),
             button=np.array([POINTER_BUTTONS.index(e.button) for e in ev], dtype=np.int8),
             delta_y=np.array([e.delta_y for e in ev], dtype=np.float64),
-        )
+        ))
 
-    def touch_arrays(self) -> TouchArrays:
-        """The touch events as columnar arrays."""
+    @cached_property
+    def _touch_arrays(self) -> TouchArrays:
         ev = self.touch
-        return TouchArrays(
+        return _read_only(TouchArrays(
             t=np.array([e.t for e in ev], dtype=np.float64),
             x=np.array([e.x for e in ev], dtype=np.float64),
             y=np.array([e.y for e in ev], dtype=np.float64),
@@ -426,4 +450,4 @@ class Session(BaseModel):
             area=np.array([e.area for e in ev], dtype=np.float64),
             type=np.array([TOUCH_TYPES.index(e.type) for e in ev], dtype=np.int8),
             pointer_id=np.array([e.pointer_id for e in ev], dtype=np.int16),
-        )
+        ))

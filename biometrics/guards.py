@@ -337,9 +337,11 @@ def signatures(session: Session, cfg: GuardConfig = GuardConfig()) -> dict[str, 
         sk = keystroke_sketch(session.keystroke_arrays(), cfg.sketch_key)
         if sk.size:
             out["keystrokes"] = sk
-    for name, events in (("pointer", session.pointer), ("touch", session.touch)):
+    for name, events, arrays in (("pointer", session.pointer, session.pointer_arrays),
+                                 ("touch", session.touch, session.touch_arrays)):
         if len(events) > 1:
-            sk = path_sketch(np.array([e.x for e in events]), np.array([e.y for e in events]), cfg.sketch_key)
+            arr = arrays()
+            sk = path_sketch(arr.x, arr.y, cfg.sketch_key)
             if sk.size:
                 out[name] = sk
     return out

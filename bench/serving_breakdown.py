@@ -1,0 +1,130 @@
+"""Where a score request's CPU goes, stage by stage, in process (the serving path's own objects).
+
+    OMP_NUM_THREADS=1 python bench/serving_breakdown.py [--bundle bundles/default.pt] [--requests 300]
+
+The request bodies are ``bench/serving.py``'s (desktop sessions of about 100 key and 300
+pointer events, each with its own jitter) and a keystroke-only variant of each. Every stage is
+timed with the process's CPU clock (stable where wall-clock figures on a shared machine are
+not), one core, after a warm-up:
+
+- ``parse``: the body's bytes to a validated contract session (``serving.body`` parser and
+  the pydantic model, as the route does);
+- ``arrays``: the session's columnar arrays, built once and shared by every stage below;
+- per scorer: ``items`` (tokens or items of its unit), ``encoder`` (embedding), ``head``
+  (the anomaly against the enrolled profile);
+- ``guards``: bot checks, replay sketches and the replay search against the profile;
+- ``service``: the whole ``BiometricService.score`` on freshly parsed sessions (arrays,
+  observe, store transaction, decision record), so ``service`` minus the stages above is the
+  store's share.
+
+HTTP's share is the server CPU per request of ``bench/serving.py`` minus ``parse + service``.
+Prints one JSON object (milliseconds of CPU per request).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.serving import build_bodies  # noqa: E402
+from biometrics.events import Session  # noqa: E402
+from biometrics.guards import bot_like, signatures  # noqa: E402
+from serving.app import build_service  # noqa: E402
+from serving.body import parse_json_body  # noqa: E402
+from serving.settings import Settings  # noqa: E402
+
+TENANT = "bench"
+
+
+def cpu_ms(fn, items) -> float:
+    """Mean CPU milliseconds of ``fn(item)`` over ``items``."""
+    start = time.process_time()
+    for it in items:
+        fn(it)
+    return (time.process_time() - start) / max(1, len(items)) * 1e3
+
+
+def keys_only(body: dict) -> dict:
+    """The request with its pointer events dropped: a keystroke-only login."""
+    return {**body, "session": {**body["session"], "pointer": []}}
+
+
+def breakdown(service, bodies: list[bytes]) -> dict:
+    """CPU ms per request of each stage for these request bodies (users already enrolled)."""
+    parsed = [parse_json_body(b) for b in bodies]
+
+    def fresh() -> list[tuple[str, Session]]:  # sessions whose columnar arrays are not built yet
+        return [(p["user_id"], Session.model_validate(p["session"])) for p in parsed]
+
+    scorer = service.scorer
+    out = {"parse": cpu_ms(lambda b: Session.model_validate(parse_json_body(b)["session"]), bodies)}
+    sessions = fresh()
+    out["arrays"] = cpu_ms(lambda us: (us[1].keystroke_arrays(), us[1].pointer_arrays(), us[1].touch_arrays()),
+                           sessions)  # built once per session, shared by every stage below
+    profiles = {u: service.store.get(TENANT, service.key(TENANT, u)) for u, _ in sessions}
+    for name, s in scorer.bundle.scorers_for("desktop").items():
+        present = [x for _, x in sessions if s.spec.present(x)]
+        if not present:
+            continue
+        items = [s.items(x) for x in present]
+        out[f"{name}.items"] = cpu_ms(s.items, present)
+        if s.encoder is not None:
+            out[f"{name}.encoder"] = cpu_ms(lambda it: s.encoder.embed(it.tokens), items)
+        vecs = [(u, s.vectors(x)[0]) for u, x in sessions if s.spec.present(x)]
+        vecs = [(u, v) for u, v in vecs if v is not None]
+
+        def head(uv, s=s, name=name):
+            profile = profiles[uv[0]]
+            enroll = profile.embeddings(name, service.model_version)
+            return s.anomaly(enroll, profile.head_state(name, service.model_version), uv[1])
+
+        out[f"{name}.head"] = cpu_ms(head, vecs)
+    out["guards.bots"] = cpu_ms(lambda us: bot_like(us[1], service.scorer.config.guards), sessions)
+    out["guards.sketches"] = cpu_ms(lambda us: signatures(us[1], service.scorer.config.guards), sessions)
+    observed = [(u, scorer.observe(x)) for u, x in sessions]
+    out["guards.replay_search"] = cpu_ms(lambda uo: uo[1].replayed(profiles[uo[0]], service.scorer.config.guards),
+                                         observed)
+    out["service"] = cpu_ms(lambda us: service.score(TENANT, us[0], us[1]), fresh())
+    staged = sum(v for k, v in out.items() if k not in ("parse", "service"))
+    out["store_and_rest"] = out["service"] - staged
+    return {k: round(v, 3) for k, v in out.items()}
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--bundle", type=Path, default=ROOT / "bundles" / "default.pt")
+    ap.add_argument("--requests", type=int, default=300)
+    ap.add_argument("--users", type=int, default=8)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    enroll, bodies, sizes = build_bodies(args.users, 3, args.requests, args.seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        service = build_service(Settings(bundle_path=args.bundle, database_url=f"sqlite:///{tmp}/b.db"))
+        for user, sessions in enroll.items():
+            for body in sessions:
+                service.enroll(TENANT, user, Session.model_validate(parse_json_body(body)["session"]))
+        warm = bodies[: min(20, len(bodies) // 4)]
+        breakdown(service, warm)
+        rest = bodies[len(warm):]
+        half = len(rest) // 2
+        desktop = breakdown(service, rest[:half])
+        keys = breakdown(service, [json.dumps(keys_only(json.loads(b))).encode() for b in rest[half:]])
+    print(json.dumps({"bundle": str(args.bundle), "requests": len(rest), "key_events": float(sizes[0]),
+                      "pointer_events": float(sizes[1]), "cpu_ms_per_request": {
+                          "desktop_keys_and_pointer": desktop, "keystrokes_only": keys},
+                      "command": "python bench/serving_breakdown.py " + " ".join(argv or sys.argv[1:])}))
+
+
+if __name__ == "__main__":
+    main()
