@@ -639,16 +639,11 @@ class ProfileStore:
         old = dict(current.modalities) if current is not None else {}
         mp = modality_profiles
         for name, m in new.modalities.items():
-            if old.get(name) is m:  # unchanged object: nothing to write
+            before = old.get(name)
+            if before is m:  # unchanged object: nothing to write
                 continue
-            values = {"model_version": m.model_version,
-                      "embeddings": embeddings_to_bytes(m.embeddings),
-                      "genuine_mean": float(m.genuine_mean), "genuine_sd": float(m.genuine_sd),
-                      "n_sessions": int(m.n_sessions),
-                      "signatures": vectors_to_bytes(m.replay_signatures),
-                      "head_state": state_to_bytes(m.head_state) if m.head_state else None,
-                      "enrolled_signatures": vectors_to_bytes(m.enrolled_signatures)}
-            if name in old:
+            values = _modality_values(m, before)
+            if before is not None:
                 conn.execute(update(mp).where(mp.c.user_id == user_id, mp.c.modality == name)
                              .values(**values))
             else:
@@ -695,3 +690,24 @@ class ProfileStore:
 
     def __repr__(self) -> str:
         return f"ProfileStore({self._engine.url!r})"
+
+
+def _modality_values(m: ModalityProfile, before: ModalityProfile | None) -> dict:
+    """Columns of a modality profile row that differ from ``before`` (all of them for a new row).
+
+    An allowed score changes only the replay signatures: the embeddings and head state (for
+    a pointer profile, up to thousands of action vectors) are then the same objects and are
+    not serialized and rewritten with every score.
+    """
+    same = lambda field: before is not None and getattr(before, field) is getattr(m, field)
+    values = {"model_version": m.model_version, "genuine_mean": float(m.genuine_mean),
+              "genuine_sd": float(m.genuine_sd), "n_sessions": int(m.n_sessions)}
+    if not same("embeddings"):
+        values["embeddings"] = embeddings_to_bytes(m.embeddings)
+    if not same("replay_signatures"):
+        values["signatures"] = vectors_to_bytes(m.replay_signatures)
+    if not same("head_state"):
+        values["head_state"] = state_to_bytes(m.head_state) if m.head_state else None
+    if not same("enrolled_signatures"):
+        values["enrolled_signatures"] = vectors_to_bytes(m.enrolled_signatures)
+    return values
