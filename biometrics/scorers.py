@@ -87,7 +87,9 @@ class Encoder:
                 torch.onnx.export(self.module.eval(), _example(2, 9, width), buffer, input_names=["x", "mask"],
                                   output_names=["embedding"], opset_version=17, dynamo=False,
                                   dynamic_axes={"x": {0: "batch", 1: "steps"}, "mask": {0: "batch", 1: "steps"}})
-            check = ort.InferenceSession(buffer.getvalue(), providers=["CPUExecutionProvider"])
+            quiet = ort.SessionOptions()
+            quiet.log_severity_level = 4  # a graph that fails its check is not an error: torch runs it
+            check = ort.InferenceSession(buffer.getvalue(), quiet, providers=["CPUExecutionProvider"])
             for shape in ((1, 5), (3, 17)):
                 x, mask = _example(*shape, width)
                 with torch.no_grad():
@@ -218,14 +220,19 @@ class ModalityScorer:
             parts.append(items.features)
         return np.concatenate(parts, axis=1).astype(np.float32, copy=False)
 
-    def vectors(self, session: Session) -> tuple[np.ndarray | None, int]:
-        """The session's item vectors (None with too little data to score) and its token count."""
+    def usable_items(self, session: Session) -> tuple[Items | None, int]:
+        """The session's items (None with too little data to score) and its token count."""
         if not self.spec.present(session):
             return None, 0
         items = self.items(session)
         if items.n_tokens < self.spec.min_tokens or len(items) == 0:
             return None, items.n_tokens
-        return self.item_vectors(items), items.n_tokens
+        return items, items.n_tokens
+
+    def vectors(self, session: Session) -> tuple[np.ndarray | None, int]:
+        """The session's item vectors (None with too little data to score) and its token count."""
+        items, n = self.usable_items(session)
+        return (None, n) if items is None else (self.item_vectors(items), n)
 
     def fit(self, enroll: np.ndarray) -> HeadState:
         """The head's per-user state from ``[n, K]`` enrollment vectors (empty: too few to fit yet)."""

@@ -7,11 +7,10 @@ every token carrying its action's classic features with ``action_context``.
 The encoder embeds actions; a session's anomaly is the mean of its actions' anomalies
 (:func:`biometrics.streaming.first_n_means` after 1, 5, 10, 20 and all actions).
 
-Per account, an action's anomaly is ``1 - P(owner)`` of a two-class model (``classifier``:
-logistic regression or random forest) on the embeddings of the account's training-session actions against as many actions drawn from
-the other accounts' training sessions, the protocol of the published Balabit results
-(Antal & Egyed-Zsigmond 2019 use a random forest on hand-made action features the same
-way). Two variants of who the encoder trained on:
+Per account, a two-class model of the account's training-session actions against actions of
+the other accounts' training sessions gives each action an anomaly: the protocol of the
+published Balabit results (Antal & Egyed-Zsigmond 2019 use a random forest on hand-made
+action features the same way). Two variants of who the encoder trained on:
 
 * ``fold=None`` (**published**): the encoder trains on the training sessions of all ten
   accounts except one held-out session per account, which validates (chunks of
@@ -21,10 +20,28 @@ way). Two variants of who the encoder trained on:
   sessions nor its test folder (where its attackers' sessions are); then account k's
   labelled test sessions are scored, with its own training sessions as the enrollment.
 
-With ``fuse_classic`` (a :func:`~biometrics.classic.two_class_anomaly` method) the test report
-also holds ``with_classic``: each action's anomaly is ``fuse_weight`` times the encoder's plus
-the rest times that classic model's on the 26 hand-made action features (the same
-per-account protocol), reported as its own row.
+**Test figures are the served scorer's.** The test report's headline is computed through the
+scorer a bundle serves (:meth:`BalabitDataModule.served_scorer`, written by
+``python -m training.export``; :mod:`biometrics.data.item_scorers`): per-account boosted
+trees (:class:`~biometrics.heads.boosted.BoostedTreesHead`) on ``scorer_inputs`` (the action's
+embedding and its 26 classic features side by side, the inputs the experiment judged) against
+a **background** of ``background_size`` seeded training actions of the training accounts, each
+account scored with its own actions left out of that background, enrolled on the last
+``max_enroll_vectors`` of its training actions; a session is the mean of its actions'
+anomalies. The served calibration is fitted on the validation chunks
+(``calibration_chunk`` actions of each held-out training session, claimed by every account)
+scored by the same scorer object. The every-epoch validation (checkpointing) keeps the fast
+logistic model on embeddings. ``head_options``: the boosted trees' hyperparameters
+(:class:`~biometrics.heads.boosted.BoostedTreesHead`; defaults, those of the default bundle's
+pointer scorer); ``accounts``: load only these accounts (``["user12", "user15"]``: tests and
+smoke runs).
+
+Research rows beside it (models the API does not serve): ``variants`` holds
+``embedding_<classifier>``, the ``classifier`` (logistic regression or random forest, ``1 -
+P(owner)`` against as many other accounts' actions) on the embeddings alone; with
+``fuse_classic`` (a :func:`~biometrics.classic.two_class_anomaly` method) ``with_classic`` is
+``fuse_weight`` times the served scorer's action anomalies plus the rest times that classic
+model's on the 26 hand-made action features (the same per-account protocol).
 
 Parsing is cached at the archive level (:func:`biometrics.data.balabit.load_balabit`);
 turning 4.6 M events into action tokens takes seconds, so the sets are rebuilt in memory.
@@ -32,14 +49,23 @@ turning 4.6 M events into action tokens takes seconds, so the sets are rebuilt i
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from biometrics.calibration import Calibration, fit_calibration
 from biometrics.classic import two_class_anomaly
 from biometrics.data.balabit import BalabitData, load_balabit
-from biometrics.data.datamodule import SequenceDataModule
+from biometrics.data.datamodule import CalibrationScores, SequenceDataModule
+from biometrics.data.item_scorers import (
+    given_embeddings,
+    replace_background,
+    sample_rows,
+    user_anomalies,
+)
 from biometrics.data.paths import datasets_root
 from biometrics.data.sequences import SequenceSet
 from biometrics.distances import mean_distance
@@ -49,10 +75,18 @@ from biometrics.features.action_tokens import (
     SessionActions,
     action_sequences,
 )
+from biometrics.heads.boosted import BoostedTreesHead
 from biometrics.metrics import eer, roc_auc
+from biometrics.modalities import modality
 from biometrics.protocols import Scorer
 from biometrics.reports import plot_amount_curve, plot_det
+from biometrics.scorers import Encoder, ModalityScorer
 from biometrics.streaming import ACTION_COUNTS, first_n_means
+
+#: What a stage's rows embed to: ``embed(stage, rows)`` (rows None: the whole stage).
+Embedder = Callable[[str, "np.ndarray | None"], np.ndarray]
+#: The served scorer's item inputs: the action's embedding and its classic features side by side.
+SCORER_INPUTS = ("embedding", "features")
 
 
 @dataclass
@@ -86,10 +120,20 @@ class BalabitDataModule(SequenceDataModule):
                  max_len: int = 64, val_chunk: int = 20, enroll_per_account: int | None = None,
                  val_enroll_per_account: int = 2000,
                  fuse_classic: str | None = None, fuse_weight: float = 0.5, action_context: bool = True,
-                 classifier: str = "logistic", **kw) -> None:
+                 classifier: str | None = "logistic", accounts: list[str] | None = None,
+                 scorer_inputs: tuple[str, ...] = SCORER_INPUTS, background_size: int = 5000,
+                 max_enroll_vectors: int = 10_000, calibration_chunk: int = 60,
+                 head_options: dict | None = None, **kw) -> None:
         super().__init__(max_len=max_len, **kw)
         self.datasets = datasets_root(datasets)
         self.balabit_cache = balabit_cache
+        self.accounts = None if accounts is None else [str(a) for a in accounts]
+        self.scorer_inputs = tuple(scorer_inputs)
+        if not self.scorer_inputs or not set(self.scorer_inputs) <= set(SCORER_INPUTS):
+            raise ValueError(f"scorer_inputs must be a non-empty subset of {SCORER_INPUTS}, got {scorer_inputs}")
+        self.background_size, self.max_enroll_vectors = int(background_size), int(max_enroll_vectors)
+        self.calibration_chunk = int(calibration_chunk)
+        self.head_options = dict(head_options or {})
         self.fold, self.n_folds = fold, n_folds
         self.min_events, self.val_chunk = min_events, val_chunk
         self.enroll_per_account, self.val_enroll_per_account = enroll_per_account, val_enroll_per_account
@@ -105,7 +149,7 @@ class BalabitDataModule(SequenceDataModule):
     # --- data ----------------------------------------------------------------------------
     def setup(self, stage: str | None = None) -> None:
         if not self.sets:
-            self.setup_from(load_balabit(self.datasets, self.balabit_cache))
+            self.setup_from(load_balabit(self.datasets, self.balabit_cache, self.accounts))
 
     def setup_from(self, data: BalabitData) -> None:
         """Build the sets from already loaded challenge data (the real archive or a test's)."""
@@ -113,7 +157,7 @@ class BalabitDataModule(SequenceDataModule):
         self.sets = {s: v.select_columns(self.columns) for s, v in sets.items()}
 
     def build_sets(self) -> dict[str, SequenceSet]:
-        return self.build_sets_from(load_balabit(self.datasets, self.balabit_cache))[0]
+        return self.build_sets_from(load_balabit(self.datasets, self.balabit_cache, self.accounts))[0]
 
     def held_out_account(self, accounts: list[int]) -> int | None:
         """The account of leave-one-account-out fold ``fold`` (None: the published variant)."""
@@ -197,30 +241,134 @@ class BalabitDataModule(SequenceDataModule):
         return out
 
     def evaluate_embeddings(self, emb: np.ndarray, stage: str, scorer: Scorer = mean_distance) -> dict:
-        # Validation (every epoch) uses the fast logistic model; the test, the configured one.
-        method = "logistic" if stage == "val" else self.classifier
-        anomalies = self.action_anomalies(emb, stage, None if scorer is mean_distance else scorer, method)
+        """Validation (every epoch): chunks under the fast logistic model on the embeddings.
+        Test: the served scorer's figures (module docstring), with the research rows beside them;
+        a one-class ``scorer`` (a classic detector on its own vectors): that detector's."""
+        one_class = None if scorer is mean_distance else scorer
         if stage == "val":
-            return self.evaluate_val_chunks(anomalies)
-        return self._evaluate_sessions(anomalies, stage)
+            return self.evaluate_val_chunks(self.action_anomalies(emb, stage, one_class, "logistic"))
+        if one_class is not None:
+            return self._evaluate_sessions(self.action_anomalies(emb, stage, one_class), stage)
+        served, owners = self.stage_scorer(emb, stage)
+        anomalies = self.scorer_anomalies(served, owners, self.item_vectors(emb, stage), stage)
+        report = {**self._evaluate_sessions(anomalies, stage), "scorer": self.describe(served)}
+        if self.classifier:  # the per-account model on the embeddings alone (not served)
+            alone = self.session_scores(self.action_anomalies(emb, stage, method=self.classifier), stage)
+            report["variants"] = {f"embedding_{self.classifier}": session_report(alone)}
+        return report
 
-    def evaluate_val_chunks(self, anomalies: dict[int, np.ndarray]) -> dict:
-        """Chunks of ``val_chunk`` actions of the held-out training sessions, claimed by every account."""
+    def evaluate_val_chunks(self, anomalies: dict[int, np.ndarray], chunk: int | None = None) -> dict:
+        """Chunks of ``chunk`` (default ``val_chunk``) actions of the held-out training sessions,
+        claimed by every account."""
+        g, i, _, _ = self.val_chunk_scores(anomalies, chunk or self.val_chunk)
+        return {"eer": eer(g, i), "auc": roc_auc(g, i), "scores": (g, i)}
+
+    def val_chunk_scores(self, anomalies: dict[int, np.ndarray], chunk: int) -> CalibrationScores:
+        """Mean anomaly of each chunk of ``chunk`` consecutive actions of a validation session under
+        every account's model: genuine (its own account's) and impostor scores, with the claimed
+        account of each."""
         idx, users = self.index["val"], self.sets["val"].users
         sid, owner = idx.session[~idx.enroll], users[~idx.enroll]
         pos_in_session = np.arange(sid.size) - np.searchsorted(sid, sid)  # sessions are contiguous
-        chunk = np.unique(np.stack([sid, pos_in_session // self.val_chunk], 1), axis=0, return_inverse=True)[1]
-        chunk = chunk.ravel()
-        counts = np.bincount(chunk)
+        chunk_id = np.unique(np.stack([sid, pos_in_session // chunk], 1), axis=0, return_inverse=True)[1]
+        chunk_id = chunk_id.ravel()
+        counts = np.bincount(chunk_id)
         chunk_owner = np.zeros(counts.size, dtype=np.int64)
-        chunk_owner[chunk] = owner
-        gen, imp = [], []
+        chunk_owner[chunk_id] = owner
+        gen, imp, gen_acc, imp_acc = [], [], [], []
         for acc, a in anomalies.items():
-            mean = np.bincount(chunk, weights=a) / counts
-            gen.append(mean[chunk_owner == acc])
-            imp.append(mean[chunk_owner != acc])
-        g, i = np.concatenate(gen), np.concatenate(imp)
-        return {"eer": eer(g, i), "auc": roc_auc(g, i), "scores": (g, i)}
+            mean = np.bincount(chunk_id, weights=a) / counts
+            mine = chunk_owner == acc
+            gen.append(mean[mine])
+            imp.append(mean[~mine])
+            gen_acc.append(np.full(int(mine.sum()), acc))
+            imp_acc.append(np.full(int((~mine).sum()), acc))
+        return (np.concatenate(gen), np.concatenate(imp), np.concatenate(gen_acc), np.concatenate(imp_acc))
+
+    # --- the served scorer ---------------------------------------------------------------
+    def item_vectors(self, emb: np.ndarray, stage: str, rows: np.ndarray | None = None) -> np.ndarray:
+        """The served scorer's vectors of a stage's actions (of ``rows`` of it, ``emb`` being theirs):
+        ``scorer_inputs`` side by side, as :meth:`ModalityScorer.item_vectors` lays them out."""
+        feats = self.index[stage].features if rows is None else self.index[stage].features[rows]
+        parts = ([np.asarray(emb, np.float32)] if "embedding" in self.scorer_inputs else []) + \
+                ([feats.astype(np.float32)] if "features" in self.scorer_inputs else [])
+        return np.concatenate(parts, axis=1).astype(np.float32, copy=False)
+
+    def background_rows(self, stage: str = "test") -> tuple[np.ndarray, np.ndarray]:
+        """Rows of ``stage`` that make the served background, and their accounts: a seeded sample of
+        ``background_size`` profile (training-session) actions of the accounts the encoder trained
+        on (leave one account out: never the held-out account's)."""
+        idx, users = self.index[stage], self.sets[stage].users
+        candidates = np.flatnonzero(idx.enroll & np.isin(users, np.unique(self.sets["train"].users)))
+        rows = sample_rows(candidates, self.background_size, self.seed)
+        return rows, users[rows]
+
+    def stage_scorer(self, emb: np.ndarray, stage: str, encoder: Encoder | None = None
+                     ) -> tuple[ModalityScorer, np.ndarray]:
+        """The served scorer around the background rows of ``stage`` (their vectors made of ``emb``,
+        the stage's embeddings; only those rows are read) and the accounts of the background rows.
+        ``encoder``: the run's (None: :func:`~biometrics.data.item_scorers.given_embeddings`)."""
+        rows, owners = self.background_rows(stage)
+        if encoder is None:
+            encoder = given_embeddings(emb.shape[1], self.columns, self.max_len)
+        return self.scorer_for(encoder, self.item_vectors(emb[rows], stage, rows)), owners
+
+    def scorer_for(self, encoder: Encoder | None, background: np.ndarray,
+                   calibration: Calibration | None = None) -> ModalityScorer:
+        """The pointer action scorer of this experiment around a background of item vectors."""
+        spec = modality(self.modality)
+        head = BoostedTreesHead(background, max_enroll=self.max_enroll_vectors, seed=self.seed, **self.head_options)
+        inputs = tuple(i for i in SCORER_INPUTS if i in self.scorer_inputs)
+        return ModalityScorer(
+            self.modality, self.modality, self.unit, spec.default_feature_config(), head,
+            calibration or Calibration(1.0, 0.0, 0.0, 0.0, 0.0, 0.0),
+            encoder if "embedding" in inputs else None, inputs,
+            {"min_events": self.min_events, "max_len": self.max_len, "action_context": self.action_context},
+            max_enroll_vectors=self.max_enroll_vectors,
+            licence="Balabit Mouse Dynamics Challenge (no licence file; offered to researchers, cite Fulop et al.)")
+
+    def scorer_anomalies(self, scorer: ModalityScorer, owners: np.ndarray, vectors: np.ndarray,
+                         stage: str) -> dict[int, np.ndarray]:
+        """``{account: anomaly of every non-profile action of the stage}`` through ``scorer``: the
+        account enrolled on its profile actions, its own actions left out of the background
+        (``owners``: the background rows' accounts)."""
+        idx, users = self.index[stage], self.sets[stage].users
+        queries = vectors[~idx.enroll]
+        claimed = users[idx.enroll] if stage == "val" else users[~idx.enroll]
+        out = {}
+        for acc in np.unique(claimed):
+            own = owners == acc
+            mine = replace_background(scorer, scorer.head.background[~own]) if own.any() else scorer
+            out[int(acc)] = user_anomalies(mine, vectors[idx.enroll & (users == acc)], queries)
+        return out
+
+    def served_scorer(self, encoder: Encoder | None, embed: Embedder) -> ModalityScorer:
+        """The scorer a bundle serves for this run: ``encoder`` (the run's), the background of
+        :meth:`background_rows` and a calibration fitted on the validation chunks of
+        ``calibration_chunk`` actions scored through this very scorer. ``embed(stage, rows)``
+        embeds a stage's rows with the run's encoder."""
+        uses_emb = "embedding" in self.scorer_inputs
+        rows, _ = self.background_rows("test")
+        emb = np.zeros((len(self.sets["test"]), encoder.embedding_dim if uses_emb else 0), np.float32)
+        if uses_emb:  # only the background rows are embedded: the test users' actions are never read
+            emb[rows] = embed("test", rows)
+        scorer, owners = self.stage_scorer(emb, "test", encoder)
+        val_emb = embed("val", None) if uses_emb else np.zeros((len(self.sets["val"]), 0), np.float32)
+        vectors = self.item_vectors(val_emb, "val")
+        g, i, gg, ig = self.val_chunk_scores(self.scorer_anomalies(scorer, owners, vectors, "val"),
+                                             self.calibration_chunk)
+        metrics = {**self.describe(scorer), "val_eer": eer(g, i), "val_auc": roc_auc(g, i),
+                   "background_accounts": sorted(int(a) for a in np.unique(owners)),
+                   "calibration_chunk_actions": self.calibration_chunk,
+                   "validation_genuine": int(g.size), "validation_impostor": int(i.size)}
+        return dataclasses.replace(scorer, calibration=fit_calibration(g, i, gg, ig), metrics=metrics)
+
+    @staticmethod
+    def describe(scorer: ModalityScorer) -> dict:
+        """What a report says of the scorer it was computed through."""
+        return {"head": scorer.head.kind, "inputs": list(scorer.inputs), "unit": scorer.unit,
+                "background_items": int(scorer.head.background.shape[0]),
+                "max_enroll_vectors": scorer.max_enroll_vectors}
 
     def session_scores(self, anomalies: dict[int, np.ndarray], stage: str = "test") -> dict[str, dict]:
         """Each query session's mean anomaly after 1, 5, 10, 20, all actions (its own account's model)."""
@@ -238,7 +386,7 @@ class BalabitDataModule(SequenceDataModule):
     def _evaluate_sessions(self, anomalies: dict[int, np.ndarray], stage: str) -> dict:
         scores = self.session_scores(anomalies, stage)
         report = {**session_report(scores), "session_scores": scores}
-        if self.fuse_classic:  # the encoder's action anomalies weighted with the classic model's
+        if self.fuse_classic:  # these action anomalies weighted with the classic model's
             classic = self.action_anomalies(self.index[stage].features, stage, method=self.fuse_classic)
             w = self.fuse_weight
             fused = {a: w * anomalies[a] + (1 - w) * classic[a] for a in anomalies}
