@@ -2,6 +2,7 @@
 
     python bench/product_accuracy.py --bundle bundles/aalto_keystrokes.pt            # Aalto, G = 5
     python bench/product_accuracy.py --bundle bundles/aalto_keystrokes.pt --impostors all
+    python bench/product_accuracy.py --bundle bundles/B.pt --upgrade-from bundles/A.pt   # an upgrade
 
 Aalto (TypeNet protocol): the 400 test users of ``experiment=aalto_typenet`` (same seeded
 split, never seen in training). Each user's first ``G`` sentences enroll through
@@ -15,6 +16,12 @@ settings the API reads: the bundle's encoder, calibration and default thresholds
 FAR 5% / FRR 1%). Reported: EER (mean over users, the research table's definition, and
 pooled), ROC AUC, FAR at 1% FRR, the allow / challenge / deny table of genuine and
 impostor sessions, sessions refused at enrollment, and latency per score call.
+
+With ``--upgrade-from A`` (Aalto), the users enroll under bundle A, ``python -m serving.reembed``'s
+:func:`serving.reembed.reembed_store` re-embeds their profiles under ``--bundle`` (B) from the
+kept enrollment inputs, and B scores them: the figure of an upgrade, to compare with a fresh
+enrollment under B (the same command without the option); written under ``aalto_keystrokes_upgrade``
+with the re-embedding counts and how many profiles were back to enrolling.
 
 Writes ``bench/results/product_accuracy.json`` (one key per benchmark, merged).
 """
@@ -82,12 +89,24 @@ def run_aalto(args) -> dict:
     picks = impostor_picks(len(users), PER_USER, N_QUERIES, args.seed)
     rng = np.random.default_rng(args.seed)
     run = ServedRun()
+    upgrade: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
-        service = open_service(args.bundle, Path(tmp) / "product.db", min_enroll_sessions=args.enroll)
+        enroll_bundle = args.upgrade_from or args.bundle
+        service = open_service(enroll_bundle, Path(tmp) / "product.db", min_enroll_sessions=args.enroll)
         for u in users:
             # The first G sentences enroll; a refused one is replaced by the next sentence that is
             # not a query, as a login flow would ask for another session.
             run.enroll(service, TENANT, str(u), sessions[u][:PER_USER - N_QUERIES], limit=args.enroll)
+        if args.upgrade_from is not None:  # enrolled under A; re-embed under B, then B scores
+            from serving.reembed import reembed_store
+
+            enrolled_under = service.model_version
+            service.store.close()
+            service = open_service(args.bundle, Path(tmp) / "product.db", min_enroll_sessions=args.enroll)
+            counts = reembed_store(service)
+            states = Counter(st.state for u in users if (st := service.status(TENANT, str(u))) is not None)
+            upgrade = {"upgraded_from": enrolled_under, "upgrade_bundle": str(args.upgrade_from),
+                       "reembed": counts, "profile_states_after_upgrade": dict(states)}
         for ui, u in enumerate(users):
             for s in sessions[u][PER_USER - N_QUERIES:]:
                 run.score(service, TENANT, str(u), s, impostor=False)
@@ -103,7 +122,7 @@ def run_aalto(args) -> dict:
         "n_users": len(users), "enrollment_sessions": args.enroll, "queries_per_user": N_QUERIES,
         "impostors_per_user": args.impostors, "refused_at_enrollment": dict(run.refused),
         "thresholds": thresholds, "latency_ms": run.latency_ms(),
-        "model_version": service.model_version, "bundle": str(args.bundle),
+        "model_version": service.model_version, "bundle": str(args.bundle), **upgrade,
     }
 
 
@@ -223,6 +242,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--enroll", type=int, default=5, help="enrollment sessions per user (TypeNet's G)")
     ap.add_argument("--impostors", default="100", help="impostor queries per user, or 'all' (399)")
     ap.add_argument("--seed", type=int, default=12345, help="the training run's seed (its user split)")
+    ap.add_argument("--upgrade-from", type=Path, default=None,
+                    help="aalto: enroll under this bundle, re-embed the profiles under --bundle, score under it")
     ap.add_argument("--research", type=Path, default=None,
                     help="the run's metrics.json, to print the research figure beside the served one")
     args = ap.parse_args(argv)
@@ -246,6 +267,8 @@ def main(argv: list[str] | None = None) -> None:
     result["wall_s"] = round(time.time() - start, 1)
     key = {"aalto": "aalto_keystrokes", "balabit": "balabit_pointer", "serwadda": "serwadda_touch",
            "strokepin": "strokepin_phone"}[args.benchmark]
+    if args.benchmark == "aalto" and args.upgrade_from is not None:
+        key = "aalto_keystrokes_upgrade"
     write_rows(key, *result.pop("_rows"))
     merged = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     merged[key] = result

@@ -65,6 +65,11 @@ def _compose(parts: list) -> dict:
             "pointer": pointer[:TARGET_POINTER_EVENTS], "meta": parts[0].model_dump(mode="json")["meta"]}
 
 
+def _without_pointer(body: dict) -> dict:
+    """A score request's body with its pointer events dropped: a keystroke-only login."""
+    return {**body, "session": {**body["session"], "pointer": []}}
+
+
 def _jittered(session: dict, rng: np.random.Generator) -> dict:
     """The session with every inter-event interval lengthened by its own 0-20 ms (order kept)."""
     out = dict(session)
@@ -233,6 +238,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--users", type=int, default=8, help="users enrolled before the load")
     ap.add_argument("--warmup", type=int, default=64, help="untimed score requests first")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--label", default=None,
+                    help="also record the result under this name in bench/results/serving.json")
+    ap.add_argument("--keys-only", action="store_true", help="keystroke-only sessions (no pointer events)")
     args = ap.parse_args(argv)
     if args.concurrency < 1 or args.requests < 1 or args.workers < 1:
         ap.error("--concurrency, --requests and --workers must be at least 1")
@@ -240,14 +248,22 @@ def main(argv: list[str] | None = None) -> None:
     if not args.bundle.is_file():
         ap.error(f"no bundle at {args.bundle}; build one with `python -m training.sample_bundle`")
     enroll, bodies, sizes = build_bodies(args.users, 3, args.requests + args.warmup, args.seed)
+    if args.keys_only:
+        bodies = [json.dumps(_without_pointer(json.loads(b))).encode() for b in bodies]
     secret = {"BIOMETRICS_USER_ID_SECRET": "bench-secret-0123456789abcdef"}
     with tempfile.TemporaryDirectory(prefix="bench-serving-") as tmp, \
             running_server_process(args.bundle, Path(tmp) / "bench.db", {API_KEY: "bench"}, args.workers,
                                    extra_env=secret) as (base_url, proc):
         result = asyncio.run(drive(args, base_url, enroll, bodies, proc.pid))
     result.update(bundle=str(args.bundle), key_events=round(float(sizes[0]), 1),
-                  pointer_events=round(float(sizes[1]), 1), cpus=os.cpu_count())
+                  pointer_events=0.0 if args.keys_only else round(float(sizes[1]), 1), cpus=os.cpu_count(),
+                  command="python bench/serving.py " + " ".join(argv if argv is not None else sys.argv[1:]))
     print(json.dumps(result))
+    if args.label:
+        path = ROOT / "bench" / "results" / "serving.json"
+        merged = json.loads(path.read_text()) if path.exists() else {}
+        merged[args.label] = result
+        path.write_text(json.dumps(merged, indent=1) + "\n")
 
 
 if __name__ == "__main__":

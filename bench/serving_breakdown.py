@@ -30,18 +30,17 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.serving import build_bodies  # noqa: E402
-from biometrics.events import Session  # noqa: E402
-from biometrics.guards import bot_like, signatures  # noqa: E402
-from serving.app import build_service  # noqa: E402
-from serving.body import parse_json_body  # noqa: E402
-from serving.settings import Settings  # noqa: E402
+from bench.serving import _without_pointer, build_bodies
+from biometrics.events import Session
+from biometrics.guards import bot_like, signatures
+from serving.app import build_service
+from serving.body import parse_json_body
+from serving.settings import Settings
 
 TENANT = "bench"
 
@@ -52,11 +51,6 @@ def cpu_ms(fn, items) -> float:
     for it in items:
         fn(it)
     return (time.process_time() - start) / max(1, len(items)) * 1e3
-
-
-def keys_only(body: dict) -> dict:
-    """The request with its pointer events dropped: a keystroke-only login."""
-    return {**body, "session": {**body["session"], "pointer": []}}
 
 
 def breakdown(service, bodies: list[bytes]) -> dict:
@@ -79,7 +73,7 @@ def breakdown(service, bodies: list[bytes]) -> dict:
         items = [s.items(x) for x in present]
         out[f"{name}.items"] = cpu_ms(s.items, present)
         if s.encoder is not None:
-            out[f"{name}.encoder"] = cpu_ms(lambda it: s.encoder.embed(it.tokens), items)
+            out[f"{name}.encoder"] = cpu_ms(lambda it, s=s: s.encoder.embed(it.tokens), items)
         vecs = [(u, s.vectors(x)[0]) for u, x in sessions if s.spec.present(x)]
         vecs = [(u, v) for u, v in vecs if v is not None]
 
@@ -119,7 +113,7 @@ def main(argv: list[str] | None = None) -> None:
         rest = bodies[len(warm):]
         half = len(rest) // 2
         desktop = breakdown(service, rest[:half])
-        keys = breakdown(service, [json.dumps(keys_only(json.loads(b))).encode() for b in rest[half:]])
+        keys = breakdown(service, [json.dumps(_without_pointer(json.loads(b))).encode() for b in rest[half:]])
     print(json.dumps({"bundle": str(args.bundle), "requests": len(rest), "key_events": float(sizes[0]),
                       "pointer_events": float(sizes[1]), "cpu_ms_per_request": {
                           "desktop_keys_and_pointer": desktop, "keystrokes_only": keys},

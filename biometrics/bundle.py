@@ -5,7 +5,8 @@ One ``.pt`` file of tensors and plain values, loaded with ``torch.load(weights_o
 unit and feature configuration; the encoder's class name (from an allow-list, never an
 import path taken from the file), constructor arguments, weights, token columns and crop
 length; the head's kind (from an allow-list) and payload; the aggregation, calibration,
-metrics and the training data's licence.
+metrics and the training data's licence; optionally a drift ``reference`` (plain lists,
+:mod:`biometrics.drift`).
 
 Format 3 holds scorers; a format-2 file (one distance-scored session encoder per modality)
 is read as the equivalent format-3 scorers. Anything else fails to load with a
@@ -56,6 +57,10 @@ class ModelBundle:
     model_version: str
     scorers: dict[str, ModalityScorer]
     created_at: float = field(default_factory=time.time)
+    #: Optional drift references by scorer name (plain values; :class:`biometrics.drift.ScorerReference`
+    #: payloads: per-session feature quantiles and category shares of reference sessions). Saved in
+    #: each scorer's payload under ``reference``; a bundle written without them loads with none.
+    references: dict[str, dict] = field(default_factory=dict)
 
     def scorers_for(self, device_type: str) -> dict[str, ModalityScorer]:
         """The scorer of each modality for a device: the one made for it, else the one for any device."""
@@ -74,6 +79,9 @@ class ModelBundle:
         payload = {"format": BUNDLE_FORMAT, "session_schema": SCHEMA_VERSION, "model_version": self.model_version,
                    "created_at": self.created_at,
                    "scorers": {name: _scorer_payload(s) for name, s in self.scorers.items()}}
+        for name, reference in self.references.items():
+            if name in payload["scorers"]:
+                payload["scorers"][name]["reference"] = reference
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         if not compress:
             torch.save(payload, path)
@@ -103,7 +111,8 @@ class ModelBundle:
         scorers = {name: _scorer_from_payload(path, name, p) for name, p in raw.items()}
         if not scorers:
             raise BundleError(f"{path}: the bundle holds no scorer; {_REBUILD}")
-        return cls(payload["model_version"], scorers, payload.get("created_at", 0.0))
+        references = {name: p["reference"] for name, p in raw.items() if isinstance(p.get("reference"), dict)}
+        return cls(payload["model_version"], scorers, payload.get("created_at", 0.0), references)
 
 
 def _scorer_payload(s: ModalityScorer) -> dict:

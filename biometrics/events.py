@@ -32,9 +32,6 @@ arrays directly, so training and serving share one feature path.
 
 from __future__ import annotations
 
-from functools import cached_property
-
-import math
 import uuid
 from dataclasses import dataclass, fields, replace
 from enum import IntEnum
@@ -107,12 +104,6 @@ def key_class_of_code(code: str, sensitive: bool = False) -> KeyClass:
     return KeyClass(_TABLE.get(code, KeyClass.OTHER))
 
 
-def _finite(value: float, name: str) -> float:
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    return value
-
-
 #: Every contract model: unknown fields rejected, no type coercion (``"5"`` is not 5, ``true`` not 1).
 _CONTRACT = ConfigDict(extra="forbid", frozen=True, strict=True)
 
@@ -120,18 +111,11 @@ _CONTRACT = ConfigDict(extra="forbid", frozen=True, strict=True)
 class _Event(BaseModel):
     model_config = _CONTRACT
 
+    # Value checks (finite, in range) run once per session over its columnar arrays
+    # (Session._ordered, _check_values), not per event: a field validator per event costs a
+    # Python call per value.
     t: float = Field(description="milliseconds since the session start (>= 0, at most one hour); "
                                  "non-decreasing within each modality's list")
-
-    @field_validator("t")
-    @classmethod
-    def _t_valid(cls, v: float) -> float:
-        _finite(v, "timestamp t")
-        if v < 0:
-            raise ValueError(f"timestamp t must be >= 0 ms since session start, got {v}")
-        if v > MAX_SESSION_MS:
-            raise ValueError(f"timestamp t={v} ms exceeds the session limit of {MAX_SESSION_MS:.0f} ms")
-        return v
 
 
 class KeyEvent(_Event):
@@ -167,14 +151,6 @@ class PointerEvent(_Event):
         "none", description="the button of a down or up event; none for moves and wheel turns")
     delta_y: float = Field(0.0, description="vertical wheel scroll in CSS pixels (wheel events; 0 otherwise)")
 
-    @field_validator("x", "y", "delta_y")
-    @classmethod
-    def _coord_valid(cls, v: float, info) -> float:
-        _finite(v, info.field_name)
-        if abs(v) > MAX_COORD:
-            raise ValueError(f"{info.field_name}={v} is outside +-{MAX_COORD:.0f} px")
-        return v
-
 
 class TouchEvent(_Event):
     """A touch contact starting, moving or ending."""
@@ -188,14 +164,6 @@ class TouchEvent(_Event):
                         description="contact area in square CSS pixels (0 when unknown)")
     pointer_id: int = Field(default=0, ge=0, lt=64,
                             description="which finger: contacts down at once have different ids")
-
-    @field_validator("x", "y", "pressure", "area")
-    @classmethod
-    def _value_valid(cls, v: float, info) -> float:
-        _finite(v, info.field_name)
-        if abs(v) > MAX_COORD:
-            raise ValueError(f"{info.field_name}={v} is outside +-{MAX_COORD:.0f}")
-        return v
 
 
 class SessionMeta(BaseModel):
@@ -220,14 +188,37 @@ class SessionSignals(BaseModel):
                           description="fields filled by the browser or a password manager")
 
 
-def _check_stream(events: list[_Event], name: str) -> None:
+def _check_values(name: str, t: np.ndarray, coords: dict[str, np.ndarray]) -> None:
+    """Every timestamp finite, >= 0 and within the session limit; every coordinate finite and
+    within +-MAX_COORD; the first bad value named by its event (as the per-field messages were)."""
+    for field, v, bad in (
+            ("t", t, ~np.isfinite(t)),
+            ("t", t, t < 0),
+            ("t", t, t > MAX_SESSION_MS),
+            *((f, c, ~np.isfinite(c)) for f, c in coords.items()),
+            *((f, c, np.abs(c) > MAX_COORD) for f, c in coords.items())):
+        if not bad.any():
+            continue
+        i = int(np.argmax(bad))
+        x = float(v[i])
+        where = f"{name}[{i}].{field}: "
+        if not np.isfinite(x):
+            what = "timestamp t" if field == "t" else field
+            raise ValueError(f"{where}{what} must be a finite number, got {x!r}")
+        if field != "t":
+            raise ValueError(f"{where}{field}={x} is outside +-{MAX_COORD:.0f} px")
+        if x < 0:
+            raise ValueError(f"{where}timestamp t must be >= 0 ms since session start, got {x}")
+        raise ValueError(f"{where}timestamp t={x} ms exceeds the session limit of {MAX_SESSION_MS:.0f} ms")
+
+
+def _check_stream(events: list[_Event], name: str, t: np.ndarray) -> None:
     if len(events) > MAX_EVENTS_PER_MODALITY:
         raise ValueError(
             f"{name} has {len(events)} events; at most {MAX_EVENTS_PER_MODALITY} are accepted per session"
         )
     if len(events) < 2:
         return
-    t = np.fromiter((e.t for e in events), dtype=np.float64, count=len(events))
     bad = np.flatnonzero(np.diff(t) < 0)
     if bad.size:
         i = int(bad[0]) + 1
@@ -237,12 +228,11 @@ def _check_stream(events: list[_Event], name: str) -> None:
         )
 
 
-def _check_presses(events: list[KeyEvent]) -> None:
+def _check_presses(keys: KeystrokeArrays) -> None:
     """Each press id has at most one down and one up, and its up does not come before its down."""
-    if not events:
+    if not keys.t.size:
         return
-    press = np.fromiter((e.press for e in events), dtype=np.int64, count=len(events))
-    down = np.fromiter((e.type == "down" for e in events), dtype=bool, count=len(events))
+    press, down = keys.press.astype(np.int64), keys.is_down
     for is_down, name in ((True, "down"), (False, "up")):
         ids = press[down == is_down]
         uniq, counts = np.unique(ids, return_counts=True)
@@ -328,6 +318,54 @@ POINTER_BUTTONS = ("none", "left", "right", "middle")
 TOUCH_TYPES = ("start", "move", "end")
 
 
+class _ArrayCache:
+    """A session's columnar arrays with the event list they were built from (never a
+    difference between two sessions: pydantic's equality sees only the fields)."""
+
+    __slots__ = ("arrays", "events")
+
+    def __init__(self, events: list, arrays) -> None:
+        self.events, self.arrays = events, arrays
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _ArrayCache)
+
+    __hash__ = None
+
+
+def _keystroke_arrays(ev: list[KeyEvent]) -> KeystrokeArrays:
+    return KeystrokeArrays(
+        t=np.array([e.t for e in ev], dtype=np.float64),
+        is_down=np.array([e.type == "down" for e in ev], dtype=bool),
+        key_class=np.array([int(e.key_class) for e in ev], dtype=np.int8),
+        key_bucket=np.zeros(len(ev), dtype=np.int32),
+        press=np.array([e.press for e in ev], dtype=np.int32),
+    )
+
+
+def _pointer_arrays(ev: list[PointerEvent]) -> PointerArrays:
+    return PointerArrays(
+        t=np.array([e.t for e in ev], dtype=np.float64),
+        x=np.array([e.x for e in ev], dtype=np.float64),
+        y=np.array([e.y for e in ev], dtype=np.float64),
+        type=np.array([POINTER_TYPES.index(e.type) for e in ev], dtype=np.int8),
+        button=np.array([POINTER_BUTTONS.index(e.button) for e in ev], dtype=np.int8),
+        delta_y=np.array([e.delta_y for e in ev], dtype=np.float64),
+    )
+
+
+def _touch_arrays(ev: list[TouchEvent]) -> TouchArrays:
+    return TouchArrays(
+        t=np.array([e.t for e in ev], dtype=np.float64),
+        x=np.array([e.x for e in ev], dtype=np.float64),
+        y=np.array([e.y for e in ev], dtype=np.float64),
+        pressure=np.array([e.pressure for e in ev], dtype=np.float64),
+        area=np.array([e.area for e in ev], dtype=np.float64),
+        type=np.array([TOUCH_TYPES.index(e.type) for e in ev], dtype=np.int8),
+        pointer_id=np.array([e.pointer_id for e in ev], dtype=np.int16),
+    )
+
+
 def _read_only(arrays):
     """The columnar arrays with every array marked read-only (they are shared)."""
     for a in vars(arrays).values():
@@ -392,62 +430,41 @@ class Session(BaseModel):
 
     @model_validator(mode="after")
     def _ordered(self) -> Session:
-        _check_stream(self.keystrokes, "keystrokes")
-        _check_presses(self.keystrokes)
-        _check_stream(self.pointer, "pointer")
-        _check_stream(self.touch, "touch")
+        keys, pointer, touch = self.keystroke_arrays(), self.pointer_arrays(), self.touch_arrays()
+        _check_values("keystrokes", keys.t, {})
+        _check_values("pointer", pointer.t, {"x": pointer.x, "y": pointer.y, "delta_y": pointer.delta_y})
+        _check_values("touch", touch.t, {"x": touch.x, "y": touch.y, "pressure": touch.pressure,
+                                         "area": touch.area})
+        _check_stream(self.keystrokes, "keystrokes", keys.t)
+        _check_presses(keys)
+        _check_stream(self.pointer, "pointer", pointer.t)
+        _check_stream(self.touch, "touch", touch.t)
         return self
 
     def modalities(self) -> list[str]:
         """Names of the modalities that hold any events."""
         return [m for m in ("keystrokes", "pointer", "touch") if getattr(self, m)]
 
-    # The columnar arrays are built once per session (a frozen model: its events never change)
-    # and handed out read-only, so features, guards and signatures share one pass.
+    # The columnar arrays are built once per session and handed out read-only, so validation,
+    # features, guards and signatures share one pass. Each is cached with the event list it
+    # was built from: a copy with other events (``model_copy(update=...)``) builds its own.
     def keystroke_arrays(self) -> KeystrokeArrays:
         """The key events as columnar arrays (read-only, built once)."""
-        return self._keystroke_arrays
+        return self._cached("keystrokes", _keystroke_arrays)
 
     def pointer_arrays(self) -> PointerArrays:
         """The pointer events as columnar arrays (read-only, built once)."""
-        return self._pointer_arrays
+        return self._cached("pointer", _pointer_arrays)
 
     def touch_arrays(self) -> TouchArrays:
         """The touch events as columnar arrays (read-only, built once)."""
-        return self._touch_arrays
+        return self._cached("touch", _touch_arrays)
 
-    @cached_property
-    def _keystroke_arrays(self) -> KeystrokeArrays:
-        ev = self.keystrokes
-        return _read_only(KeystrokeArrays(
-            t=np.array([e.t for e in ev], dtype=np.float64),
-            is_down=np.array([e.type == "down" for e in ev], dtype=bool),
-            key_class=np.array([int(e.key_class) for e in ev], dtype=np.int8),
-            key_bucket=np.zeros(len(ev), dtype=np.int32),
-            press=np.array([e.press for e in ev], dtype=np.int32),
-        ))
-
-    @cached_property
-    def _pointer_arrays(self) -> PointerArrays:
-        ev = self.pointer
-        return _read_only(PointerArrays(
-            t=np.array([e.t for e in ev], dtype=np.float64),
-            x=np.array([e.x for e in ev], dtype=np.float64),
-            y=np.array([e.y for e in ev], dtype=np.float64),
-            type=np.array([POINTER_TYPES.index(e.type) for e in ev], dtype=np.int8),
-            button=np.array([POINTER_BUTTONS.index(e.button) for e in ev], dtype=np.int8),
-            delta_y=np.array([e.delta_y for e in ev], dtype=np.float64),
-        ))
-
-    @cached_property
-    def _touch_arrays(self) -> TouchArrays:
-        ev = self.touch
-        return _read_only(TouchArrays(
-            t=np.array([e.t for e in ev], dtype=np.float64),
-            x=np.array([e.x for e in ev], dtype=np.float64),
-            y=np.array([e.y for e in ev], dtype=np.float64),
-            pressure=np.array([e.pressure for e in ev], dtype=np.float64),
-            area=np.array([e.area for e in ev], dtype=np.float64),
-            type=np.array([TOUCH_TYPES.index(e.type) for e in ev], dtype=np.int8),
-            pointer_id=np.array([e.pointer_id for e in ev], dtype=np.int16),
-        ))
+    def _cached(self, name: str, build):
+        events = getattr(self, name)
+        key = f"_arrays_{name}"
+        held = self.__dict__.get(key)
+        if held is None or held.events is not events:
+            held = _ArrayCache(events, _read_only(build(events)))
+            self.__dict__[key] = held  # not a field: the frozen model's fields never change
+        return held.arrays

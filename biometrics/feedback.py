@@ -14,11 +14,15 @@ champion and a challenger, or two bundles either side of a promotion, are measur
 apart). At thresholds other than the served ones the decisions are recomputed from the
 stored risks; a decision that was a policy rather than a threshold on the risk (a profile
 still enrolling, too little data) is kept as it was.
+
+A challenger scoring in shadow (:mod:`serving.shadow`) logs its own decision for each session
+it scored, under its model version, so it is measured here beside the champion on the sessions
+it was ready for; ``roles`` names which version is which.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
@@ -58,6 +62,7 @@ class ModelFeedbackMetrics:
     deny_precision: float | None  # fraud among denied / denied (None when none was denied)
     not_allow_precision: float | None  # fraud among challenged or denied / those
     by_policy: int = 0  # labelled sessions whose decision was a policy, kept at any threshold
+    role: str | None = None  # champion or challenger (serving now), None for another version
 
 
 @dataclass(frozen=True)
@@ -84,13 +89,15 @@ def _share(num: int, den: int) -> float | None:
 
 
 def feedback_metrics(rows: Iterable[LabelledDecision], allow_below: float | None = None,
-                     deny_at_or_above: float | None = None) -> FeedbackMetrics:
+                     deny_at_or_above: float | None = None, *,
+                     roles: Mapping[str, str] | None = None) -> FeedbackMetrics:
     """Counts, FAR, FRR and precisions per model version over labelled decisions.
 
     A session decided more than once by one model version (scored again after its idempotency
     window) counts once, with its latest decision. With both thresholds None the served
     decisions are used; otherwise both must be given, ``allow_below <= deny_at_or_above``, and
     every decision that was a threshold on the risk is recomputed (policy decisions are kept).
+    ``roles`` maps model versions to their role (``champion``, ``challenger``).
     """
     if (allow_below is None) != (deny_at_or_above is None):
         raise ValueError("give both thresholds or neither")
@@ -132,5 +139,6 @@ def feedback_metrics(rows: Iterable[LabelledDecision], allow_below: float | None
             far=_share(table["allow"]["fraud"], fraud),
             frr=_share(table["challenge"]["genuine"] + table["deny"]["genuine"], genuine),
             deny_precision=_share(table["deny"]["fraud"], denied),
-            not_allow_precision=_share(not_allowed_fraud, not_allowed), by_policy=policy))
+            not_allow_precision=_share(not_allowed_fraud, not_allowed), by_policy=policy,
+            role=(roles or {}).get(version)))
     return FeedbackMetrics(allow_below, deny_at_or_above, sum(m.labelled for m in models), models)

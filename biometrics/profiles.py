@@ -22,6 +22,14 @@ Rules:
   replaced by the new session's (embedding spaces of two models are not comparable). Its
   replay signatures are kept: they describe the sessions, independently of the model. Should the
   restart leave no modality with enough sessions, the profile goes back to ``enrolling``.
+- **Upgrades keep profiles.** With ``inputs`` (:class:`EnrollmentInputs`), a modality keeps what
+  its scorer embedded for the last enrolled items (their token sequences and/or item feature rows:
+  timing and geometry features of the session contract, key classes at most; never characters,
+  key codes or raw events), bounded like its vectors. :func:`reembed` files the vectors another
+  model version makes of them under that version (``other_versions``) beside the served ones, so
+  a new bundle scores the profile at once and the old one still can (a rollback). Enrolling a
+  session under a version promotes that version's vectors (when the profile has them) and drops
+  the other versions' (they do not cover the new session; :func:`reembed` makes them again).
 - **Anti-poisoning.** A ``verifying`` profile may be updated only from sessions scored below
   ``auto_update_max_risk`` (:func:`may_auto_update`); the caller checks it before enrolling.
 - **Purity.** :func:`enroll` returns a new profile and never changes its input; arrays in a
@@ -36,6 +44,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import hmac
+import json
 import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -64,10 +73,16 @@ class ProfileConfig:
     # Values kept per replay signature (a keystroke sketch holds at most 256; any prefix is valid).
     signature_len: int = 256
     auto_update_max_risk: float = 0.3
+    # Kept enrollment inputs (for re-embedding under another bundle; the store needs a profile key):
+    # whether to keep them, token rows kept per item, and model versions whose re-embedded vectors
+    # are kept beside the enrolled one.
+    keep_inputs: bool = False
+    max_input_tokens: int = 256
+    max_other_versions: int = 2
 
     def __post_init__(self) -> None:
         for name in ("min_enroll_sessions", "max_embeddings", "max_signatures", "max_enrolled_signatures",
-                     "signature_len"):
+                     "signature_len", "max_input_tokens", "max_other_versions"):
             if getattr(self, name) < 1:
                 raise ValueError(f"ProfileConfig.{name} must be at least 1, got {getattr(self, name)}")
         if not 0.0 <= self.auto_update_max_risk <= 1.0:
@@ -79,6 +94,96 @@ def _frozen(a: np.ndarray) -> np.ndarray:
     a = np.array(a, dtype=np.float32, order="C", copy=True)
     a.flags.writeable = False
     return a
+
+
+@dataclass(frozen=True, eq=False)
+class EnrollmentInputs:
+    """What one modality scorer embedded for its last enrolled items, to re-embed them under another model.
+
+    ``spec``: :func:`input_spec` of the scorer that cut them (modality, unit, feature configuration,
+    unit options): another model can re-embed them only when its scorer has the same. ``sessions``:
+    per item, the profile's session number it came from (items of one session are embedded together,
+    as at enrollment). ``tokens``: per item its ``[T, F]`` token sequence (first ``max_input_tokens``
+    rows), None when the scorer embedded none; ``features``: ``[n, K]`` item feature rows, None when
+    it used none. Timing and geometry features only (the contract's key classes at most): no
+    characters, key codes or raw events. Encrypted at rest (:mod:`biometrics.store`).
+    """
+
+    spec: str
+    sessions: tuple[int, ...]
+    tokens: tuple[np.ndarray, ...] | None = None
+    features: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        n = len(self.sessions)
+        if not (isinstance(self.spec, str) and len(self.spec) == _SPEC_LEN):
+            raise ValueError(f"an input spec is {_SPEC_LEN} hex characters (biometrics.profiles.input_spec)")
+        if self.tokens is None and self.features is None:
+            raise ValueError("enrollment inputs need tokens, features or both")
+        object.__setattr__(self, "sessions", tuple(int(x) for x in self.sessions))
+        if self.tokens is not None:
+            toks = tuple(_frozen(t) for t in self.tokens)
+            if len(toks) != n or any(t.ndim != 2 for t in toks):
+                raise ValueError(f"enrollment inputs need one [T, F] token sequence per item ({n})")
+            object.__setattr__(self, "tokens", toks)
+        if self.features is not None:
+            f = _frozen(self.features)
+            if f.ndim != 2 or f.shape[0] != n:
+                raise ValueError(f"enrollment input features must be [{n}, K], got {f.shape}")
+            object.__setattr__(self, "features", f)
+
+    def __len__(self) -> int:
+        return len(self.sessions)
+
+    def last(self, n: int) -> EnrollmentInputs:
+        """The last ``n`` items."""
+        n = max(0, int(n))
+        keep = slice(len(self) - min(n, len(self)), None)
+        return EnrollmentInputs(self.spec, self.sessions[keep],
+                                None if self.tokens is None else self.tokens[keep],
+                                None if self.features is None else self.features[keep])
+
+    def then(self, more: EnrollmentInputs) -> EnrollmentInputs:
+        """These items followed by ``more`` (another spec or other kinds replace them)."""
+        if (more.spec != self.spec or (more.tokens is None) != (self.tokens is None)
+                or (more.features is None) != (self.features is None)
+                or (self.features is not None and self.features.shape[1] != more.features.shape[1])):
+            return more
+        return EnrollmentInputs(self.spec, self.sessions + more.sessions,
+                                None if self.tokens is None else self.tokens + more.tokens,
+                                None if self.features is None else np.concatenate([self.features, more.features]))
+
+    def digest(self) -> str:
+        """SHA-256 of the serialized inputs: whether they changed between two reads."""
+        return hashlib.sha256(inputs_to_bytes(self)).hexdigest()
+
+
+#: Length of :func:`input_spec` (hex characters).
+_SPEC_LEN = 16
+
+
+def input_spec(modality: str, unit: str, feature_config: Mapping, unit_options: Mapping) -> str:
+    """Fingerprint of how a scorer cuts a session into items: kept inputs re-embed only under the same."""
+    canonical = json.dumps({"modality": modality, "unit": unit, "feature_config": dict(feature_config),
+                            "unit_options": dict(unit_options)}, sort_keys=True, default=str)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:_SPEC_LEN]
+
+
+@dataclass(frozen=True, eq=False)
+class VersionVectors:
+    """A modality's enrollment vectors re-embedded by another model version, and its head's fit on them."""
+
+    embeddings: np.ndarray
+    genuine_mean: float
+    genuine_sd: float
+    head_state: Mapping[str, np.ndarray] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        emb = _frozen(self.embeddings)
+        if emb.ndim != 2 or not np.isfinite(emb).all():
+            raise ValueError(f"re-embedded vectors must be a finite [n, D] array, got shape {emb.shape}")
+        object.__setattr__(self, "embeddings", emb)
+        object.__setattr__(self, "head_state", {k: _frozen(v) for k, v in self.head_state.items()})
 
 
 @dataclass(frozen=True, eq=False)
@@ -94,6 +199,8 @@ class ModalityProfile:
     replay_signatures: tuple[np.ndarray, ...] = ()  # of allowed scored sessions, oldest first
     head_state: Mapping[str, np.ndarray] = field(default_factory=dict)  # the head's fit, float32 arrays
     enrolled_signatures: tuple[np.ndarray, ...] = ()  # of enrolled sessions, oldest first
+    inputs: EnrollmentInputs | None = None  # the last enrolled items' inputs (None: not kept)
+    other_versions: Mapping[str, VersionVectors] = field(default_factory=dict)  # re-embedded, same sessions
 
     def __post_init__(self) -> None:
         _check_name(self.modality)
@@ -114,6 +221,19 @@ class ModalityProfile:
             raise ValueError("n_sessions must not be negative")
         object.__setattr__(self, "head_state", {k: _frozen(v) for k, v in self.head_state.items()})
         object.__setattr__(self, "enrolled_signatures", tuple(_frozen(s) for s in self.enrolled_signatures))
+        object.__setattr__(self, "other_versions", {v: o for v, o in self.other_versions.items()
+                                                    if v != self.model_version})
+
+    def current_for(self) -> tuple[str, ...]:
+        """The model versions this modality has vectors for: the enrolled one, then re-embedded ones."""
+        return (self.model_version, *sorted(self.other_versions))
+
+    def vectors_for(self, model_version: str) -> tuple[np.ndarray, Mapping[str, np.ndarray]] | None:
+        """Enrollment vectors and head state under ``model_version``, or None when it has none."""
+        if model_version == self.model_version:
+            return self.embeddings, self.head_state
+        other = self.other_versions.get(model_version)
+        return (other.embeddings, other.head_state) if other is not None else None
 
 
 def _check_name(name: str) -> None:
@@ -135,14 +255,21 @@ class UserProfile:
     updated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     def embeddings(self, modality: str, model_version: str) -> np.ndarray | None:
-        """Enrollment embeddings of a modality made by ``model_version``, else None."""
+        """Enrollment embeddings of a modality made by ``model_version`` (enrolled or re-embedded), else None."""
         m = self.modalities.get(modality)
-        return m.embeddings if m is not None and m.model_version == model_version else None
+        got = m.vectors_for(model_version) if m is not None else None
+        return got[0] if got is not None else None
 
     def head_state(self, modality: str, model_version: str) -> HeadState:
         """The head state fitted on a modality's enrollment vectors by ``model_version`` (empty otherwise)."""
         m = self.modalities.get(modality)
-        return dict(m.head_state) if m is not None and m.model_version == model_version else {}
+        got = m.vectors_for(model_version) if m is not None else None
+        return dict(got[1]) if got is not None else {}
+
+    def outdated(self, modality: str, model_version: str) -> bool:
+        """True when the profile has the modality, but no vectors of ``model_version`` for it."""
+        m = self.modalities.get(modality)
+        return m is not None and m.vectors_for(model_version) is None
 
     def replay_signatures(self, modality: str) -> list[np.ndarray]:
         """Stored replay signatures of a modality: the enrolled sessions', then the allowed ones'."""
@@ -205,13 +332,17 @@ def _as_vector(name: str, what: str, v: np.ndarray) -> np.ndarray:
 def enroll(profile: UserProfile, modality_vectors: Mapping[str, np.ndarray],
            signatures: Mapping[str, np.ndarray], model_version: str,
            cfg: ProfileConfig = ProfileConfig(), now: datetime | None = None, *,
-           max_vectors: Mapping[str, int] | None = None, fit: HeadFitter | None = None) -> UserProfile:
+           max_vectors: Mapping[str, int] | None = None, fit: HeadFitter | None = None,
+           inputs: Mapping[str, EnrollmentInputs] | None = None) -> UserProfile:
     """The profile after enrolling one session: its ``[k, K]`` item vectors per modality scorer present.
 
     A ``[K]`` vector is one item. ``max_vectors`` bounds the vectors kept per scorer (default
     ``cfg.max_embeddings``); ``fit`` refits the scorer's head on the kept vectors (without it
     the head state is empty, which a distance head needs). Signatures are stored for the
-    modalities enrolled here only; others are ignored.
+    modalities enrolled here only; others are ignored. ``inputs``: the session's items' inputs
+    per scorer (one per vector), kept with the same bound when ``cfg.keep_inputs``. A modality
+    with vectors of ``model_version`` (enrolled, or re-embedded by :func:`reembed`) continues
+    from them; the vectors of other versions are dropped (they lack this session).
     """
     if not modality_vectors:
         raise ValueError("a session to enroll needs at least one modality embedding")
@@ -225,24 +356,58 @@ def enroll(profile: UserProfile, modality_vectors: Mapping[str, np.ndarray],
         if name in signatures:
             sig = _as_vector(name, "signature", signatures[name])[: cfg.signature_len]
             enrolled_sigs = (enrolled_sigs + (_frozen(sig),))[-cfg.max_enrolled_signatures:]
-        if old is not None and old.model_version == model_version:
-            if old.embeddings.shape[1] != e.shape[1]:
+        base = old.vectors_for(model_version) if old is not None else None
+        if base is not None:
+            if base[0].shape[1] != e.shape[1]:
                 raise ValueError(f"{name} embedding has {e.shape[1]} dimensions, the profile "
-                                 f"{old.embeddings.shape[1]} under the same model version "
+                                 f"{base[0].shape[1]} under the same model version "
                                  f"{model_version!r}")
-            emb = np.concatenate([old.embeddings, e])
+            emb = np.concatenate([base[0], e])
             n = old.n_sessions + 1
         else:  # new modality, or a new model version: restart, never mix embedding spaces
             emb, n = e, 1
-        emb = _frozen(emb[-(max_vectors or {}).get(name, cfg.max_embeddings):])
+        bound = (max_vectors or {}).get(name, cfg.max_embeddings)
+        emb = _frozen(emb[-bound:])
         mean, sd = genuine_stats(emb[-_STATS_VECTORS:])
         state = fit(name, emb) if fit is not None else {}
+        kept, new_inputs = None, (inputs or {}).get(name)
+        if cfg.keep_inputs and new_inputs is not None:
+            before = old.inputs if old is not None and base is not None else None
+            kept = (before.then(new_inputs) if before is not None else new_inputs).last(bound)
         mods[name] = ModalityProfile(name, model_version, emb, mean, sd, n,
-                                     old.replay_signatures if old is not None else (), state, enrolled_sigs)
+                                     old.replay_signatures if old is not None else (), state, enrolled_sigs,
+                                     kept)
     state_: State = ("verifying" if any(m.n_sessions >= cfg.min_enroll_sessions for m in mods.values())
                      else "enrolling")
     return dataclasses.replace(profile, state=state_, n_sessions=profile.n_sessions + 1,
                                modalities=mods, updated_at=now)
+
+
+def reembed(profile: UserProfile, modality_vectors: Mapping[str, np.ndarray], model_version: str,
+            cfg: ProfileConfig = ProfileConfig(), *, max_vectors: Mapping[str, int] | None = None,
+            fit: HeadFitter | None = None) -> UserProfile:
+    """The profile with each modality's vectors under ``model_version`` (made from its kept
+    :class:`EnrollmentInputs` by that model's scorer) filed beside the enrolled ones.
+
+    Bounded, statistics and head fit as :func:`enroll` makes them, so the result equals a fresh
+    enrollment of the same items under that version. Sessions counts, state, inputs, signatures
+    and ``updated_at`` do not change; at most ``cfg.max_other_versions`` versions are kept beside
+    the enrolled one (the oldest goes). A modality already enrolled under ``model_version`` is
+    left as it is.
+    """
+    mods = dict(profile.modalities)
+    for name, vec in modality_vectors.items():
+        m = mods.get(name)
+        if m is None:
+            raise ValueError(f"the profile has no modality {name!r} to re-embed")
+        if m.model_version == model_version:
+            continue
+        e = _frozen(_as_matrix(name, vec)[-(max_vectors or {}).get(name, cfg.max_embeddings):])
+        mean, sd = genuine_stats(e[-_STATS_VECTORS:])
+        others = {v: o for v, o in m.other_versions.items() if v != model_version}
+        others[model_version] = VersionVectors(e, mean, sd, fit(name, e) if fit is not None else {})
+        mods[name] = dataclasses.replace(m, other_versions=dict(list(others.items())[-cfg.max_other_versions:]))
+    return dataclasses.replace(profile, modalities=mods)
 
 
 #: Most recent vectors the genuine statistics are computed on (all pairs: quadratic).
@@ -353,4 +518,89 @@ def state_from_bytes(b: bytes | None) -> dict[str, np.ndarray]:
         raise ValueError("head-state blob is truncated") from err
     if pos != len(b):
         raise ValueError("head-state blob has trailing bytes")
+    return out
+
+
+_INPUTS_MAGIC = b"BMI1"
+_VERSIONS_MAGIC = b"BMO1"
+
+
+def inputs_to_bytes(inputs: EnrollmentInputs) -> bytes:
+    """Kept enrollment inputs as bytes (plaintext: :mod:`biometrics.store` encrypts them): magic,
+    spec, which kinds are kept, item count, then per item its session number, token sequence and
+    feature row (little-endian uint32 shapes, float32 values)."""
+    has_t, has_f = inputs.tokens is not None, inputs.features is not None
+    k = inputs.features.shape[1] if has_f else 0
+    parts = [_INPUTS_MAGIC, inputs.spec.encode("ascii"), struct.pack("<BBII", has_t, has_f, len(inputs), k)]
+    for i, session in enumerate(inputs.sessions):
+        t = np.asarray(inputs.tokens[i], "<f4") if has_t else np.zeros((0, 0), "<f4")
+        parts += [struct.pack("<III", session, *t.shape), np.ascontiguousarray(t).tobytes()]
+        if has_f:
+            parts.append(np.asarray(inputs.features[i], "<f4").tobytes())
+    return b"".join(parts)
+
+
+def inputs_from_bytes(b: bytes) -> EnrollmentInputs:
+    """Inverse of :func:`inputs_to_bytes`."""
+    b = bytes(b)
+    head = 4 + _SPEC_LEN + 10
+    if len(b) < head or b[:4] != _INPUTS_MAGIC:
+        raise ValueError("not an enrollment-inputs blob (bad header)")
+    spec = b[4:4 + _SPEC_LEN].decode("ascii")
+    has_t, has_f, n, k = struct.unpack_from("<BBII", b, 4 + _SPEC_LEN)
+    pos, sessions, tokens, features = head, [], [], []
+    try:
+        for _ in range(n):
+            session, rows, cols = struct.unpack_from("<III", b, pos)
+            pos += 12
+            if pos + 4 * (rows * cols + (k if has_f else 0)) > len(b):
+                raise ValueError("enrollment-inputs blob is truncated")
+            sessions.append(session)
+            tokens.append(np.frombuffer(b, "<f4", rows * cols, pos).reshape(rows, cols))
+            pos += 4 * rows * cols
+            if has_f:
+                features.append(np.frombuffer(b, "<f4", k, pos))
+                pos += 4 * k
+    except struct.error as err:
+        raise ValueError("enrollment-inputs blob is truncated") from err
+    if pos != len(b):
+        raise ValueError("enrollment-inputs blob has trailing bytes")
+    return EnrollmentInputs(spec, tuple(sessions), tuple(tokens) if has_t else None,
+                            (np.stack(features) if features else np.zeros((0, k), np.float32)) if has_f else None)
+
+
+def versions_to_bytes(versions: Mapping[str, VersionVectors]) -> bytes:
+    """Re-embedded vectors per model version as bytes: magic, count, then per version its name,
+    genuine statistics, embeddings (:func:`embeddings_to_bytes`) and head state (:func:`state_to_bytes`)."""
+    parts = [_VERSIONS_MAGIC, struct.pack("<I", len(versions))]
+    for version, v in versions.items():
+        name, emb, state = version.encode("utf-8"), embeddings_to_bytes(v.embeddings), state_to_bytes(v.head_state)
+        parts += [struct.pack("<Iddii", len(name), v.genuine_mean, v.genuine_sd, len(emb), len(state)),
+                  name, emb, state]
+    return b"".join(parts)
+
+
+def versions_from_bytes(b: bytes | None) -> dict[str, VersionVectors]:
+    """Inverse of :func:`versions_to_bytes`; empty for None."""
+    if b is None:
+        return {}
+    b = bytes(b)
+    if len(b) < 8 or b[:4] != _VERSIONS_MAGIC:
+        raise ValueError("not a model-versions blob (bad header)")
+    (count,), pos, out = struct.unpack_from("<I", b, 4), 8, {}
+    try:
+        for _ in range(count):
+            nlen, mean, sd, elen, slen = struct.unpack_from("<Iddii", b, pos)
+            pos += struct.calcsize("<Iddii")
+            name = b[pos:pos + nlen].decode("utf-8")
+            pos += nlen
+            emb = embeddings_from_bytes(b[pos:pos + elen])
+            pos += elen
+            state = state_from_bytes(b[pos:pos + slen])
+            pos += slen
+            out[name] = VersionVectors(emb, mean, sd, state)
+    except struct.error as err:
+        raise ValueError("model-versions blob is truncated") from err
+    if pos != len(b):
+        raise ValueError("model-versions blob has trailing bytes")
     return out

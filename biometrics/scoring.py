@@ -15,7 +15,11 @@ rhythm by construction, so only the guard can catch it.
 
 While a profile enrolls its scores do not count: the decision is the tenant's
 :class:`TenantPolicy` (``challenge`` unless the tenant chose otherwise), with the reason
-``profile_enrolling``; a guard still denies.
+``profile_enrolling``; a guard still denies. A modality whose profile holds no vectors of the
+served model version (made by an earlier bundle and not re-embedded yet: ``python -m
+serving.reembed``) cannot be scored either: the reason ``profile_model_outdated`` says so, and
+when no modality could be scored the decision is the policy's ``outdated_decision``
+(``challenge`` by default), never an allow by omission.
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ from biometrics.calibration import QUANTILE_LEVELS
 from biometrics.events import Session
 from biometrics.guards import GuardConfig, bot_like, is_replay, signatures
 from biometrics.heads import HeadState
+from biometrics.modalities import Items
+from biometrics.profiles import EnrollmentInputs, input_spec
 
 Decision = Literal["allow", "challenge", "deny"]
 DECISIONS: tuple[Decision, ...] = ("allow", "challenge", "deny")
@@ -90,11 +96,15 @@ class TenantPolicy:
     """
 
     enrolling_decision: Decision = "challenge"
+    #: The decision when no modality could be scored because the profile's vectors are of another
+    #: model version (reason ``profile_model_outdated``); a guard overrides it.
+    outdated_decision: Decision = "challenge"
 
     def __post_init__(self) -> None:
-        if self.enrolling_decision not in DECISIONS:
-            raise ValueError(f"enrolling_decision must be one of {', '.join(DECISIONS)}, "
-                             f"not {self.enrolling_decision!r}")
+        for name in ("enrolling_decision", "outdated_decision"):
+            if getattr(self, name) not in DECISIONS:
+                raise ValueError(f"{name} must be one of {', '.join(DECISIONS)}, "
+                                 f"not {getattr(self, name)!r}")
 
 
 @dataclass(frozen=True)
@@ -110,6 +120,7 @@ class ScoringConfig:
     allow_below: float = 0.5
     deny_at_or_above: float = 0.9
     enrolling_decision: Decision = "challenge"
+    outdated_decision: Decision = "challenge"
     guard_risk: float = 0.97
     fusion: Fusion = "llr"
     guards: GuardConfig = field(default_factory=GuardConfig)
@@ -184,6 +195,7 @@ class Observed:
     signatures: dict[str, np.ndarray]  # by scorer name, like the vectors
     bot_modalities: list[str]
     modalities: dict[str, str] = field(default_factory=dict)  # scorer name -> its modality (when they differ)
+    items: dict[str, Items] = field(default_factory=dict)  # the items the vectors were made of, by scorer
 
     def replayed(self, profile: ProfileView | None, guards: GuardConfig) -> bool:
         """True when a signature repeats one the profile stored for that scorer."""
@@ -252,18 +264,65 @@ class Scorer:
 
     def observe(self, session: Session) -> Observed:
         """Item vectors of every modality the session holds and the bundle scores (one encoder call each)."""
-        vectors, counts = {}, {}
+        vectors, counts, items = {}, {}, {}
         scorers = self.bundle.scorers_for(session.meta.device_type)
         for name, scorer in scorers.items():
             if not scorer.spec.present(session):
                 continue
-            vecs, counts[name] = scorer.vectors(session)
-            if vecs is not None:
-                vectors[name] = vecs
+            its, counts[name] = scorer.usable_items(session)
+            if its is not None:
+                vectors[name], items[name] = scorer.item_vectors(its), its
         sigs = signatures(session, self.config.guards)
         by_name = {name: sigs[s.modality] for name, s in scorers.items() if s.modality in sigs}
         return Observed(vectors, counts, by_name, bot_like(session, self.config.guards),
-                        {name: s.modality for name, s in scorers.items() if name != s.modality})
+                        {name: s.modality for name, s in scorers.items() if name != s.modality}, items)
+
+    # Kept enrollment inputs: re-embedding profiles under another bundle ------------------
+
+    def input_spec(self, name: str) -> str:
+        """:func:`biometrics.profiles.input_spec` of a scorer: kept inputs re-embed under the same only."""
+        s = self.bundle.scorers[name]
+        return input_spec(s.modality, s.unit, s.feature_config, s.unit_options)
+
+    def enrollment_inputs(self, observed: Observed, session_number: int,
+                          max_tokens: int = 256) -> dict[str, EnrollmentInputs]:
+        """What each scorer embedded of an observed session, to keep with the profile: per item its
+        token sequence (the first ``max_tokens`` rows, or the encoder's crop when longer) when the
+        scorer embeds tokens, its feature row when it uses item features; never the events."""
+        out = {}
+        for name, items in observed.items.items():
+            s = self.bundle.scorers[name]
+            tokens = None
+            if "embedding" in s.inputs:
+                crop = max(int(max_tokens), s.encoder.max_len)
+                tokens = tuple(np.asarray(t[:crop], np.float32) for t in items.tokens)
+            features = np.asarray(items.features, np.float32) if "features" in s.inputs else None
+            out[name] = EnrollmentInputs(self.input_spec(name), (session_number,) * len(items), tokens, features)
+        return out
+
+    def reembed_vectors(self, name: str, inputs: EnrollmentInputs | None) -> np.ndarray | str:
+        """Vectors this bundle's scorer ``name`` makes of kept inputs (each session's items embedded
+        together, as at enrollment), or why it cannot: ``no_scorer``, ``no_inputs``,
+        ``input_spec_changed`` (another unit, feature configuration or unit options) or
+        ``inputs_not_kept`` (the scorer needs tokens or features that were not kept)."""
+        s = self.bundle.scorers.get(name)
+        if s is None:
+            return "no_scorer"
+        if inputs is None or len(inputs) == 0:
+            return "no_inputs"
+        if inputs.spec != self.input_spec(name):
+            return "input_spec_changed"
+        if ("embedding" in s.inputs and inputs.tokens is None) or ("features" in s.inputs and inputs.features is None):
+            return "inputs_not_kept"
+        sessions = np.asarray(inputs.sessions)
+        parts, start = [], 0
+        for end in [*np.flatnonzero(np.diff(sessions)) + 1, len(sessions)]:
+            k = end - start
+            tokens = list(inputs.tokens[start:end]) if inputs.tokens is not None else [np.zeros((0, 0), np.float32)] * k
+            features = inputs.features[start:end] if inputs.features is not None else np.zeros((k, 0), np.float32)
+            parts.append(s.item_vectors(Items(tokens, features, 0)))
+            start = end
+        return np.concatenate(parts).astype(np.float32, copy=False)
 
     def score(self, observed: Observed, profile: ProfileView | None,
               policy: TenantPolicy | None = None) -> ScoreResult:
@@ -273,6 +332,7 @@ class Scorer:
         """
         cfg = self.config
         enrolling_decision = policy.enrolling_decision if policy is not None else cfg.enrolling_decision
+        outdated_decision = policy.outdated_decision if policy is not None else cfg.outdated_decision
         reasons: list[str] = []
         mods: dict[str, ModalityScore] = {}
         for name, n in observed.n_tokens.items():
@@ -289,6 +349,9 @@ class Scorer:
             risk, confidence = 0.5, 0.0
         if profile is None or profile.state != "verifying":
             reasons.append("profile_enrolling")
+        outdated = getattr(profile, "outdated", None)
+        if callable(outdated) and any(outdated(name, self.model_version) for name in observed.vectors):
+            reasons.append("profile_model_outdated")
         if not observed.vectors:
             reasons.append("too_little_data")
         if observed.bot_modalities:
@@ -299,7 +362,8 @@ class Scorer:
             risk, confidence = max(risk, cfg.guard_risk), 1.0
             decision = cfg.decide(risk, scored)
         elif not scored:
-            decision = enrolling_decision if "profile_enrolling" in reasons else "challenge"
+            decision = (enrolling_decision if "profile_enrolling" in reasons
+                        else outdated_decision if "profile_model_outdated" in reasons else "challenge")
         else:
             decision = cfg.decide(risk, scored)
         return ScoreResult(round(risk, 6), decision, round(confidence, 4), mods, reasons, self.model_version)

@@ -50,9 +50,22 @@ Rules:
   alone updates the profile, writes signatures, logs the decision and records the answer under
   the session id. The chunks in progress live in this object's :class:`~biometrics.chunks.ChunkBuffer`
   (per process: bounded, expiring), never in the store; a retry of the last chunk gets its answer.
+- **Upgrades keep profiles**: with ``ProfileConfig.keep_inputs`` (the store then needs a profile
+  key) each enrolled session's item inputs are kept with the profile, encrypted
+  (:class:`biometrics.profiles.EnrollmentInputs`). :meth:`BiometricService.reembed_user` makes the
+  served bundle's vectors of them for every modality whose vectors are of another model version
+  (``python -m serving.reembed`` runs it over the store), filed beside the old ones; an enrollment
+  into such a modality re-embeds it first rather than restarting it. A profile not yet current
+  for the served model is scored with the reason ``profile_model_outdated``.
 - **Per-tenant policy**: ``policies`` maps a tenant to its :class:`TenantPolicy` (what a
   session against a still-enrolling profile gets); other tenants get the scorer's default
   (``challenge``). The scorer stays stateless: the policy goes with each call.
+- **Shadow** (champion and challenger): ``shadow``, when given, is told of every fresh score
+  answer (after its transaction committed, with what the champion did to the profile:
+  ``enrolled``, ``signatures`` or ``none``), every fresh enrollment, and every erasure (first).
+  It may score the session with another model and record it, but it never changes an answer or
+  writes this store's profiles; an exception from its ``scored`` or ``enrolled`` is logged and
+  swallowed (the serving implementation is :class:`serving.shadow.Challenger`).
 """
 
 from __future__ import annotations
@@ -67,7 +80,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from biometrics.chunks import ChunkBuffer, ChunkedSession, ChunkProgress, ChunkSequenceError
 from biometrics.events import Session
@@ -79,6 +92,7 @@ from biometrics.profiles import (
     enroll,
     may_auto_update,
     new_profile,
+    reembed,
     user_key,
 )
 from biometrics.scoring import (
@@ -129,13 +143,32 @@ class SessionRejectedError(ValueError):
         self.reason = reason
 
 
+class Shadow(Protocol):
+    """A model scoring in shadow of the served one (see the module docstring)."""
+
+    @property
+    def model_version(self) -> str: ...
+
+    def scored(self, tenant: str, key: str, session: Session, result: ScoreResult, action: str,
+               session_id: str | None, policy: TenantPolicy | None = None) -> None: ...
+
+    def enrolled(self, tenant: str, key: str, session: Session) -> None: ...
+
+    def forget(self, tenant: str, key: str) -> None: ...
+
+
 @dataclass(frozen=True)
 class ModalityStatus:
     """How far one modality of a profile has enrolled."""
 
     sessions: int
-    model_version: str
-    current: bool  # made by the model that serves now (else it restarts on its next enrollment)
+    model_version: str  # the model it was last enrolled under
+    current: bool  # has vectors of the model that serves now
+    current_for: tuple[str, ...] = ()  # every model it has vectors for (enrolled, then re-embedded)
+    reembeddable: bool = False  # kept inputs let another model re-embed it
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "current_for", tuple(self.current_for or (self.model_version,)))
 
 
 @dataclass(frozen=True)
@@ -158,21 +191,28 @@ class BiometricService:
                  user_id_secret: bytes, *, answer_ttl: timedelta = DEFAULT_ANSWER_TTL,
                  policies: Mapping[str, TenantPolicy] | None = None,
                  decision_retention: timedelta = DEFAULT_DECISION_RETENTION,
-                 chunks: ChunkBuffer | None = None) -> None:
+                 chunks: ChunkBuffer | None = None, shadow: Shadow | None = None) -> None:
         if not user_id_secret:
             raise ValueError("user_id_secret must not be empty")
         if answer_ttl <= timedelta(0):
             raise ValueError("answer_ttl must be positive")
         if decision_retention <= timedelta(0):
             raise ValueError("decision_retention must be positive")
+        if profile_config.keep_inputs and not store.keeps_inputs:
+            raise ValueError("ProfileConfig.keep_inputs needs a store opened with a profile key "
+                             "(kept enrollment inputs are encrypted at rest)")
         self.scorer, self.store, self.config = scorer, store, profile_config
         self.answer_ttl = answer_ttl
         self.decision_retention = decision_retention
         self.policies = dict(policies or {})
-        self.default_policy = TenantPolicy(scorer.config.enrolling_decision)
+        self.default_policy = TenantPolicy(scorer.config.enrolling_decision, scorer.config.outdated_decision)
         self._secret = bytes(user_id_secret)
         self._last_purge = time.monotonic()
         self.chunks = chunks if chunks is not None else ChunkBuffer()  # chunked sessions in progress
+        self.shadow = shadow  # a challenger scoring in shadow, or None
+        # Told of every fresh score answer as (tenant, session, result), e.g. the drift monitor
+        # (biometrics.drift, held by serving.app); an exception is logged and swallowed.
+        self.observers: list[Callable[[str, Session, ScoreResult], None]] = []
 
     @property
     def model_version(self) -> str:
@@ -207,12 +247,15 @@ class BiometricService:
         if not observed.vectors:
             raise SessionRejectedError("too_little_data", _too_little_data(observed))
 
+        shadowed: dict[str, bool] = {}  # set when this call enrolled (not a concurrent copy's answer)
+
         def merge(current: UserProfile | None) -> UserProfile:
             if current is not None and observed.replayed(current, self.scorer.config.guards):
                 raise SessionRejectedError(
                     "replayed_session", "the session was not enrolled: its timing repeats a session "
                     "already stored for this user")
             profile = current if current is not None else new_profile(tenant, key)
+            shadowed["fresh"] = True
             return self._enroll(profile, observed)
 
         if once is None:
@@ -223,14 +266,73 @@ class BiometricService:
             stored = self._update_once(tenant, key, merge, once, lambda p: _status_json(self._status(p)))
             assert stored is not None  # merge never returns None
             status = _status_from_json(stored)
+        if "fresh" in shadowed:
+            self._shadow("enrolled", tenant, key, session)
         log.info("enrolled key=%s state=%s sessions=%d", key[:LOG_KEY_CHARS], status.state,
                  status.sessions)
         return status
 
     def _enroll(self, profile: UserProfile, observed: Observed) -> UserProfile:
-        """The profile with the observed session enrolled, each scorer's head refitted on its vectors."""
+        """The profile with the observed session enrolled, each scorer's head refitted on its vectors
+        (a modality of an earlier model with usable kept inputs is re-embedded first, not restarted)."""
+        vectors, _ = self._reembed_vectors(profile, observed.vectors)
+        if vectors:
+            profile = reembed(profile, vectors, self.model_version, self.config, **self.scorer.enrollment())
+        inputs = (self.scorer.enrollment_inputs(observed, profile.n_sessions + 1, self.config.max_input_tokens)
+                  if self.config.keep_inputs else None)
         return enroll(profile, observed.vectors, observed.signatures, self.model_version, self.config,
-                      **self.scorer.enrollment())
+                      **self.scorer.enrollment(), inputs=inputs)
+
+    # Re-embedding under a new bundle ----------------------------------------------
+
+    def _reembed_vectors(self, profile: UserProfile, names=None) -> tuple[dict, dict[str, str]]:
+        """The served bundle's vectors of each not-current modality's kept inputs (``names``: only
+        those), and per modality what happened: ``current``, ``reembedded`` or why not."""
+        vectors, outcome = {}, {}
+        for name, m in profile.modalities.items():
+            if names is not None and name not in names:
+                continue
+            if m.vectors_for(self.model_version) is not None:
+                outcome[name] = "current"
+                continue
+            got = self.scorer.reembed_vectors(name, m.inputs)
+            if isinstance(got, str):
+                outcome[name] = got
+            elif len(set(m.inputs.sessions)) < min(m.n_sessions, self.config.min_enroll_sessions):
+                outcome[name] = "too_few_inputs"  # e.g. enrolled before inputs were kept
+            else:
+                vectors[name], outcome[name] = got, "reembedded"
+        return vectors, outcome
+
+    def reembed_user(self, tenant: str, key: str) -> dict[str, str]:
+        """Re-embed a stored profile (by its stored key) under the served bundle: per modality
+        ``current``, ``reembedded``, ``changed_meanwhile`` (enrolled while this ran: run it again)
+        or why it cannot be (see :meth:`biometrics.scoring.Scorer.reembed_vectors`, and
+        ``too_few_inputs``). Embeds outside the transaction; idempotent."""
+        read = self.store.get(tenant, key)
+        if read is None:
+            return {}
+        vectors, outcome = self._reembed_vectors(read)
+        if not vectors:
+            return outcome
+        digests = {name: read.modalities[name].inputs.digest() for name in vectors}
+
+        def merge(current: UserProfile | None) -> UserProfile | None:
+            if current is None:
+                return None
+            for name in list(vectors):
+                m = current.modalities.get(name)
+                if m is None or m.inputs is None or m.inputs.digest() != digests[name]:
+                    del vectors[name]
+                    outcome[name] = "changed_meanwhile"
+            return (reembed(current, vectors, self.model_version, self.config, **self.scorer.enrollment())
+                    if vectors else None)
+
+        if self.store.update(tenant, key, merge) is None:
+            return {}
+        log.info("re-embedded key=%s %s", key[:LOG_KEY_CHARS],
+                 ",".join(f"{k}={v}" for k, v in sorted(outcome.items())))
+        return outcome
 
     # Scoring -----------------------------------------------------------------------
 
@@ -249,7 +351,7 @@ class BiometricService:
             return _score_from_json(prior)
         observed = self.scorer.observe(session)  # outside the transaction: the slow part
         policy = self.policy(tenant)
-        answer: dict[str, ScoreResult] = {}
+        answer: dict[str, Any] = {}  # result, and the action on the profile (for the shadow)
 
         def merge(current: UserProfile | None) -> UserProfile | None:
             if current is None:
@@ -260,9 +362,11 @@ class BiometricService:
                 return None  # a bot or a replay teaches the profile nothing, not even its timing
             if (update_profile and current.state == "verifying" and observed.vectors and result.decision == "allow"
                     and may_auto_update(result.risk, self.config)):
+                answer["action"] = "enrolled"
                 return self._enroll(current, observed)
             if result.decision != "allow":
                 return None  # a denied or challenged attempt writes nothing (it cannot flush the replay memory)
+            answer["action"] = "signatures"
             return _with_signatures(current, observed, self.config)
 
         session_id = once.session_id if once is not None else None
@@ -284,6 +388,14 @@ class BiometricService:
             if stored is None:
                 raise UnknownUserError(_UNKNOWN_USER)
             result, status = _score_from_json(stored)
+        if "result" in answer:  # scored here, not a recorded answer
+            self._shadow("scored", tenant, key, session, answer["result"], answer.get("action", "none"),
+                         session_id, policy)
+            for observe in self.observers:
+                try:
+                    observe(tenant, session, answer["result"])
+                except Exception as exc:  # noqa: BLE001 - monitoring never fails a request
+                    log.warning("score observer failed: %s", type(exc).__name__)
         log.info("scored key=%s decision=%s risk=%.3f reasons=%s", key[:LOG_KEY_CHARS],
                  result.decision, result.risk, ",".join(result.reasons) or "-")
         return result, status
@@ -383,6 +495,15 @@ class BiometricService:
         self._maybe_purge()
         return None if stored is None else _checked(stored, once)
 
+    def _shadow(self, hook: str, *args: Any) -> None:
+        """Tell the shadow (if any) of a fresh answer; its failure never reaches the caller."""
+        if self.shadow is None:
+            return
+        try:
+            getattr(self.shadow, hook)(*args)
+        except Exception as exc:  # noqa: BLE001 - the shadow never fails a request
+            log.warning("shadow %s failed: %s", hook, type(exc).__name__)
+
     def _maybe_purge(self) -> None:
         """Delete expired answers, and decisions and outcomes past their retention, of every
         tenant, at most once per ``PURGE_EVERY_S`` (best effort)."""
@@ -437,7 +558,10 @@ class BiometricService:
             cfg = self.scorer.config
             allow_below = cfg.allow_below if allow_below is None else allow_below
             deny_at_or_above = cfg.deny_at_or_above if deny_at_or_above is None else deny_at_or_above
-        return feedback_metrics(self.store.labelled_decisions(tenant), allow_below, deny_at_or_above)
+        roles = {self.model_version: "champion"}
+        if self.shadow is not None:
+            roles[self.shadow.model_version] = "challenger"
+        return feedback_metrics(self.store.labelled_decisions(tenant), allow_below, deny_at_or_above, roles=roles)
 
     # Status and erasure ------------------------------------------------------------
 
@@ -450,6 +574,8 @@ class BiometricService:
         """Erase every stored row of the user's profile; False when there was none."""
         key = self.key(tenant, user_id)
         self.chunks.forget_user(tenant, key)  # chunked sessions in progress go too
+        if self.shadow is not None:  # first: a failure leaves the profile, so a retry erases both
+            self.shadow.forget(tenant, key)
         deleted = self.store.delete(tenant, key)
         log.info("erasure key=%s deleted=%s", key[:LOG_KEY_CHARS], deleted)
         return deleted
@@ -458,7 +584,8 @@ class BiometricService:
 
     def _status(self, profile: UserProfile) -> EnrollmentStatus:
         version = self.model_version
-        mods = {name: ModalityStatus(m.n_sessions, m.model_version, m.model_version == version)
+        mods = {name: ModalityStatus(m.n_sessions, m.model_version, m.vectors_for(version) is not None,
+                                     m.current_for(), m.inputs is not None)
                 for name, m in sorted(profile.modalities.items())}
         best = max((m.sessions for m in mods.values() if m.current), default=0)
         needed = 0 if profile.state == "verifying" else max(0, self.config.min_enroll_sessions - best)
@@ -483,7 +610,8 @@ def _status_json(status: EnrollmentStatus) -> dict[str, Any]:
     """An enrollment status as recorded JSON (counts, versions, timestamps)."""
     return {"state": status.state, "sessions": status.sessions, "sessions_needed": status.sessions_needed,
             "modalities": {k: {"sessions": int(m.sessions), "model_version": m.model_version,
-                               "current": bool(m.current)} for k, m in status.modalities.items()},
+                               "current": bool(m.current), "current_for": list(m.current_for),
+                               "reembeddable": bool(m.reembeddable)} for k, m in status.modalities.items()},
             "model_version": status.model_version, "created_at": status.created_at.isoformat(),
             "updated_at": status.updated_at.isoformat()}
 

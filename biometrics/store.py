@@ -25,6 +25,15 @@ checkpoints the WAL afterwards, so erased profiles do not linger in the file; a 
 CASCADE``, and deleted explicitly).
 PostgreSQL keeps deleted tuples until (auto)vacuum reclaims them.
 
+**Kept enrollment inputs** (``modality_profiles.enrollment_inputs``, revision 0005: what a
+scorer embedded for the last enrolled items, so that ``python -m serving.reembed`` can make a new
+bundle's vectors of them) are encrypted at rest with AES-256-GCM under the store's
+``profile_key`` (:class:`InputsCipher`; a random nonce per write, the tenant, user key and
+modality as associated data, so a blob moved to another row does not decrypt), decrypted only in
+memory, erased with the profile, and never returned by the service. A store without a key
+neither reads nor writes them; a wrong key fails with :class:`ProfileKeyError` (checked when the
+store opens). ``other_versions`` holds the vectors other model versions made of them.
+
 The schema is versioned with Alembic (:mod:`biometrics.migrations`): a store opened with
 ``create_tables=True`` (the default) migrates the database to this release's newest revision
 under a lock (PostgreSQL: an advisory lock, so API hosts starting at once do not race);
@@ -37,8 +46,11 @@ A PostgreSQL URL may set the schema with libpq options, e.g.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import re
+import struct
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -84,10 +96,14 @@ from biometrics.profiles import (
     UserProfile,
     embeddings_from_bytes,
     embeddings_to_bytes,
+    inputs_from_bytes,
+    inputs_to_bytes,
     state_from_bytes,
     state_to_bytes,
     vectors_from_bytes,
     vectors_to_bytes,
+    versions_from_bytes,
+    versions_to_bytes,
 )
 
 ProfileUpdate = Callable[[UserProfile | None], UserProfile | None]
@@ -118,6 +134,8 @@ modality_profiles = Table(
     Column("signatures", LargeBinary, nullable=False),
     Column("head_state", LargeBinary, nullable=True),
     Column("enrolled_signatures", LargeBinary, nullable=True),
+    Column("enrollment_inputs", LargeBinary, nullable=True),  # encrypted (InputsCipher); 0005
+    Column("other_versions", LargeBinary, nullable=True),  # re-embedded vectors per model version; 0005
 )
 
 scored_sessions = Table(
@@ -178,6 +196,57 @@ def _check_ids(tenant: str, user_key: str) -> None:
 
 def _utc(dt: datetime) -> datetime:
     return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+
+
+class ProfileKeyError(ValueError):
+    """Kept enrollment inputs that the store's profile key cannot decrypt (another key, or altered)."""
+
+
+_SEALED_MAGIC = b"BME1"
+PROFILE_KEY_BYTES = 32
+
+
+class InputsCipher:
+    """AES-256-GCM sealing of kept enrollment inputs: ``magic | key id (4) | nonce (12) | ciphertext+tag``.
+
+    The key id (the first bytes of a SHA-256 of the key) tells a blob sealed under another key
+    apart from an altered one; the associated data binds a blob to its tenant, user and modality.
+    """
+
+    def __init__(self, key: bytes) -> None:
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        if not isinstance(key, bytes | bytearray) or len(key) != PROFILE_KEY_BYTES:
+            raise ValueError(f"the profile key must be {PROFILE_KEY_BYTES} bytes (AES-256)")
+        self._aead = AESGCM(bytes(key))
+        self.key_id = hashlib.sha256(b"biometrics profile key id\x00" + bytes(key)).digest()[:4]
+
+    @staticmethod
+    def _aad(tenant: str, user_key: str, modality: str) -> bytes:
+        parts = [x.encode("utf-8") for x in (tenant, user_key, modality)]
+        return b"".join(struct.pack(">I", len(x)) + x for x in parts)
+
+    def seal(self, plaintext: bytes, tenant: str, user_key: str, modality: str) -> bytes:
+        """The encrypted blob of ``plaintext`` for this row."""
+        nonce = os.urandom(12)
+        return (_SEALED_MAGIC + self.key_id + nonce
+                + self._aead.encrypt(nonce, plaintext, self._aad(tenant, user_key, modality)))
+
+    def open(self, blob: bytes, tenant: str, user_key: str, modality: str) -> bytes:
+        """The plaintext of a blob :meth:`seal` made for this row; :class:`ProfileKeyError` otherwise."""
+        from cryptography.exceptions import InvalidTag
+
+        blob = bytes(blob)
+        if len(blob) < 4 + 4 + 12 + 16 or blob[:4] != _SEALED_MAGIC:
+            raise ProfileKeyError("the kept enrollment inputs are not an encrypted blob")
+        if blob[4:8] != self.key_id:
+            raise ProfileKeyError("the kept enrollment inputs were encrypted under another profile key "
+                                  "(BIOMETRICS_PROFILE_KEY); start with the key that wrote them")
+        try:
+            return self._aead.decrypt(blob[8:20], blob[20:], self._aad(tenant, user_key, modality))
+        except InvalidTag:
+            raise ProfileKeyError("the kept enrollment inputs fail authentication: altered, or moved "
+                                  "from another user's row") from None
 
 
 @dataclass(frozen=True)
@@ -250,7 +319,10 @@ class ProfileStore:
     """Users' behavioral profiles in SQLite or PostgreSQL, isolated per tenant."""
 
     def __init__(self, url: str = "sqlite:///profiles.db", *, busy_timeout_ms: int = 10_000,
-                 pool_size: int = 5, create_tables: bool = True) -> None:
+                 pool_size: int = 5, create_tables: bool = True, profile_key: bytes | None = None) -> None:
+        """``profile_key``: 32 bytes that encrypt kept enrollment inputs (None: the store neither
+        reads nor writes them); checked against a stored blob when the store opens."""
+        self._cipher = InputsCipher(profile_key) if profile_key is not None else None
         u = make_url(url)
         backend = u.get_backend_name()
         if backend == "sqlite":
@@ -280,6 +352,24 @@ class ProfileStore:
         self._sqlite = backend == "sqlite"
         if create_tables:
             self.create_tables()
+            self.check_profile_key()
+
+    @property
+    def keeps_inputs(self) -> bool:
+        """Whether the store has a profile key, so it can keep enrollment inputs."""
+        return self._cipher is not None
+
+    def check_profile_key(self) -> None:
+        """Raise :class:`ProfileKeyError` when the profile key cannot decrypt a stored blob of kept inputs."""
+        if self._cipher is None:
+            return
+        mp = modality_profiles
+        with self._transaction(write=False) as conn:
+            row = conn.execute(select(users.c.tenant, users.c.user_key, mp.c.modality, mp.c.enrollment_inputs)
+                               .select_from(mp.join(users, users.c.id == mp.c.user_id))
+                               .where(mp.c.enrollment_inputs.is_not(None)).limit(1)).one_or_none()
+        if row is not None:
+            self._cipher.open(row.enrollment_inputs, row.tenant, row.user_key, row.modality)
 
     def _install_sqlite_events(self, busy_timeout_ms: int) -> None:
         @event.listens_for(self._engine, "connect")
@@ -346,19 +436,26 @@ class ProfileStore:
         return (select(users.c.id, users.c.state, users.c.n_sessions, users.c.created_at,
                        users.c.updated_at, mp.c.modality, mp.c.model_version, mp.c.embeddings,
                        mp.c.genuine_mean, mp.c.genuine_sd, mp.c.n_sessions.label("m_n_sessions"),
-                       mp.c.signatures, mp.c.head_state, mp.c.enrolled_signatures)
+                       mp.c.signatures, mp.c.head_state, mp.c.enrolled_signatures, mp.c.enrollment_inputs,
+                       mp.c.other_versions)
                 .select_from(users.outerjoin(mp, mp.c.user_id == users.c.id))
                 .where(users.c.tenant == tenant, users.c.user_key == user_key)
                 .order_by(mp.c.modality))
 
-    @staticmethod
-    def _profile(tenant: str, user_key: str, rows: Sequence[Row]) -> UserProfile:
+    def _inputs(self, tenant: str, user_key: str, row: Row):
+        """The decrypted kept inputs of a row (None without any, or without a key to read them)."""
+        if row.enrollment_inputs is None or self._cipher is None:
+            return None
+        return inputs_from_bytes(self._cipher.open(row.enrollment_inputs, tenant, user_key, row.modality))
+
+    def _profile(self, tenant: str, user_key: str, rows: Sequence[Row]) -> UserProfile:
         first = rows[0]
         mods = {r.modality: ModalityProfile(
             r.modality, r.model_version, embeddings_from_bytes(r.embeddings), float(r.genuine_mean),
             float(r.genuine_sd), int(r.m_n_sessions), vectors_from_bytes(r.signatures),
             state_from_bytes(r.head_state),
-            vectors_from_bytes(r.enrolled_signatures) if r.enrolled_signatures is not None else ())
+            vectors_from_bytes(r.enrolled_signatures) if r.enrolled_signatures is not None else (),
+            self._inputs(tenant, user_key, r), versions_from_bytes(r.other_versions))
             for r in rows if r.modality is not None}
         return UserProfile(tenant, user_key, first.state, int(first.n_sessions), mods,
                            _utc(first.created_at), _utc(first.updated_at))
@@ -369,6 +466,14 @@ class ProfileStore:
         with self._transaction(write=False) as conn:
             rows = conn.execute(self._select(tenant, user_key)).all()
         return self._profile(tenant, user_key, rows) if rows else None
+
+    def user_keys(self, after: int = 0, limit: int = 500) -> list[tuple[int, str, str]]:
+        """``(row id, tenant, user key)`` of up to ``limit`` users with a row id above ``after``, in
+        id order, all tenants: how a batch job (``python -m serving.reembed``) walks every profile."""
+        with self._transaction(write=False) as conn:
+            rows = conn.execute(select(users.c.id, users.c.tenant, users.c.user_key)
+                                .where(users.c.id > after).order_by(users.c.id).limit(limit)).all()
+        return [(int(r.id), r.tenant, r.user_key) for r in rows]
 
     def count_users(self, tenant: str) -> int:
         """Number of users with a profile in a tenant."""
@@ -625,8 +730,7 @@ class ProfileStore:
                 .on_conflict_do_nothing(index_elements=["tenant", "user_key"]).returning(users.c.id))
         return conn.execute(stmt).scalar_one_or_none()
 
-    @staticmethod
-    def _write(conn: Connection, user_id: int, tenant: str, user_key: str,
+    def _write(self, conn: Connection, user_id: int, tenant: str, user_key: str,
                current: UserProfile | None, new: UserProfile) -> None:
         if new.tenant != tenant or new.user_key != user_key:
             raise ValueError("the updated profile belongs to another tenant or user key")
@@ -643,6 +747,12 @@ class ProfileStore:
             if before is m:  # unchanged object: nothing to write
                 continue
             values = _modality_values(m, before)
+            if before is None or before.inputs is not m.inputs:
+                if m.inputs is not None and self._cipher is None:
+                    raise ValueError("kept enrollment inputs need a store opened with a profile key")
+                if self._cipher is not None:
+                    values["enrollment_inputs"] = (None if m.inputs is None else self._cipher.seal(
+                        inputs_to_bytes(m.inputs), tenant, user_key, name))
             if before is not None:
                 conn.execute(update(mp).where(mp.c.user_id == user_id, mp.c.modality == name)
                              .values(**values))
@@ -710,4 +820,6 @@ def _modality_values(m: ModalityProfile, before: ModalityProfile | None) -> dict
         values["head_state"] = state_to_bytes(m.head_state) if m.head_state else None
     if not same("enrolled_signatures"):
         values["enrolled_signatures"] = vectors_to_bytes(m.enrolled_signatures)
+    if not same("other_versions"):
+        values["other_versions"] = versions_to_bytes(m.other_versions) if m.other_versions else None
     return values

@@ -31,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -49,6 +50,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from biometrics.bundle import BundleError, ModelBundle
 from biometrics.chunks import ChunkBuffer
+from biometrics.drift import DriftMonitor, DriftReference
 from biometrics.guards import GuardConfig
 from biometrics.profiles import ProfileConfig
 from biometrics.scoring import Scorer, ScoringConfig, TenantPolicy
@@ -59,6 +61,7 @@ from serving.docs import add_docs
 from serving.routes import feedback, health, score, users
 from serving.routes.health import Metrics
 from serving.settings import Settings
+from serving.shadow import ShadowMetrics, build_challenger
 
 log = logging.getLogger("serving")
 access_log = logging.getLogger("uvicorn.access")
@@ -96,12 +99,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             log.warning("serving with the public development API key or user-id secret; set "
                         "BIOMETRICS_API_KEYS and BIOMETRICS_USER_ID_SECRET "
                         "(and BIOMETRICS_REQUIRE_SECRETS)")
+        # A challenger in shadow (BIOMETRICS_CHALLENGER_BUNDLE_PATH): recorded, never the answer.
+        challenger = build_challenger(settings, app.state.service.model_version, app.state.service.store,
+                                      app.state.shadow_metrics)
+        app.state.service.shadow = challenger
+        # Drift of live features and scores against the bundle's references (biometrics_drift_psi).
+        app.state.drift = DriftMonitor(DriftReference.of_bundle(app.state.service.scorer.bundle),
+                                       settings.drift_window, settings.drift_min_samples)
+        app.state.metrics.drift.monitor = app.state.drift
+        app.state.service.observers.append(app.state.drift.observe_score)
         log.info("ready: model %s", app.state.service.model_version)
         try:
             yield
         finally:
             service, app.state.service = app.state.service, None
             service.store.close()
+            if challenger is not None:
+                challenger.close()
 
     # redirect_slashes=False: Starlette builds the redirect's Location from the Host header.
     app = FastAPI(title="Behavioral biometrics risk API", version="1",
@@ -109,7 +123,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   lifespan=lifespan, redirect_slashes=False, docs_url=None, redoc_url=None)
     app.state.settings = settings
     app.state.metrics = metrics = Metrics()
+    app.state.shadow_metrics = ShadowMetrics(metrics.registry)
     app.state.service = None
+    app.state.drift = None  # the drift monitor, once the bundle is loaded
     app.state.unavailable = None
     for module in (users, score, feedback, health):
         app.include_router(module.router)
@@ -163,14 +179,16 @@ def scoring_config(settings: Settings, bundle: ModelBundle) -> ScoringConfig:
     guards = GuardConfig(sketch_key=hmac.new(settings.user_id_secret.get_secret_value().encode("utf-8"),
                                              b"replay-sketch", hashlib.sha256).digest())
     derived = ScoringConfig.from_targets(bundle, settings.target_far, settings.target_frr,
-                                         enrolling_decision=settings.enrolling_decision, guards=guards,
+                                         enrolling_decision=settings.enrolling_decision,
+                                         outdated_decision=settings.outdated_decision, guards=guards,
                                          fusion=settings.fusion)
     if settings.allow_below is None and settings.deny_at_or_above is None:
         return derived
     deny = settings.deny_at_or_above if settings.deny_at_or_above is not None else derived.deny_at_or_above
     allow = settings.allow_below if settings.allow_below is not None else min(derived.allow_below, deny)
     return ScoringConfig(allow_below=allow, deny_at_or_above=deny,
-                         enrolling_decision=settings.enrolling_decision, guards=guards, fusion=settings.fusion)
+                         enrolling_decision=settings.enrolling_decision, outdated_decision=settings.outdated_decision,
+                         guards=guards, fusion=settings.fusion)
 
 
 def build_service(settings: Settings) -> BiometricService:
@@ -182,10 +200,13 @@ def build_service(settings: Settings) -> BiometricService:
     bundle = ModelBundle.load(settings.bundle_path)
     scorer = Scorer(bundle, scoring_config(settings, bundle))
     settings.prepare_database_dir()
-    store = ProfileStore(settings.database_url)
+    # Kept enrollment inputs are encrypted under the profile key (a wrong key stops start-up here).
+    store = ProfileStore(settings.database_url, profile_key=settings.profile_key_bytes)
     profile_config = ProfileConfig(min_enroll_sessions=settings.min_enroll_sessions,
-                                   auto_update_max_risk=settings.auto_update_max_risk)
-    policies = {tenant: TenantPolicy(settings.enrolling_decision_of(tenant))  # type: ignore[arg-type]
+                                   auto_update_max_risk=settings.auto_update_max_risk,
+                                   keep_inputs=settings.keep_enrollment_inputs)
+    policies = {tenant: TenantPolicy(settings.enrolling_decision_of(tenant),  # type: ignore[arg-type]
+                                     settings.outdated_decision_of(tenant))  # type: ignore[arg-type]
                 for tenant in settings.tenant_policies}
     return BiometricService(scorer, store, profile_config,
                             settings.user_id_secret.get_secret_value().encode("utf-8"),
@@ -224,6 +245,10 @@ def _loc(loc: tuple[Any, ...]) -> str:
     return out or "request"
 
 
+#: ``keystrokes[3].t: ...``: how the session's vectorized value checks name the bad event.
+_EVENT_PATH = re.compile(r"^((?:keystrokes|pointer|touch)\[\d+\]\.\w+): ")
+
+
 def validation_messages(errors: list[dict[str, Any]]) -> list[str]:
     """One ``"where: what"`` line per validation error, without the offending input value."""
     out = []
@@ -241,7 +266,10 @@ def validation_messages(errors: list[dict[str, Any]]) -> list[str]:
                                                        "string_too_short"):
             msg = ("user_id must be 1-128 characters of A-Z a-z 0-9 . _ @ + : = -, starting with a "
                    "letter or digit (hash or map other ids first)")
-        out.append(f"{_loc(loc)}: {msg}")
+        where = _loc(loc)
+        if event := _EVENT_PATH.match(msg):  # a session-level value check names its event
+            where, msg = f"{where}.{event.group(1)}", msg[event.end():]
+        out.append(f"{where}: {msg}")
     if len(errors) > 50:
         out.append(f"... and {len(errors) - 50} more problems")
     return out

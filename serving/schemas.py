@@ -101,8 +101,14 @@ class ModalityStatusOut(BaseModel):
     """How far one modality has enrolled."""
 
     sessions: int = Field(description="sessions enrolled under this modality's model version")
-    model_version: str = Field(description="model that made this modality's profile")
-    current: bool = Field(description="made by the model that serves now")
+    model_version: str = Field(description="model this modality's profile was last enrolled under")
+    current: bool = Field(description="has vectors of the model that serves now (else its sessions are "
+                                      "scored with the reason profile_model_outdated)")
+    current_for: list[str] = Field(default_factory=list,
+                                   description="every model version this modality's profile has vectors for: "
+                                               "the enrolled one, then those python -m serving.reembed made")
+    reembeddable: bool = Field(False, description="enrollment inputs are kept (encrypted), so a new model can "
+                                                  "re-embed this modality without new sessions")
 
 
 class EnrollmentOut(BaseModel):
@@ -123,7 +129,8 @@ class EnrollmentOut(BaseModel):
         """Response form of a service status."""
         return cls(state=status.state, sessions=status.sessions, sessions_needed=status.sessions_needed,
                    modalities={k: ModalityStatusOut(sessions=m.sessions, model_version=m.model_version,
-                                                    current=m.current)
+                                                    current=m.current, current_for=list(m.current_for),
+                                                    reembeddable=m.reembeddable)
                                for k, m in status.modalities.items()},
                    model_version=status.model_version, created_at=status.created_at,
                    updated_at=status.updated_at)
@@ -209,13 +216,15 @@ class ScoreOut(BaseModel):
     decision: Literal["allow", "challenge", "deny"] = Field(
         description="allow below the allow threshold, deny at or above the deny threshold, "
                     "challenge (ask for a second factor) between them; while the profile enrolls "
-                    "(reason profile_enrolling), the tenant's enrolling policy (default challenge), "
-                    "and deny for a bot or a replay")
+                    "(reason profile_enrolling), the tenant's enrolling policy (default challenge); "
+                    "when no modality's profile is of the serving model (reason profile_model_outdated), "
+                    "the tenant's outdated policy (default challenge); deny for a bot or a replay")
     confidence: float = Field(description="how much the risk can be trusted, in [0, 1]")
     modalities: dict[str, ModalityScoreOut] = Field(
         description="per modality the session holds (keystrokes, pointer, touch)")
     reasons: list[str] = Field(description="reason codes, e.g. keystroke_mismatch, bot_like_timing, "
-                                           "replayed_session, profile_enrolling, too_little_data")
+                                           "replayed_session, profile_enrolling, profile_model_outdated, "
+                                           "too_little_data")
     enrollment: EnrollmentOut = Field(description="the profile's enrollment state after this session")
     model_version: str = Field(description="model that scored the session")
     chunk: ChunkOut | None = Field(None, exclude_if=lambda v: v is None,
@@ -316,6 +325,9 @@ class ModelFeedbackMetricsOut(BaseModel):
         description="share of challenged or denied labelled sessions that were fraud")
     by_policy: int = Field(description="sessions whose decision was a policy (profile enrolling, too "
                                        "little data), kept as served at any threshold")
+    role: Literal["champion", "challenger"] | None = Field(
+        None, description="champion: the model serving answers; challenger: the one scoring in shadow "
+                          "(its decisions never served); null: another version (e.g. before a promotion)")
 
     @classmethod
     def of(cls, m: ModelFeedbackMetrics) -> ModelFeedbackMetricsOut:
@@ -324,7 +336,8 @@ class ModelFeedbackMetricsOut(BaseModel):
                    outcomes=dict(m.outcomes),
                    decisions={k: DecisionCountsOut(**v) for k, v in m.decisions.items()},
                    far=m.far, frr=m.frr, deny_precision=m.deny_precision,
-                   not_allow_precision=m.not_allow_precision, by_policy=m.by_policy)
+                   not_allow_precision=m.not_allow_precision, by_policy=m.by_policy,
+                   role=m.role)  # type: ignore[arg-type]
 
 
 class FeedbackMetricsOut(BaseModel):

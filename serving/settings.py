@@ -9,11 +9,18 @@
     BIOMETRICS_MIN_ENROLL_SESSIONS=3
     BIOMETRICS_ENROLLING_DECISION=challenge   # decision while a profile enrolls: allow, challenge or deny
     BIOMETRICS_TENANT_POLICIES='{"acme": {"enrolling_decision": "allow"}}'   # per-tenant overrides
+    BIOMETRICS_PROFILE_KEY=<base64 of 32 random bytes: python -c "import base64, secrets; print(base64.b64encode(secrets.token_bytes(32)).decode())">
+    BIOMETRICS_KEEP_ENROLLMENT_INPUTS=true    # keep enrolled sessions' item inputs (encrypted) to re-embed
+    BIOMETRICS_OUTDATED_DECISION=challenge    # decision when the profile is of another model version
     BIOMETRICS_MAX_REQUEST_BYTES=2000000
+    BIOMETRICS_DRIFT_WINDOW=1000  BIOMETRICS_DRIFT_MIN_SAMPLES=200   # live values behind each drift PSI
     BIOMETRICS_IDEMPOTENCY_TTL_S=600      # answers to requests with a session_id kept for retries
     BIOMETRICS_DECISION_RETENTION_DAYS=90 # score decisions and outcome feedback kept, then purged
     BIOMETRICS_CHUNK_MAX_SESSIONS=500  BIOMETRICS_CHUNK_MAX_EVENTS=20000  BIOMETRICS_CHUNK_TTL_S=300
                                           # sessions sent to /v1/score in chunks, held per process
+    BIOMETRICS_CHALLENGER_BUNDLE_PATH=bundles/challenger.pt   # optional: a bundle scoring in shadow
+    BIOMETRICS_SHADOW_LOG_DIR=var/shadow  # score-pair log (JSONL per day) and challenger profiles
+    BIOMETRICS_SHADOW_DATABASE_URL=       # challenger profiles (default: SQLite in the log folder)
 
 The defaults start a development server on a fresh clone: API key ``dev-key`` for tenant
 ``dev`` and a fixed user-id secret. Both are public, so ``BIOMETRICS_REQUIRE_SECRETS=true``
@@ -36,12 +43,35 @@ precision. ``BIOMETRICS_DECISION_RETENTION_DAYS`` (default 90, 1 to 3650) bounds
 decisions and outcomes are kept: older rows are purged lazily (at most every ten minutes, on
 a score or a feedback request); a user's erasure removes them at once.
 
+With ``BIOMETRICS_CHALLENGER_BUNDLE_PATH`` a challenger bundle scores every session in shadow
+(:mod:`serving.shadow`): the answer is the champion's (``BIOMETRICS_BUNDLE_PATH``), both risks go
+to Prometheus, to a score-pair log in ``BIOMETRICS_SHADOW_LOG_DIR`` and (the challenger's, for
+feedback metrics) to the decisions log; the challenger's own profiles live in
+``BIOMETRICS_SHADOW_DATABASE_URL`` (default ``sqlite:///<log dir>/challenger_profiles.db``; with
+several hosts, a shared database other than the champion's). ``python -m serving.promote``
+makes it the champion.
+
+**Upgrades keep profiles.** With ``BIOMETRICS_KEEP_ENROLLMENT_INPUTS`` (default true) each
+enrolled session's item inputs (token sequences / item features: timings, geometry and key classes,
+never characters or events) are kept with the profile, encrypted with AES-256-GCM under
+``BIOMETRICS_PROFILE_KEY`` (base64 of 32 bytes), so ``python -m serving.reembed --bundle NEW``
+re-embeds every profile for a new bundle. Without the variable, a development server derives the
+key from the user-id secret (public by default, like it); ``BIOMETRICS_REQUIRE_SECRETS=true``
+refuses to start without an explicit key while inputs are kept. A session scored against a
+profile of another model version gets the reason ``profile_model_outdated`` and, when nothing
+else could be scored, ``BIOMETRICS_OUTDATED_DECISION`` (default ``challenge``; per tenant as
+``outdated_decision`` in ``BIOMETRICS_TENANT_POLICIES``).
+
 The default SQLite file lives in ``var/`` (relative to the working directory; git ignores
 it), which start-up creates: a server run from a clone leaves nothing else behind.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
+import hmac
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -57,7 +87,7 @@ DEV_USER_ID_SECRET = "dev-only-user-id-secret-do-not-use-in-production"
 DEFAULT_DATABASE_URL = "sqlite:///var/biometrics.db"
 ENROLLING_DECISIONS = ("allow", "challenge", "deny")
 #: What a tenant may set in BIOMETRICS_TENANT_POLICIES (each defaults to the global setting).
-TENANT_POLICY_KEYS = ("enrolling_decision",)
+TENANT_POLICY_KEYS = ("enrolling_decision", "outdated_decision")
 TENANT_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
@@ -91,6 +121,16 @@ class Settings(BaseSettings):
     enrolling_decision: Literal["allow", "challenge", "deny"] = Field(
         "challenge", description="decision for a session against a profile that is still enrolling "
                                  "(reason profile_enrolling; guards still deny)")
+    outdated_decision: Literal["allow", "challenge", "deny"] = Field(
+        "challenge", description="decision for a session none of whose modalities could be scored because "
+                                 "the profile is of another model version (reason profile_model_outdated; "
+                                 "python -m serving.reembed makes it current)")
+    profile_key: SecretStr | None = Field(
+        None, description="base64 of 32 bytes: the AES-256-GCM key of kept enrollment inputs (default: "
+                          "derived from the user-id secret; required with require_secrets)")
+    keep_enrollment_inputs: bool = Field(
+        True, description="keep enrolled sessions' item inputs (encrypted) so that python -m serving.reembed "
+                          "can re-embed profiles under a new bundle")
     tenant_policies: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description='per-tenant policy overrides (JSON object: tenant -> '
                                           '{"enrolling_decision": "allow" | "challenge" | "deny"})')
@@ -111,11 +151,23 @@ class Settings(BaseSettings):
     chunk_ttl_s: int = Field(int(DEFAULT_TTL_S), ge=1, le=3_600,
                              description="seconds after its last chunk that a chunked session in progress "
                                          "is dropped")
+    challenger_bundle_path: Path | None = Field(
+        None, description="optional challenger bundle (.pt) scored in shadow: recorded, never the answer")
+    shadow_log_dir: Path = Field(Path("var/shadow"), description="folder of the score-pair log (one JSONL "
+                                                                 "file per UTC day) and, by default, of "
+                                                                 "the challenger's profiles")
+    shadow_database_url: str | None = Field(None, description="store of the challenger's profiles (default: "
+                                                              "SQLite in shadow_log_dir)")
     max_request_bytes: int = Field(2_000_000, ge=1_024, le=100_000_000, description="largest request body")
     torch_threads: int = Field(1, ge=1, le=256, description="intra-op threads per process for the encoders")
     worker_threads: int = Field(8, ge=1, le=1024,
                                 description="threads per process that run requests "
                                             "(CPU-bound: a few per core)")
+    drift_window: int = Field(1000, ge=10, le=100_000,
+                              description="live values per scorer and feature in the drift window "
+                                          "(biometrics_drift_psi)")
+    drift_min_samples: int = Field(200, ge=10, le=100_000,
+                                   description="values a drift window needs before its PSI is exported")
 
     @field_validator("api_keys")
     @classmethod
@@ -152,8 +204,8 @@ class Settings(BaseSettings):
                 if key not in TENANT_POLICY_KEYS:
                     raise ValueError(f"{var}: tenant {tenant!r} has an unknown key {key!r} "
                                      f"(known: {', '.join(TENANT_POLICY_KEYS)})")
-                if key == "enrolling_decision" and value not in ENROLLING_DECISIONS:
-                    raise ValueError(f"{var}: tenant {tenant!r} has enrolling_decision {value!r}; "
+                if key in ("enrolling_decision", "outdated_decision") and value not in ENROLLING_DECISIONS:
+                    raise ValueError(f"{var}: tenant {tenant!r} has {key} {value!r}; "
                                      f"use one of {', '.join(ENROLLING_DECISIONS)}")
         return v
 
@@ -165,6 +217,18 @@ class Settings(BaseSettings):
                              "(32 random bytes recommended)")
         return v
 
+    @field_validator("profile_key")
+    @classmethod
+    def _profile_key_valid(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None:
+            try:
+                key = base64.b64decode(v.get_secret_value(), validate=True)
+            except (binascii.Error, ValueError):
+                raise ValueError("BIOMETRICS_PROFILE_KEY must be base64 (of 32 random bytes)") from None
+            if len(key) != 32:
+                raise ValueError(f"BIOMETRICS_PROFILE_KEY must decode to 32 bytes (AES-256), got {len(key)}")
+        return v
+
     @field_validator("database_url")
     @classmethod
     def _url_valid(cls, v: str) -> str:
@@ -172,18 +236,35 @@ class Settings(BaseSettings):
             raise ValueError("BIOMETRICS_DATABASE_URL must be sqlite:///path.db or postgresql+psycopg://...")
         return v
 
+    @field_validator("shadow_database_url")
+    @classmethod
+    def _shadow_url_valid(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith(("sqlite:///", "postgresql")):
+            raise ValueError("BIOMETRICS_SHADOW_DATABASE_URL must be sqlite:///path.db or "
+                             "postgresql+psycopg://... (a database other than BIOMETRICS_DATABASE_URL)")
+        return v
+
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
         if self.allow_below is not None and self.deny_at_or_above is not None \
                 and not self.allow_below <= self.deny_at_or_above:
             raise ValueError("BIOMETRICS_ALLOW_BELOW must not exceed BIOMETRICS_DENY_AT_OR_ABOVE")
+        if self.drift_min_samples > self.drift_window:
+            raise ValueError("BIOMETRICS_DRIFT_MIN_SAMPLES must not exceed BIOMETRICS_DRIFT_WINDOW")
         unknown = sorted(set(self.tenant_policies) - set(self.api_keys.values()))
         if unknown:
             raise ValueError(f"BIOMETRICS_TENANT_POLICIES names tenants that no key in BIOMETRICS_API_KEYS "
                              f"maps to: {', '.join(map(repr, unknown))}")
+        if self.shadow_database_url is not None and self.shadow_database_url == self.database_url:
+            raise ValueError("BIOMETRICS_SHADOW_DATABASE_URL must name another database than "
+                             "BIOMETRICS_DATABASE_URL: the challenger's profiles never mix with the champion's")
         if self.require_secrets and self.uses_dev_secrets:
             raise ValueError("BIOMETRICS_REQUIRE_SECRETS is set but BIOMETRICS_API_KEYS or "
                              "BIOMETRICS_USER_ID_SECRET still holds the public development default")
+        if self.require_secrets and self.keep_enrollment_inputs and self.profile_key is None:
+            raise ValueError("BIOMETRICS_REQUIRE_SECRETS is set and enrollment inputs are kept, but "
+                             "BIOMETRICS_PROFILE_KEY (base64 of 32 bytes) is not set (or set "
+                             "BIOMETRICS_KEEP_ENROLLMENT_INPUTS=false)")
         return self
 
     @property
@@ -195,6 +276,18 @@ class Settings(BaseSettings):
     def enrolling_decision_of(self, tenant: str) -> str:
         """The decision a tenant's sessions get against a still-enrolling profile."""
         return self.tenant_policies.get(tenant, {}).get("enrolling_decision", self.enrolling_decision)
+
+    def outdated_decision_of(self, tenant: str) -> str:
+        """The decision a tenant's sessions get against a profile of another model version only."""
+        return self.tenant_policies.get(tenant, {}).get("outdated_decision", self.outdated_decision)
+
+    @property
+    def profile_key_bytes(self) -> bytes:
+        """The 32-byte key of kept enrollment inputs: ``profile_key``, else derived from the user-id secret."""
+        if self.profile_key is not None:
+            return base64.b64decode(self.profile_key.get_secret_value())
+        return hmac.new(self.user_id_secret.get_secret_value().encode("utf-8"), b"profile-inputs-key",
+                        hashlib.sha256).digest()
 
     @property
     def sqlite_path(self) -> Path | None:
@@ -208,6 +301,11 @@ class Settings(BaseSettings):
         """Create the folder of the SQLite file (``var/`` by default); called at start-up."""
         if (path := self.sqlite_path) is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def shadow_profiles_url(self) -> str:
+        """Where the challenger's profiles live (``shadow_database_url``, else SQLite in the log folder)."""
+        return self.shadow_database_url or f"sqlite:///{self.shadow_log_dir / 'challenger_profiles.db'}"
 
     def check_files(self) -> None:
         """Raise a clear error when the bundle file is missing (called at start-up)."""

@@ -89,7 +89,7 @@ def test_session_id_must_be_a_uuid():
 
 
 def test_nan_timestamp_is_named():
-    assert "finite" in error_text('{"schema_version": 2, "keystrokes": [{"t": NaN, "type": "down", "key_class": 0}]}')
+    assert "finite" in error_text('{"schema_version": 2, "keystrokes": [{"t": NaN, "type": "down", "press": 0, "key_class": 0}]}')
 
 
 def test_infinite_coordinate_is_named():

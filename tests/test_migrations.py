@@ -39,7 +39,7 @@ from biometrics.store import DecisionRecord, ProfileStore, RequestKey, metadata
 from serving import migrate
 
 SECRET = b"test-secret-0123456789abcdef0123"
-HEAD = "0004"
+HEAD = "0005"
 SID = "0b6f3c1e-2a4d-4e8f-9c7b-5d1a2e3f4b6c"
 
 # The previous release's tables, verbatim (biometrics/store.py before scored_sessions).
@@ -124,7 +124,7 @@ def _schema_diff(url: str, target: MetaData) -> list:
 
 def test_head_is_the_newest_revision():
     assert migrations.head() == HEAD
-    assert [s.revision for s in migrations.script().walk_revisions()] == ["0004", "0003", "0002", "0001"]
+    assert [s.revision for s in migrations.script().walk_revisions()] == ["0005", "0004", "0003", "0002", "0001"]
 
 
 def test_previous_release_database_is_stamped_and_upgraded(store_url: str):
@@ -228,13 +228,13 @@ def test_downgrade_and_upgrade_keep_the_profiles(store_url: str):
 
 def test_cli_current_upgrade_stamp(store_url: str, capsys: pytest.CaptureFixture[str]):
     assert migrate.main(["--url", store_url, "current"]) == 0
-    assert "database at no revision; head is 0004" in capsys.readouterr().out
+    assert "database at no revision; head is 0005" in capsys.readouterr().out
     assert migrate.main(["--url", store_url, "upgrade", "0001"]) == 0
     assert "database at 0001" in capsys.readouterr().out
     assert migrate.main(["--url", store_url, "upgrade"]) == 0
-    assert capsys.readouterr().out.strip() == "database at 0004; head is 0004"
+    assert capsys.readouterr().out.strip() == "database at 0005; head is 0005"
     assert migrate.main(["--url", store_url, "history"]) == 0
-    assert capsys.readouterr().out.splitlines()[0].startswith("0004  modality_profiles.head_state")
+    assert capsys.readouterr().out.splitlines()[0].startswith("0005  modality_profiles.enrollment_inputs")
 
 
 def test_a_newer_schema_or_unknown_tables_are_refused(store_url: str, tmp_path):

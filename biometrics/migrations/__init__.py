@@ -13,6 +13,8 @@ Revisions (``versions/``):
 - ``0003`` adds ``decisions`` (the log of score answers) and ``feedback`` (outcomes learnt
   for decided sessions).
 - ``0004`` adds ``modality_profiles.head_state`` (the per-user head a scorer fitted).
+- ``0005`` adds ``modality_profiles.enrollment_inputs`` (kept enrollment inputs, encrypted) and
+  ``other_versions`` (vectors re-embedded under other model versions).
 
 A new revision: copy the newest file in ``versions/``, set ``revision`` / ``down_revision``,
 write ``upgrade`` / ``downgrade`` with ``alembic.op``, change the Tables in
@@ -40,7 +42,8 @@ BASELINE = "0001"  # the schema that create_all made before migrations existed
 _TABLES_OF = (("0001", ("users", "modality_profiles")), ("0002", ("scored_sessions",)),
               ("0003", ("decisions", "feedback")))
 # Revisions after those that add a column rather than a table: (revision, table, column).
-_COLUMNS_OF = (("0004", "modality_profiles", "head_state"),)
+_COLUMNS_OF = (("0004", "modality_profiles", "head_state"),
+               ("0005", "modality_profiles", "enrollment_inputs"))
 
 
 def config(connection: Connection | None = None) -> Config:

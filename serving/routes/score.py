@@ -7,7 +7,6 @@ from typing import Annotated
 from fastapi import APIRouter, Body, HTTPException, status
 
 from biometrics.chunks import ChunkBufferFullError, ChunkRejectedError, ChunkSequenceError
-from biometrics.scoring import ScoreResult
 from biometrics.service import BiometricService, SessionConflictError, UnknownUserError
 from serving.body import BODY_ERRORS, JsonBodyRoute
 from serving.deps import MetricsDep, ServiceDep, TenantDep
@@ -50,7 +49,7 @@ def score_session(body: Annotated[ScoreIn, Body(openapi_examples=SCORE_EXAMPLES)
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(err)) from None
     except SessionConflictError as err:
         raise HTTPException(status.HTTP_409_CONFLICT, str(err)) from None
-    _count(metrics, result)
+    metrics.observe_score(tenant, result)
     return ScoreOut.of(result, enrollment)
 
 
@@ -70,11 +69,5 @@ def _score_chunk(body: ScoreIn, tenant: str, service: BiometricService, metrics:
         raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, str(err),
                             headers={"Retry-After": str(err.retry_after_s)}) from None
     if progress.final:
-        _count(metrics, result)
+        metrics.observe_score(tenant, result)
     return ScoreOut.of(result, enrollment, progress)
-
-
-def _count(metrics: Metrics, result: ScoreResult) -> None:
-    metrics.decisions.labels(result.decision).inc()
-    for reason in result.reasons:
-        metrics.reasons.labels(reason).inc()

@@ -143,7 +143,10 @@ def test_three_chunks_score_as_the_session_sent_whole(api, sessions):
     _, mods, decisions, recorded = _rows(api.db_path, "chunked-1", api.secret)
     assert decisions == [(sid, answers[-1]["risk"], answers[-1]["decision"])]
     assert ("score", sid) in recorded
-    assert [m[2:] for m in mods] == [m[2:] for m in _rows(api.db_path, "whole-1", api.secret)[1]]
+    # Kept enrollment inputs (second-to-last column) are encrypted under a fresh nonce, bound to the user.
+    whole_mods = _rows(api.db_path, "whole-1", api.secret)[1]
+    assert [m[2:-2] + m[-1:] for m in mods] == [m[2:-2] + m[-1:] for m in whole_mods]
+    assert all(m[-2] is not None for m in mods + whole_mods)
     # The whole session under the same id afterwards is a retry of the same request: the same answer.
     again = _score_whole(api, "chunked-1", _whole(api, rec.session, sid), update_profile=True)
     assert again.status_code == 200, again.text
