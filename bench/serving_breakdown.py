@@ -9,7 +9,8 @@ not), one core, after a warm-up:
 
 - ``parse``: the body's bytes to a validated contract session (``serving.body`` parser and
   the pydantic model, as the route does);
-- ``arrays``: the session's columnar arrays, built once and shared by every stage below;
+- ``arrays``: the session's columnar arrays, built once (while the session validates, so
+  inside ``parse``) and shared by every stage below;
 - per scorer: ``items`` (tokens or items of its unit), ``encoder`` (embedding), ``head``
   (the anomaly against the enrolled profile);
 - ``guards``: bot checks, replay sketches and the replay search against the profile;
