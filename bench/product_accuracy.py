@@ -164,7 +164,13 @@ def run_serwadda(args) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         for f in sorted(set(fold.values())):
             path = Path(tmp) / f"fold{f}.pt"
-            ModelBundle(f"serwadda-without-fold{f}", {"touch": build_touch_scorer(sessions, f, seed=args.seed)}).save(path)
+            if args.touch_run is not None:  # the experiment's fold-f scorer (encoder and its head)
+                from training.export import export_run
+
+                scorer = export_run(args.touch_run, fold=f).scorers["touch"]
+            else:
+                scorer = build_touch_scorer(sessions, f, seed=args.seed)
+            ModelBundle(f"serwadda-without-fold{f}", {"touch": scorer}).save(path)
             service = open_service(path, Path(tmp) / f"fold{f}.db", min_enroll_sessions=3)
             users = sorted(u for u, g in fold.items() if g == f)
             for u in users:
@@ -237,6 +243,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--benchmark", choices=("aalto", "balabit", "serwadda", "strokepin"), default="aalto")
     ap.add_argument("--bundle", type=Path, help="the served bundle (aalto; balabit builds its own per account)")
     ap.add_argument("--datasets-dir", default=None)
+    ap.add_argument("--touch-run", type=Path, default=None,
+                    help="serwadda: serve each fold's scorer exported from this experiment=touch_serwadda "
+                         "run (its stroke encoder and per-user head) instead of the stroke-feature scorer")
     ap.add_argument("--pointer-max-enroll", type=int, default=10_000,
                     help="balabit: action vectors a profile keeps (the head's training positives)")
     ap.add_argument("--enroll", type=int, default=5, help="enrollment sessions per user (TypeNet's G)")
@@ -269,6 +278,8 @@ def main(argv: list[str] | None = None) -> None:
            "strokepin": "strokepin_phone"}[args.benchmark]
     if args.benchmark == "aalto" and args.upgrade_from is not None:
         key = "aalto_keystrokes_upgrade"
+    if args.benchmark == "serwadda" and args.touch_run is not None:
+        key = "serwadda_touch_encoder"
     write_rows(key, *result.pop("_rows"))
     merged = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     merged[key] = result

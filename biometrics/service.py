@@ -367,7 +367,7 @@ class BiometricService:
             if result.decision != "allow":
                 return None  # a denied or challenged attempt writes nothing (it cannot flush the replay memory)
             answer["action"] = "signatures"
-            return _with_signatures(current, observed, self.config)
+            return with_signatures(current, observed, self.config)
 
         session_id = once.session_id if once is not None else None
 
@@ -656,7 +656,7 @@ def _score_from_json(d: dict[str, Any]) -> tuple[ScoreResult, EnrollmentStatus]:
     return result, _status_from_json(d["enrollment"])
 
 
-def _with_signatures(profile: UserProfile, observed: Observed, cfg: ProfileConfig) -> UserProfile | None:
+def with_signatures(profile: UserProfile, observed: Observed, cfg: ProfileConfig) -> UserProfile | None:
     """The profile with the session's replay signatures added to the modalities it already has.
 
     A modality the profile lacks gets none: a signature lives beside that modality's

@@ -51,7 +51,6 @@ Promotion: ``python -m serving.promote`` (:mod:`serving.promote`).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import os
@@ -67,6 +66,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from biometrics.events import Session
 from biometrics.profiles import ProfileConfig, UserProfile, enroll, new_profile
 from biometrics.scoring import Observed, Scorer, ScoreResult, TenantPolicy, modality_set_key
+from biometrics.service import with_signatures
 from biometrics.store import DecisionRecord, ProfileStore
 
 log = logging.getLogger("serving.shadow")
@@ -253,7 +253,7 @@ class Challenger:
                 current if current is not None else new_profile(tenant, key), observed.vectors,
                 observed.signatures, self.model_version, self.config, **self.scorer.enrollment()))
         elif action == "signatures":
-            self.profiles.update(tenant, key, lambda current: _with_signatures(current, observed, self.config))
+            self.profiles.update(tenant, key, lambda current: None if current is None else with_signatures(current, observed, self.config))
 
     def _record(self, tenant: str, key: str, session_id: str | None, champion: ScoreResult,
                 challenger: ScoreResult | None, status: str, seconds: float) -> None:
@@ -280,23 +280,6 @@ class Challenger:
             record = _decision_record(session_id, challenger)
             # fn returns None: the champion's profile is never written, only the decision row
             self.decisions.update(tenant, key, lambda _current: None, decision_of=lambda: record)
-
-
-def _with_signatures(profile: UserProfile | None, observed: Observed, cfg: ProfileConfig) -> UserProfile | None:
-    """The challenger's profile with a champion-allowed session's replay signatures (its existing
-    modalities only), or None when there is nothing to write."""
-    if profile is None:
-        return None
-    mods = dict(profile.modalities)
-    changed = False
-    for name, sig in observed.signatures.items():
-        m = mods.get(name)
-        if m is None or sig.size == 0:
-            continue
-        mods[name] = dataclasses.replace(
-            m, replay_signatures=(m.replay_signatures + (sig[: cfg.signature_len],))[-cfg.max_signatures:])
-        changed = True
-    return dataclasses.replace(profile, modalities=mods) if changed else None
 
 
 def build_challenger(settings: Any, champion_version: str, decisions: ProfileStore,
