@@ -12,13 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from serving.evaluation import (
-    InputError,
-    LabelledRecord,
-    evaluate_labelled_sessions,
-    read_labelled_sessions,
-    served_figures,
-)
+from biometrics.labelled_sessions import InputError, LabelledRecord, read_labelled_sessions
+from serving.evaluation import evaluate_labelled_sessions, served_figures
 from training.evaluate_bundle import main
 
 ROOT = Path(__file__).resolve().parents[1]

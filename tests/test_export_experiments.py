@@ -59,6 +59,7 @@ EXPERIMENTS = {
                                              *SMALL_GRU], "desktop"),
     "synthetic": (None, ["data.n_users=30", "data.n_test_users=8", "data.n_val_users=8",
                          "data.sessions_per_user=6", *SMALL_GRU], "desktop"),
+    "retrain": (None, [f"data.path={ROOT / 'sample_data' / 'sessions.jsonl'}", *SMALL_GRU], "desktop"),
     "balabit_mouse": ("balabit-mouse", ["+data.accounts=[user12,user15]", "data.val_enroll_per_account=100",
                                         "data.enroll_per_account=200", "+data.background_size=300",
                                         "+data.head_options={n_trees:20}", "model.encoder.hidden=16",

@@ -31,11 +31,8 @@ import json
 import sys
 from pathlib import Path
 
-from serving.evaluation import (
-    InputError,
-    evaluate_labelled_sessions,
-    read_labelled_sessions,
-)
+from biometrics.labelled_sessions import InputError, read_labelled_sessions
+from serving.evaluation import evaluate_labelled_sessions
 
 
 def _fail(message: str) -> None:
