@@ -159,7 +159,7 @@ def run_serwadda(args) -> dict:
     fold calibrates); its users enroll on session 1 (three contract sessions of consecutive
     strokes) and are scored on session-2 windows of 11 strokes, their own and the fold's others'."""
     sessions = load_serwadda(args.datasets_dir)
-    fold = touch_folds(sessions)
+    fold = touch_folds(sessions, seed=args.seed)  # the scorers' folds: a test user never trains its fold's scorer
     run = ServedRun()
     with tempfile.TemporaryDirectory() as tmp:
         for f in sorted(set(fold.values())):

@@ -43,6 +43,7 @@ from biometrics.features.stroke_tokens import (
     stroke_token_sequences,
 )
 from biometrics.features.touch import (
+    STROKE_FEATURES,
     TOUCH_FEATURES,
     TouchFeatureConfig,
     stroke_features,
@@ -94,11 +95,24 @@ def _touch_session(session: Session, cfg: TouchFeatureConfig, _: dict) -> Items:
     return Items([tokens], _no_features(1), int(tokens.shape[0]))
 
 
-def _touch_strokes(session: Session, cfg: TouchFeatureConfig, _: dict) -> Items:
+def _touch_strokes(session: Session, cfg: TouchFeatureConfig, options: dict) -> Items:
     arr = session.touch_arrays()
     tokens = stroke_token_sequences(arr, cfg)
+    if not tokens:
+        return Items(tokens, _no_features(0), len(session.touch))
+    raw = stroke_features(arr, cfg)[0]
     # The encoder's fixed signed-log scaling of the collected stroke features (no fitted statistics).
-    feats = scale_stroke_features(stroke_features(arr, cfg)[0]) if tokens else _no_features(0)
+    feats = scale_stroke_features(raw)
+    # ``ignore_features``: stroke features held at 0, for a scorer trained on data whose units the
+    # collector does not share (Serwadda's contact area is Android's fraction of the screen, the
+    # browser's is CSS px squared: a head fitted on one would tell the two apart, not the people).
+    for name in options.get("ignore_features", ()):
+        feats[:, STROKE_TOKEN_COLUMNS.index(name)] = 0.0
+    # ``min_path_px``: strokes with a shorter path (taps) are left out, for a scorer trained on
+    # swipes only (Serwadda): it never saw a tap, so a tap tells it nothing about the person.
+    if options.get("min_path_px"):
+        keep = raw[:, STROKE_FEATURES.index("trajectory_length")] >= float(options["min_path_px"])
+        tokens, feats = [tok for tok, k in zip(tokens, keep) if k], feats[keep]
     return Items(tokens, feats, len(session.touch))
 
 

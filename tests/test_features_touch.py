@@ -267,3 +267,21 @@ def test_touchalytics_column_map_and_validated_session():
     assert f[0, SF["end_to_end_direction"]] == pytest.approx(-np.pi / 2)  # finger moved down
     assert f[0, SF["direction_flag"]] == 1  # content moves up
     assert f[0, SF["mid_pressure"]] == 0.5
+
+
+def test_stroke_unit_options_ignore_a_feature_and_leave_out_taps():
+    from biometrics.features.stroke_tokens import STROKE_TOKEN_COLUMNS
+    from biometrics.modalities import MODALITIES
+
+    events = [TouchEvent(t=t, type=k, x=x, y=y, area=a) for t, k, x, y, a in (
+        (0, "start", 100, 500, 400), (10, "move", 110, 500, 420), (20, "move", 120, 500, 410),
+        (30, "end", 130, 500, 400),                                   # a 30 px swipe
+        (400, "start", 200, 300, 900), (480, "end", 201, 300, 900))]  # a tap
+    session = Session(schema_version=2, touch=events)
+    spec, area = MODALITIES["touch"], STROKE_TOKEN_COLUMNS.index("mid_area")
+    plain = spec.items(session, "stroke")
+    assert len(plain) == 2 and plain.features[:, area].min() > 0
+    only = spec.items(session, "stroke", options={"ignore_features": ["mid_area"], "min_path_px": 20.0})
+    assert len(only) == 1 and len(only.tokens) == 1 and only.features.shape[0] == 1
+    assert only.features[0, area] == 0.0
+    np.testing.assert_array_equal(np.delete(only.features[0], area), np.delete(plain.features[0], area))

@@ -133,3 +133,16 @@ def test_bad_inputs_are_refused() -> None:
     assert head.score(state, np.zeros((0, K), np.float32)).shape == (0,)
     with pytest.raises(ValueError, match="anomaly"):
         BoostedTreesHead(bg, anomaly="odds")
+
+
+def test_a_small_enrollment_still_gets_a_head_that_separates() -> None:
+    # A login page gives a few mouse actions per session: with as many negatives as items and
+    # leaves of 20, 15 items (30 rows) allow no split at all, and the head said 0 for everyone.
+    bg, a, b = _users(n=400)
+    head = _head(bg, min_samples_leaf=20)
+    state = head.fit(a[:15])
+    genuine, impostor = head.score(state, a[300:]), head.score(state, b)
+    assert np.ptp(genuine) > 0 and genuine.mean() < impostor.mean()
+    assert head.training_set(a[:15])[0].shape[0] == 15 + 256
+    old = _head(bg, min_samples_leaf=20, min_negatives=0)
+    assert np.ptp(old.score(old.fit(a[:15]), b)) == 0  # the failure this guards against

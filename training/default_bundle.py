@@ -52,6 +52,10 @@ STROKEPIN_LICENCE = ("CC BY-NC-SA 4.0 (StrokePIN, Yao & Wang, Nankai University)
 AALTO_LICENCE = ("Aalto 136M Keystrokes (Dhakal et al., CHI 2018): non-commercial use in research or projects, "
                  "with attribution; commercial use needs the authors' permission")
 PHONE_DEVICES = ("mobile", "tablet")
+#: The recipe's revision, in the model version: a change to how a scorer is built (r2: touch
+#: ignores the contact area, pointer heads draw at least 256 background actions) re-versions
+#: the bundle even when the keystroke export is the same.
+RECIPE = "r2"
 
 
 def keystroke_scorer(run: Path | None, bundle: Path, ckpt: str = "best"):
@@ -88,7 +92,7 @@ def main(argv: list[str] | None = None) -> None:
     data = load_balabit(args.datasets_dir)
     pointer = build_pointer_scorer(data, data.accounts, seed=args.seed)
     touch = build_touch_scorer(load_serwadda(args.datasets_dir), args.touch_test_fold, seed=args.seed)
-    version = f"default-{time.strftime('%Y%m%d')}-{keys_version}"
+    version = f"default-{time.strftime('%Y%m%d')}-{RECIPE}-{keys_version}"
     scorers = {"pointer": pointer, "touch": touch}
     if not args.without_noncommercial:
         scorers["keystrokes"] = keys

@@ -25,11 +25,15 @@ from biometrics.scorers import ModalityScorer
 STROKES_PER_DECISION = 11
 #: Enrollment strokes a profile keeps: Serwadda's session 1 holds about 390 per user.
 MAX_ENROLL_STROKES = 600
+#: The stroke unit's options: Serwadda's contact area is Android's fraction of the screen, a
+#: browser's is CSS px squared (``collector/src/collector.js``), so the scorer ignores it; it
+#: learns from swipes (a few % of Serwadda's strokes are taps), so it scores swipes only.
+UNIT_OPTIONS = {"ignore_features": ["mid_area"], "min_path_px": 30.0}
 
 
 def stroke_vectors(arr: TouchArrays) -> np.ndarray:
-    """Per-stroke vectors ``[S, K]`` of a recording, by the touch stroke unit."""
-    return MODALITIES["touch"].items(touch_session(arr), "stroke").features
+    """Per-stroke vectors ``[S, K]`` of a recording, by the scorer's touch stroke unit."""
+    return MODALITIES["touch"].items(touch_session(arr), "stroke", options=UNIT_OPTIONS).features
 
 
 def folds(sessions: dict[int, dict[int, TouchArrays]], n_folds: int = 5, seed: int = 0) -> dict[int, int]:
@@ -64,7 +68,7 @@ def build_touch_scorer(sessions: dict[int, dict[int, TouchArrays]], test_fold: i
     return ModalityScorer(
         "touch", "touch", "stroke", spec.default_feature_config(), RBFSVMHead(background, C=c),
         fit_calibration(np.array(genuine), np.array(impostor)), None, ("features",),
-        max_enroll_vectors=MAX_ENROLL_STROKES,
+        unit_options=UNIT_OPTIONS, max_enroll_vectors=MAX_ENROLL_STROKES,
         metrics={"held_out_fold": test_fold, "validation_fold": val_fold, "background_users": len(train),
                  "background_strokes": int(background.shape[0]), "validation_genuine": len(genuine),
                  "validation_impostor": len(impostor)},

@@ -31,7 +31,9 @@ anomaly is then proportional to the sum of its items' log-likelihood ratios), or
 ``1 - P(owner)`` (``anomaly="probability"``).
 
 Negatives (``neg_ratio``): ``neg_ratio`` background rows per enrollment item (default 1: as
-many as the user's items, the published protocol), drawn without replacement (all of the
+many as the user's items, the published protocol) but at least ``min_negatives`` (256: a login
+page gives a few mouse actions per session, and with 15 owner items against 15 negatives a
+leaf of 20 leaves no split, so every item scored 0), drawn without replacement (all of the
 background when it has fewer); the log-odds are then shifted by ``log(n_neg / n_pos)``
 (``prior_correction``) so that every user's log-odds are on one, balanced, scale (the
 same as class weights, without their cost: scikit-learn's boosting fits several times
@@ -190,7 +192,7 @@ class BoostedTreesHead(Head):
     ``neg_ratio`` asks for is on everyone's scale; ``max_enroll``: subsample a larger
     enrollment to this many items (None: keep all), which bounds the fit time; ``anomaly``:
     ``"logit"`` (minus the owner's log-odds) or ``"probability"`` (``1 - P(owner)``); ``seed``:
-    the draws' and the boosting's.
+    the draws' and the boosting's; ``min_negatives``: the fewest background rows drawn.
     """
 
     kind: ClassVar[str] = "boosted_trees"
@@ -210,6 +212,7 @@ class BoostedTreesHead(Head):
         max_enroll: int | None = 10_000,
         anomaly: str = "logit",
         seed: int = 0,
+        min_negatives: int = 256,
     ) -> None:
         bg = np.ascontiguousarray(_as_numpy(background), dtype=np.float32)
         if bg.ndim != 2 or bg.shape[0] < 2:
@@ -233,6 +236,7 @@ class BoostedTreesHead(Head):
         self.neg_ratio, self.prior_correction = float(neg_ratio), bool(prior_correction)
         self.max_enroll = None if max_enroll is None else int(max_enroll)
         self.anomaly, self.seed = anomaly, int(seed)
+        self.min_negatives = int(min_negatives)
 
     @property
     def dim(self) -> int:
@@ -254,7 +258,7 @@ class BoostedTreesHead(Head):
         if self.max_enroll is not None and pos.shape[0] > self.max_enroll:
             pos = pos[np.sort(rng.choice(pos.shape[0], self.max_enroll, replace=False))]
         n_bg = self.background.shape[0]
-        n_neg = min(n_bg, max(1, round(self.neg_ratio * pos.shape[0])))
+        n_neg = min(n_bg, max(1, self.min_negatives, round(self.neg_ratio * pos.shape[0])))
         neg = self.background[np.sort(rng.choice(n_bg, n_neg, replace=False))]
         return np.concatenate([pos, neg]), np.r_[np.ones(pos.shape[0]), np.zeros(n_neg)]
 
@@ -321,6 +325,7 @@ class BoostedTreesHead(Head):
             "max_enroll": self.max_enroll,
             "anomaly": self.anomaly,
             "seed": self.seed,
+            "min_negatives": self.min_negatives,
         }
 
     @classmethod
