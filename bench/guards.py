@@ -5,17 +5,21 @@
 Replay (finding 1, 2): every stored signature is the keyed sketch of ``biometrics.guards``;
 a replay variant of a stored session (verbatim, +-20 ms uniform jitter per timestamp, time
 stretch x0.9-1.1, a contiguous half or third of its events, and combinations) must be
-flagged against the person's stored sessions, while every pair of two different sessions of
-one person must not be. Keystrokes: Aalto desktop sentences (users after the first
-``--skip-users``, which the LLR table was fitted on); pointer: Balabit sessions cut into
-login-sized chunks of ``--chunk`` events; and CMU (every subject's same password, the login
-case: ``--cmu-per-subject`` repetitions each).
+flagged against the person's stored sessions, while no session of a person may be, neither
+against one other (``genuine_pairs_flagged``) nor against all the person's others
+(``genuine_vs_store_flagged``, as a profile holds them). Keystrokes: Aalto desktop sentences
+(users after the first ``--skip-users``; ``bench/replay_fit.py`` fits the LLR table on those
+before); pointer: Balabit sessions cut into login-sized chunks of ``--chunk`` events; and
+CMU (every subject's same password, ``--cmu-per-subject`` repetitions each, and the
+password typed twice as one login: a text typed the same every time).
 
 Bots (finding 3): synthetic keystroke bots (fixed delay, +-40 % uniform random waits with
 Playwright-like fixed or uniform holds) and pointer bots (straight and Bezier paths at a
 constant rate), plus the browser rig's bots and people when ``bench/guard_bots.py`` has cached
-them; genuine flag rates on Aalto, Balabit chunks, StrokePIN PIN entries (single and
-PIN + confirmation) and the rig's people. Writes ``bench/results/guards.json``.
+them (whole sessions, and their typing alone); genuine flag rates on Aalto (sentences, and
+login-sized runs of 12-30 presses of them), Balabit chunks, StrokePIN PIN entries (single,
+PIN + confirmation, and three in a row: the regular typist at login length) and the rig's
+people. The bots draw from their own seeded generator. Writes ``bench/results/guards.json``.
 """
 
 from __future__ import annotations
@@ -107,7 +111,8 @@ def replay_eval(people: list[list], sketch, replay, modality: str, cfg, rng, per
     sk = [[sketch(s) for s in ss] for ss in people]
     gen = [G.is_replay(a, [b], cfg, modality) for ss in sk for a, b in itertools.permutations(ss, 2)
            if a.size and b.size]
-    out = {"genuine_pairs_flagged": _rate(gen), "persons": len(people)}
+    store = [G.is_replay(a, ss[:i] + ss[i + 1:], cfg, modality) for ss in sk for i, a in enumerate(ss) if a.size]
+    out = {"genuine_pairs_flagged": _rate(gen), "genuine_vs_store_flagged": _rate(store), "persons": len(people)}
     t0, n_calls = time.perf_counter(), 0
     for kind in KINDS:
         caught = []
@@ -142,6 +147,12 @@ def cmu_people(root: Path, per_subject: int, seed: int = 0) -> list[list[Keystro
         rows = np.flatnonzero(data.subject == subject)
         out.append(cmu_to_keystroke_arrays(data, np.sort(rng.permutation(rows)[:per_subject])))
     return out
+
+
+def cmu_logins(people: list[list[KeystrokeArrays]]) -> list[list[KeystrokeArrays]]:
+    """Each subject's password typed twice as one login (two fields, 1 s apart): a text that
+    its practised owner types the same every time, long enough for the soft replay evidence."""
+    return [[_joined(reps[i:i + 2]) for i in range(0, len(reps) - 1, 2)] for reps in people]
 
 
 def pointer_chunks(p: PointerArrays, size: int, most: int) -> list[PointerArrays]:
@@ -230,24 +241,52 @@ def pointer_bots(rng, n: int) -> dict[str, list[PointerArrays]]:
     return out
 
 
+def login_chunks(people: list[list[KeystrokeArrays]], rng, lo: int = 12, hi: int = 30) -> list[KeystrokeArrays]:
+    """Per session, a run of ``lo``-``hi`` consecutive presses (by down time): login-sized typing."""
+    out = []
+    for k in (k for ss in people for k in ss):
+        ids = k.press[k.is_down][np.argsort(k.t[k.is_down], kind="stable")]
+        n = int(rng.integers(lo, hi + 1))
+        if ids.size < n:
+            continue
+        s = int(rng.integers(0, ids.size - n + 1))
+        keep = np.isin(k.press, ids[s:s + n])
+        t = k.t[keep]
+        out.append(KeystrokeArrays(t=t - t[0], is_down=k.is_down[keep], key_class=k.key_class[keep],
+                                   key_bucket=k.key_bucket[keep], press=k.press[keep]))
+    return out
+
+
 def key_flag(k: KeystrokeArrays, cfg) -> bool:
     return bool(G.keystroke_bot_reasons(G.keystroke_bot_stats(k, cfg), cfg))
 
 
-def pin_entries(root: Path) -> tuple[list[KeystrokeArrays], list[KeystrokeArrays]]:
-    """Single PIN entries and PIN + confirmation (two consecutive entries of one user, 1 s apart)."""
+def _joined(ks: list[KeystrokeArrays]) -> KeystrokeArrays:
+    """Entries typed one after the other, each 1 s after the last release of the one before."""
+    t, off = [], 0.0
+    for k in ks:
+        t.append(k.t + off)
+        off = t[-1][-1] + 1000.0
+    presses = np.cumsum([0] + [int(k.press.max()) + 1 for k in ks[:-1]])
+    return KeystrokeArrays(t=np.concatenate(t), is_down=np.concatenate([k.is_down for k in ks]),
+                           key_class=np.concatenate([k.key_class for k in ks]),
+                           key_bucket=np.concatenate([k.key_bucket for k in ks]),
+                           press=np.concatenate([k.press + o for k, o in zip(ks, presses)]).astype(np.int32))
+
+
+def pin_entries(root: Path) -> dict[str, list[KeystrokeArrays]]:
+    """StrokePIN: single PIN entries, PIN + confirmation (two consecutive entries of one user),
+    and three entries in a row (18 taps: a stand-in for a longer numeric login, an account
+    number and a PIN, by the most regular typists we have)."""
     entries = strokepin.load_entries(root)
-    single = [e.keys for e in entries]
-    doubled = []
+    out = {"single": [e.keys for e in entries], "doubled": [], "tripled": []}
     for a, b in itertools.pairwise(entries):
         if a.user == b.user:
-            k1, k2 = a.keys, b.keys
-            t = np.r_[k1.t, k2.t + k1.t[-1] + 1000.0]
-            doubled.append(KeystrokeArrays(t=t, is_down=np.r_[k1.is_down, k2.is_down],
-                                           key_class=np.r_[k1.key_class, k2.key_class],
-                                           key_bucket=np.r_[k1.key_bucket, k2.key_bucket],
-                                           press=np.r_[k1.press, k2.press + 6].astype(np.int32)))
-    return single, doubled
+            out["doubled"].append(_joined([a.keys, b.keys]))
+    for i in range(0, len(entries) - 2, 3):
+        if len({e.user for e in entries[i:i + 3]}) == 1:
+            out["tripled"].append(_joined([e.keys for e in entries[i:i + 3]]))
+    return out
 
 
 def browser_eval(cfg) -> dict | None:
@@ -263,11 +302,15 @@ def browser_eval(cfg) -> dict | None:
     out = {}
     people = [Session.model_validate(r["session"]) for r in data["people"]]
     out["people_flagged"] = _rate([bool(G.bot_like(s, cfg)) for s in people])
+    out["people_flagged_by_keystrokes"] = _rate([key_flag(s.keystroke_arrays(), cfg) for s in people])
     by: dict[str, list] = {}
+    by_keys: dict[str, list] = {}  # the typing alone: a bot may move the mouse like a person
     for r in data["bots"]:
         s = Session.model_validate(r["session"])
         by.setdefault(f"{r['typing']}+{r['pointer']}", []).append(bool(G.bot_like(s, cfg)))
+        by_keys.setdefault(r["typing"], []).append(key_flag(s.keystroke_arrays(), cfg))
     out["bots_caught"] = {k: _rate(v) for k, v in by.items()}
+    out["bots_caught_by_keystrokes"] = {k: _rate(v) for k, v in by_keys.items()}
     return out
 
 
@@ -290,25 +333,29 @@ def main() -> None:
     res: dict = {"command": "python bench/guards.py " + " ".join(sys.argv[1:])}
     aal = aalto_people(root, args.aalto_users, args.skip_users)
     bal = balabit_people(root, args.chunk, args.chunks_per_session)
+    key_sketch = lambda k: G.keystroke_sketch(k, cfg.sketch_key)
+    cmu = cmu_people(root, args.cmu_per_subject)
     res["replay"] = {
-        "aalto_keystrokes": replay_eval(aal, lambda k: G.keystroke_sketch(k, cfg.sketch_key), replay_keys,
-                                        "keystrokes", cfg, rng, args.per_person),
-        "cmu_password_keystrokes": replay_eval(cmu_people(root, args.cmu_per_subject),
-                                               lambda k: G.keystroke_sketch(k, cfg.sketch_key), replay_keys,
-                                               "keystrokes", cfg, rng, args.per_person),
+        "aalto_keystrokes": replay_eval(aal, key_sketch, replay_keys, "keystrokes", cfg, rng, args.per_person),
+        "cmu_password_keystrokes": replay_eval(cmu, key_sketch, replay_keys, "keystrokes", cfg, rng, args.per_person),
         "balabit_pointer": replay_eval(bal, lambda p: G.path_sketch(p.x, p.y, cfg.sketch_key), replay_pointer,
                                        "pointer", cfg, rng, args.per_person),
+        "cmu_login_keystrokes": replay_eval(cmu_logins(cmu), key_sketch, replay_keys, "keystrokes", cfg, rng,
+                                            args.per_person),
     }
-    kb, pb = keystroke_bots(rng, args.bots), pointer_bots(rng, args.bots // 4)
-    single, doubled = pin_entries(root)
+    brng = np.random.default_rng(1)  # the bots' own draws: unchanged by the replay section
+    kb, pb = keystroke_bots(brng, args.bots), pointer_bots(brng, args.bots // 4)
+    pins = pin_entries(root)
     res["bots"] = {
         "keystroke_bots_caught": {k: _rate([key_flag(b, cfg) for b in v]) for k, v in kb.items()},
         "pointer_bots_caught": {k: _rate([G.pointer_bot_like_arrays(b, cfg) for b in v]) for k, v in pb.items()},
         "genuine_flagged": {
             "aalto_keystrokes": _rate([key_flag(k, cfg) for ss in aal for k in ss]),
             "balabit_pointer_chunks": _rate([G.pointer_bot_like_arrays(p, cfg) for ss in bal for p in ss]),
-            "strokepin_single_pin": _rate([key_flag(k, cfg) for k in single]),
-            "strokepin_pin_and_confirm": _rate([key_flag(k, cfg) for k in doubled]),
+            "aalto_login_chunks": _rate([key_flag(k, cfg) for k in login_chunks(aal, brng)]),
+            "strokepin_single_pin": _rate([key_flag(k, cfg) for k in pins["single"]]),
+            "strokepin_pin_and_confirm": _rate([key_flag(k, cfg) for k in pins["doubled"]]),
+            "strokepin_three_entries": _rate([key_flag(k, cfg) for k in pins["tripled"]]),
         },
         "browser_rig": browser_eval(cfg) or "not run: no cache (python bench/guard_bots.py writes it)",
     }

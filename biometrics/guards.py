@@ -4,32 +4,53 @@ Both look only at timing and geometry, never at which key was pressed.
 
 **Replay sketches.** What a profile stores to recognise a replay is a keyed sketch, not
 timings: every value is the output of a hash keyed by ``GuardConfig.sketch_key`` (a
-deployment secret), cast to float32. Without the key the values carry nothing of the
-rhythm; with it, each is a many-to-one code of a quantized random projection.
+deployment secret), cast to float32.
 
-* Keystrokes. Down times and up times are each sorted (a +-20 ms jitter moves every sorted
-  value by at most 20 ms, whatever it does to the order of close events). A window of ``w``
-  consecutive presses is fitted by a line (down time against press index); its residuals
-  and its holds (centred) divided by the fitted tempo are the window's shape: unchanged by
-  a uniform time stretch and by cutting the session (a partial replay has the same windows
-  at an index offset). Per press ``i`` a signature holds two words: a *fine* 24-bit hash of
-  the 3-press window's shape quantized at ``FINE_STEP`` (equal only for an exact copy,
-  stretched or cut), and three 8-bit hashes of the 6-press window quantized at
-  ``COARSE_STEP`` on random projections with random offsets (locality-sensitive: a jittered
-  copy lands in the same cells often, a person typing again seldom).
+* Keystrokes. Presses in down-time order, each with its own up (paired by press id: a key
+  held over others, as a Shift, leaves their holds as they were; ups sorted apart from the
+  downs would shift every hold after it in the source but not in a cut that leaves it out).
+  Per press ``i`` a signature holds three words. A *fine* 24-bit hash of the shape of the
+  3-press window from ``i`` (residuals of a line fitted to its down times, and its centred
+  holds, over the fitted tempo), quantized at ``FINE_STEP``: equal only for an exact copy,
+  stretched or cut. Two *soft* words: the press's down-down, hold, up-up and two-press
+  down-down intervals, each over ``sqrt(tempo * TEMPO_REF_MS)`` (tempo: the mean down-down
+  of the next ``SOFT_TEMPO_PRESSES`` presses), quantized together at ``SOFT_STEP`` on
+  ``SOFT_OFFSETS`` evenly shifted grids (the second word's an eighth of a cell from the
+  first's), each grid's 4-D cell hashed to ``SOFT_BITS``. How many grids agree between two
+  presses measures how far apart their values are: +-20 ms of jitter seldom moves them out
+  of more than one, another typing by the person usually more. The square root halves what a time stretch (x0.9-1.1) moves a value
+  while a fast typist's values stay spread wider than the jitter (over the tempo itself, a
+  80 ms typist's jitter fills the cells); a tempo from the presses ahead needs none before
+  ``i``, so a cut session has the same words at an index offset.
 * Pointer and touch. Timing jitter and stretch leave the path where it was, so the sketch
   is a keyed sample of the session's distinct whole-px positions (a level-sampled set, so
   a replay of any part of a long session is still compared on the same points).
 
-:func:`is_replay` aligns the live sketch against every stored one at every press offset
-(partial replays) and sums, per alignment, a log-likelihood ratio per window of how many
-coarse hashes agree; two exact (fine) agreements on one alignment, or a sum over
-``replay_min_llr``, is a replay. Pointer and touch: the share of the live positions found
-in a stored set. Measured in ``bench/guards.py`` (``bench/results/guards.json``).
+:func:`is_replay` aligns the live sketch with every stored one at every press offset that
+puts the live session (but ``replay_edge_presses``) inside the stored one: a replay, whole
+or partial, is a part of what was stored. Two exact (fine) matches on one alignment are a
+replay. Otherwise per compared press a log-likelihood ratio by how many grids agree, per
+value (``replay_soft_llr``, fitted on Aalto users outside the benchmark's), is summed. The
+best alignment's sum less the best against the *other* stored sessions (a text typed the
+same every time matches all of them; a replay matches its source) must reach
+``replay_min_llr``, and per compared press ``replay_min_margin_per_press``; the best sum
+itself ``replay_min_llr_per_press``. Pointer and touch: the share of the live positions
+found in a stored set. Measured in ``bench/guards.py`` (``bench/results/guards.json``).
 
-**Bots** (:func:`bot_like`): typing too regular, too fast, with zero or fixed holds, or with
-flat (uniform random) distributions of both intervals and holds; pointer movements that are all ruler-straight
-or keep one step length (no speed-up and slow-down).
+Without the key a word tells nothing of the press's timing by itself: a soft code is 6 bits
+of a keyed hash of the joint cell of four values (each cell about 110 ms wide at a 200 ms
+tempo), a fine word 24 bits of one of a projected window shape. Codes of coarse cells are
+still low in entropy (people's values fill few of them), so many sketches under one key
+show which codes are common; and whoever holds the key can test a guessed timing against a
+sketch (that is what matching does): the key is the secret to keep.
+
+**Bots** (:func:`bot_like`): typing too regular, too fast, with zero or fixed holds, with holds
+that keep ending just before the next press but never roll over, or with uniform random
+jitter (every wait inside a +-40% band, holds as jittery as the waits, never a rollover, and
+a joint flat-vs-log-normal likelihood ratio that says so); pointer movements that are all
+ruler-straight or keep one step length (no speed-up and slow-down). With ~15 waits a slow
++-40% script and a regular PIN typist look alike: the jitter rule then needs strong evidence
+and misses about a third of such scripts (``GuardConfig``, ``bench/guards.py``).
 """
 
 from __future__ import annotations
@@ -45,24 +66,31 @@ from biometrics.events import KeystrokeArrays, PointerArrays, Session
 from biometrics.features.keystroke import keystroke_presses
 from biometrics.features.mouse import ACTION_FEATURES, mouse_actions
 
-#: Most float32 values in one signature (1 KB). Keystroke signatures are a header and two
-#: words per press, so any prefix of one is a valid, shorter signature.
+#: Most float32 values in one signature (1 KB). Keystroke signatures are a header and
+#: ``KEY_WORDS`` words per press, so any prefix of one is a valid, shorter signature.
 SIGNATURE_LEN = 256
-#: Header values (never a hash: hashes are >= 0) naming the sketch format.
-KEY_SKETCH_V = -21.0
+#: Header values (never a hash: hashes are >= 0) naming the sketch format. -21: the two-word
+#: sketch of coarse 6-press hashes before, ignored now (it would be misread).
+KEY_SKETCH_V = -22.0
 PATH_SKETCH_V = -31.0
-#: Presses per fine / coarse window, quantization steps (tempo units), coarse hash tables.
-FINE_W, COARSE_W = 3, 6
-FINE_STEP, COARSE_STEP = 0.004, 1.5
-FINE_PROJ, COARSE_PROJ, COARSE_TABLES = 4, 2, 4
-COARSE_BITS = 24 // COARSE_TABLES
+#: Fine words: presses per window, quantization step (tempo units), random projections.
+FINE_W, FINE_STEP, FINE_PROJ = 3, 0.004, 4
+#: Soft words: values per press (down-down, hold, up-up, two-press down-down), the values
+#: each word hashes together (both all four, on grids an eighth of a cell apart), grids per
+#: word and bits per grid's code (4 x 6 = 24 bits).
+SOFT_VALUES, SOFT_GROUPS = 4, ((0, 1, 2, 3), (0, 1, 2, 3))
+SOFT_OFFSETS, SOFT_BITS = 4, 6
+#: Cell width of the soft grids in units of ``sqrt(tempo * TEMPO_REF_MS)`` (0.65: 113 ms at a
+#: 200 ms tempo), and the presses ahead whose mean down-down is the press's tempo.
+SOFT_STEP, TEMPO_REF_MS, SOFT_TEMPO_PRESSES = 0.65, 150.0, 3
+KEY_WORDS = 1 + len(SOFT_GROUPS)  # per press: fine, soft, soft
 #: Distinct positions a pointer/touch sketch keeps at most.
 PATH_CAPACITY = 126
 #: Key of the sketches when the caller gives none (tests, benches). Deployments set their own
 #: (``GuardConfig(sketch_key=...)``); a sketch made under one key matches nothing under another.
 DEV_SKETCH_KEY = b"biometrics-dev-replay-sketch-key"
 
-_MISSING = -1  # a coarse word where the press has no full 6-press window
+_MISSING = -1  # a soft word where the press has no tempo (the last presses)
 
 
 @dataclass(frozen=True)
@@ -77,41 +105,75 @@ class GuardConfig:
     # Automation presses and releases back to back (holds of a few ms) or with one fixed hold:
     # at least this share of holds at the median (+-2 ms or 2%). A robust CV of the holds (the
     # rule before) is 0 for people whose clock is coarse: it flagged 0.48% of Aalto sessions,
-    # this 0.05% (with the flat rule 0.22%); +-40% bots with fixed holds caught 94.8%.
+    # this 0.05%; +-40% bots with fixed holds caught 94.8% (the others are cut at the next press).
     bot_min_median_hold_ms: float = 15.0
     bot_min_fixed_hold_share: float = 0.8
-    # Shape: uniform random waits and holds give flat, bounded distributions; people's are
-    # log-normal-like with long tails. Log-likelihood ratios (flat vs log-normal) of the
-    # down-down intervals within bursts and of the holds, from ``min_intervals_for_shape`` on;
-    # both must look flat (intervals alone also flag very regular people), each by at least
-    # this LLR: at (1, 1) genuine Aalto sessions are flagged 0.27%, the synthetic people 0.29%,
-    # +-40% uniform-wait bots with uniform holds caught 55%; at (-1, 0) 0.58%, 1.5%, 73%.
+    # Scheduled releases: a script that lets go of each key just before the next goes down
+    # leaves holds that end in the last 10% of the interval to the next press but never past
+    # it; people whose holds come that close roll over about as often (45% of such pairs in
+    # Aalto users 0-299). Flagged: no rollover, and at least this many such holds, on at least
+    # this share of the burst's intervals (Aalto sentences 0.11%, login-sized chunks 0.53%).
+    bot_near_release: float = 0.9
+    bot_min_near_releases: int = 4
+    bot_min_near_release_share: float = 0.15
+    # Uniform jitter: a script drawing each wait from base x U(1-j, 1+j) keeps all its waits
+    # (down-down, or up-down for press-then-sleep scripts) inside a band of (1+j)/(1-j), flat
+    # within it, with holds drawn as independently and never rolling over. Flagged, over at
+    # least ``min_intervals_for_shape`` waits within bursts: no rollover, every wait within
+    # ``bot_max_wait_band`` (+-40%: 2.3% of login-sized chunks of Aalto users 0-299 are), holds
+    # spread (log-sd) at least ``bot_min_hold_spread`` x the waits' (people's holds are steadier
+    # than their intervals) and a joint log-likelihood ratio (flat vs log-normal waits, flat
+    # vs log-normal holds, no rollover vs the rollovers a person would make with these holds)
+    # of at least ``bot_min_jitter_llr``. Regular PIN typists share the band and the spread:
+    # without the LLR the rule flags 25% of StrokePIN sessions of three PIN entries in a row
+    # (18 taps; +-40% bots with uniform holds caught 96%). 7 nats is the least whole LLR with
+    # at most 1% of them flagged in the first half of StrokePIN's users (0.9%; the other
+    # half 0.3%); the bots caught fall to 63%, the slow ones (holds never reaching the next
+    # press) and the short ones: at ~15 waits people as regular look the same (bench/guards.py).
     min_intervals_for_shape: int = 12
-    bot_max_flat_llr: float = 1.0
-    bot_max_hold_flat_llr: float = 1.0
     burst_gap_factor: float = 3.0  # an interval over this x the median is a pause, not rhythm
+    field_gap_factor: float = 2.0  # ... and the longest, over this x, is a move to the next field
+    bot_max_wait_band: float = 2.33
+    bot_min_hold_spread: float = 1.0
+    bot_min_jitter_llr: float = 7.0
     # Pointer: a human path bows and speeds up then slows down; a scripted one is a ruler line
     # or keeps a constant step along its path.
     min_actions_for_bot_check: int = 2
     bot_min_straightness: float = 0.9995
     bot_max_step_cv: float = 0.2
     bot_min_action_events: int = 6
-    # Replay, keystrokes: log-likelihood ratio per aligned 6-press window by the number of its
-    # 3 coarse hashes that agree (fitted on Aalto users outside the benchmark's), the sum over
-    # an alignment that makes a replay, and the exact 3-press matches that make one alone.
-    replay_coarse_llr: tuple[float, ...] = (-4.9, -2.6, -0.6, 1.5, 3.5)
-    replay_min_llr: float = 17.0
+    # Replay, keystrokes. Exact copies: this many fine (3-press) matches on one alignment.
     replay_min_fine_matches: int = 2
-    # The coarse (jitter-tolerant) evidence counts only for a session of at least this many
-    # 6-press windows: a short fixed text (a password) retyped by its practised owner repeats
-    # its rhythm within +-20 ms (CMU: 17% of a typist's retypes scored as replays without
-    # this), so only exact copies (fine matches, stretched or cut) are flagged there.
-    replay_min_coarse_windows: int = 12
-    # ... and its LLR sum must also reach this much per window of the live session: a login's
-    # username and password retyped by their owner sum to 17-25 over 19-28 windows (synthetic
-    # users; ratio <= 1.04, Aalto genuine pairs <= 1.02 at the 99.9th percentile), a jittered
-    # replay has a median ratio of 2.2 (Aalto).
-    replay_min_llr_per_window: float = 1.2
+    # Soft evidence: per soft word, the log-likelihood ratio of a press by how many of its
+    # SOFT_OFFSETS grids agree (0..4), a replay jittered by +-20 ms and stretched x0.9-1.1
+    # against another session of the person at any offset (fitted by ``bench/replay_fit.py``
+    # on Aalto users 0-299, outside the benchmark's).
+    replay_soft_llr: tuple[tuple[float, ...], ...] = (
+        (-3.8, -0.1, 2.1, 3.3, 4.8), (-3.8, -0.1, 2.2, 3.5, 4.9))
+    # The best alignment's LLR sum less the best against the other stored sessions (0 when
+    # lower) must reach ``replay_min_llr`` and ``replay_min_margin_per_press`` per compared
+    # press, the best alignment's own sum ``replay_min_llr_per_press`` per compared press, and
+    # the live session must have ``replay_min_presses`` presses with soft words. Chosen on
+    # Aalto users 150-299 (LLR fitted on 0-119): none of their sessions flagged, against one
+    # other or all their others; jittered replays caught 100%, jittered and stretched 99.8%,
+    # jittered halves 99.1%, thirds 96%; the synthetic login users (username + their same
+    # password) 2 of 1120 against their others. The per-press sum is for a text typed the
+    # same every time, which its practised owner can repeat within the jitter (CMU's
+    # password typed twice as one login, ``bench/guards.py``: 19.6% of pairs and 14.8%
+    # against the 19 other logins flagged without it, 10.4% and 11.5% with it; the two-word
+    # sketch before: 17% and 63%), and for Aalto (0.3% of users 150-229 against their
+    # others without it); a jittered copy sums >= 3.2 per press in 99% of cases there.
+    replay_min_llr: float = 6.0
+    replay_min_margin_per_press: float = 1.0
+    replay_min_llr_per_press: float = 2.0
+    replay_min_presses: int = 3
+    # Soft evidence only against stored sessions with at least this many presses with soft
+    # words: a short fixed text (a password alone) retyped by its practised owner repeats its
+    # rhythm within +-20 ms (CMU), so only exact copies (fine matches) are flagged there.
+    replay_min_stored_presses: int = 10
+    # The live session may stick out of the stored one by this many presses at either end
+    # (the first and last presses of a cut differ: an up whose down was cut is not replayed).
+    replay_edge_presses: int = 2
     # Replay, pointer/touch: share of the live session's sampled positions found in a stored
     # set, over at least this many compared positions.
     replay_min_containment: float = 0.9
@@ -139,10 +201,9 @@ class _Keys:
     fine_a: np.ndarray  # [2*FINE_W, FINE_PROJ]
     fine_b: np.ndarray
     fine_k: np.ndarray  # uint64 [FINE_PROJ + 1]
-    coarse_a: np.ndarray  # [TABLES, 2*COARSE_W, COARSE_PROJ]
-    coarse_b: np.ndarray
-    coarse_k: np.ndarray  # uint64 [TABLES, COARSE_PROJ + 1]
     path_k: np.ndarray  # uint64 [3]
+    soft_u: np.ndarray  # [SOFT_VALUES] grid offsets (in grid spacings)
+    soft_k: np.ndarray  # uint64 [groups, SOFT_OFFSETS, group size + 1]
 
 
 @lru_cache(maxsize=16)
@@ -150,10 +211,12 @@ def _keys(secret: bytes) -> _Keys:
     seed = int.from_bytes(hashlib.blake2b(secret, digest_size=16, person=b"bm-replay-v2").digest(), "little")
     rng = np.random.default_rng(seed)
     u64 = lambda *s: rng.integers(1, 2**63, size=s, dtype=np.uint64) | np.uint64(1)
-    return _Keys(rng.standard_normal((2 * FINE_W, FINE_PROJ)), rng.uniform(0, FINE_STEP, FINE_PROJ), u64(FINE_PROJ + 1),
-                 rng.standard_normal((COARSE_TABLES, 2 * COARSE_W, COARSE_PROJ)),
-                 rng.uniform(0, COARSE_STEP, (COARSE_TABLES, COARSE_PROJ)), u64(COARSE_TABLES, COARSE_PROJ + 1),
-                 u64(3))
+    fine = rng.standard_normal((2 * FINE_W, FINE_PROJ)), rng.uniform(0, FINE_STEP, FINE_PROJ), u64(FINE_PROJ + 1)
+    # The draws of the retired coarse tables (sketch -21), kept so that the path key drawn
+    # after them, and so every stored pointer and touch sketch, stays what it was.
+    rng.standard_normal(96), rng.uniform(size=8), u64(4, 3)
+    return _Keys(*fine, u64(3), rng.uniform(0, 1, SOFT_VALUES),
+                 u64(len(SOFT_GROUPS), SOFT_OFFSETS, len(SOFT_GROUPS[0]) + 1))
 
 
 def _hash_rows(q: np.ndarray, k: np.ndarray) -> np.ndarray:
@@ -184,87 +247,144 @@ def _window_shapes(down: np.ndarray, up: np.ndarray, w: int) -> np.ndarray:
     return np.concatenate([resid, hold - hold.mean(1, keepdims=True)], 1)
 
 
-def keystroke_sketch(keys: KeystrokeArrays, key: bytes = DEV_SKETCH_KEY) -> np.ndarray:
-    """Keyed replay sketch of key events: ``[KEY_SKETCH_V, fine_0, coarse_0, fine_1, ...]``.
-
-    One fine and one coarse word per press with a full 3-press window (float32 integers below
-    2**24); ``[]`` when there are fewer than 3 presses.
-    """
-    t = np.asarray(keys.t, np.float64)
-    down, up = np.sort(t[keys.is_down]), np.sort(t[~keys.is_down])
-    k = _keys(bytes(key))
-    fine_x = _window_shapes(down, up, FINE_W)
-    if fine_x.shape[0] == 0:
-        return np.zeros(0, np.float32)
-    qf = np.floor((fine_x @ k.fine_a + k.fine_b) / FINE_STEP)
-    fine = (_hash_rows(qf, k.fine_k) >> np.uint64(40)).astype(np.int64)
-    coarse = np.full(fine.size, _MISSING, np.int64)
-    cx = _window_shapes(down, up, COARSE_W)
-    if cx.shape[0]:
-        qc = np.floor((np.einsum("nd,tdk->ntk", cx, k.coarse_a) + k.coarse_b) / COARSE_STEP)
-        word = np.zeros(cx.shape[0], np.int64)
-        for tb in range(COARSE_TABLES):
-            word = (word << COARSE_BITS) | (_hash_rows(qc[:, tb], k.coarse_k[tb]) >> np.uint64(64 - COARSE_BITS)).astype(np.int64)
-        coarse[: word.size] = word
-    n = min(fine.size, (SIGNATURE_LEN - 1) // 2)
-    out = np.empty(1 + 2 * n, np.float32)
-    out[0] = KEY_SKETCH_V
-    out[1::2], out[2::2] = fine[:n], coarse[:n]
+def _soft_values(down: np.ndarray, up: np.ndarray) -> np.ndarray:
+    """``[n_down, SOFT_VALUES]``: per press its down-down, hold, up-up and two-press down-down
+    intervals over ``sqrt(tempo * TEMPO_REF_MS)``; NaN for the last presses (no tempo ahead)."""
+    lag = SOFT_TEMPO_PRESSES
+    out = np.full((down.size, SOFT_VALUES), np.nan)
+    n = min(down.size - lag, up.size - 1)  # presses with a tempo ahead and a next up
+    if n < 1:
+        return out
+    tempo = np.maximum((down[lag: lag + n] - down[:n]) / lag, 1.0)  # ms per press
+    out[:n] = np.stack([down[1: n + 1] - down[:n], up[:n] - down[:n], up[1: n + 1] - up[:n],
+                        down[2: n + 2] - down[:n]], 1) / np.sqrt(tempo * TEMPO_REF_MS)[:, None]
     return out
 
 
-def _split_key_sketch(sig: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    if sig.size < 3 or sig[0] != KEY_SKETCH_V:
-        return None  # another format (e.g. raw intervals of an older release): not comparable
-    n = (sig.size - 1) // 2
-    body = sig[1: 1 + 2 * n].astype(np.int64)
-    return body[0::2], body[1::2]
+def _soft_words(x: np.ndarray, k: _Keys) -> np.ndarray:
+    """``[n, groups]`` soft words of ``x [n, SOFT_VALUES]`` (``_MISSING`` where a value is NaN):
+    per group of values and grid, the ``SOFT_BITS``-bit keyed code of the group's joint cell.
+    A code of one value's cell alone is a function of the few cells people's values fall in,
+    so some of its bits follow the value (|r| up to 0.8 over the test typists; the two-word
+    sketch before: 0.4); of the joint cell of all four, 0.25."""
+    ok = np.isfinite(x).all(1)
+    x = np.where(ok[:, None], x, 0.0) / SOFT_STEP  # in cells
+    groups, values = len(SOFT_GROUPS), np.array(SOFT_GROUPS)  # [groups, group size]
+    # Word g's grids lie g / groups of a grid spacing on from word 0's.
+    shift = (np.arange(SOFT_OFFSETS)[None, :, None] + np.arange(groups)[:, None, None] / groups
+             + k.soft_u[values][:, None, :]) / SOFT_OFFSETS  # [groups, grids, group size]
+    cell = np.floor(x[:, values][:, :, None, :] + shift).astype(np.int64)  # [n, groups, grids, size]
+    with np.errstate(over="ignore"):  # keyed hash of each joint cell (as _hash_rows, all at once)
+        acc = np.broadcast_to(k.soft_k[..., 0], cell.shape[:-1]).astype(np.uint64)
+        for j in range(values.shape[1]):
+            acc = _mix(acc ^ (cell[..., j].view(np.uint64) * k.soft_k[..., j + 1]))
+    code = (acc >> np.uint64(64 - SOFT_BITS)).astype(np.int64)
+    words = (code << (SOFT_BITS * np.arange(SOFT_OFFSETS))).sum(2)  # [n, groups]
+    return np.where(ok[:, None], words, _MISSING)
 
 
-def _coarse_tables(words: np.ndarray) -> np.ndarray:
-    """``[n, TABLES]`` 8-bit codes of coarse words (-1 where the word is missing)."""
-    shifts = COARSE_BITS * np.arange(COARSE_TABLES - 1, -1, -1)
-    codes = (words[:, None] >> shifts) & ((1 << COARSE_BITS) - 1)
-    return np.where(words[:, None] < 0, -1, codes)
+def keystroke_sketch(keys: KeystrokeArrays, key: bytes = DEV_SKETCH_KEY) -> np.ndarray:
+    """Keyed replay sketch of key events: ``[KEY_SKETCH_V, fine_0, soft_0, soft'_0, fine_1, ...]``.
+
+    ``KEY_WORDS`` words (float32 integers below 2**24; soft ones -1 for the last presses) per
+    press with a full 3-press window, at most ``(SIGNATURE_LEN - 1) // KEY_WORDS`` presses;
+    ``[]`` when there are fewer than 3 presses.
+    """
+    p = keystroke_presses(keys)
+    o = np.argsort(p.down_t, kind="stable")
+    down, up = p.down_t[o], p.up_t[o]
+    k = _keys(bytes(key))
+    fine_x = _window_shapes(down, up, FINE_W)
+    n = min(fine_x.shape[0], (SIGNATURE_LEN - 1) // KEY_WORDS)
+    if n == 0:
+        return np.zeros(0, np.float32)
+    qf = np.floor((fine_x[:n] @ k.fine_a + k.fine_b) / FINE_STEP)
+    fine = (_hash_rows(qf, k.fine_k) >> np.uint64(40)).astype(np.int64)
+    words = np.c_[fine, _soft_words(_soft_values(down, up)[:n], k)]
+    return np.r_[KEY_SKETCH_V, words.ravel()].astype(np.float32)
 
 
-def _diagonal_sums(a: np.ndarray) -> np.ndarray:
-    """Sums of ``a [m, W]`` along every diagonal: entry ``c`` is offset ``j - i = c - m``."""
-    m, w = a.shape
-    flat = np.zeros(m * (w + m + 1), a.dtype)
-    flat[: m * (w + m)].reshape(m, w + m)[:, m:] = a
-    return flat.reshape(m, w + m + 1).sum(0)
+def _key_words(sig: np.ndarray) -> np.ndarray | None:
+    """``[presses, KEY_WORDS]`` words of a keystroke sketch; None for another format (e.g. an
+    older release's): not comparable."""
+    sig = np.asarray(sig, np.float32)
+    if sig.size < 1 + KEY_WORDS or sig[0] != KEY_SKETCH_V:
+        return None
+    n = (sig.size - 1) // KEY_WORDS
+    return sig[1: 1 + KEY_WORDS * n].astype(np.intp).reshape(n, KEY_WORDS)
+
+
+#: Agreeing grids in 12 bits of the XOR of two soft words (its fields that are 0).
+_AGREE12 = sum(((np.arange(4096) >> (SOFT_BITS * r)) & ((1 << SOFT_BITS) - 1)) == 0
+               for r in range(12 // SOFT_BITS)).astype(np.intp)
+
+
+def _agreeing(x: np.ndarray) -> np.ndarray:
+    """Grids (0..SOFT_OFFSETS) on which two soft words agree, from their XOR ``x`` (intp)."""
+    return _AGREE12[x & 4095] + _AGREE12[(x >> 12) & 4095]
+
+
+@dataclass(frozen=True)
+class KeystrokeReplayScore:
+    """What :func:`is_replay` reads of a live keystroke sketch against a stored set."""
+
+    fine: int  # most exact (fine) matches on one alignment whose soft LLR sum is not negative
+    llr: float  # best soft LLR sum over the alignments that put the live sketch inside a stored one
+    margin: float  # ``llr`` less the best against the other stored sketches (when that is above 0)
+    compared: int  # presses compared on the best alignment
+    presses: int  # presses of the live sketch with soft words
 
 
 def keystroke_replay_score(sig: np.ndarray, stored: list[np.ndarray],
-                           cfg: GuardConfig = GuardConfig()) -> tuple[float, int]:
-    """Best alignment of ``sig`` with any stored keystroke sketch: (LLR sum, exact matches).
+                           cfg: GuardConfig = GuardConfig()) -> KeystrokeReplayScore | None:
+    """Best alignment of ``sig`` with the stored keystroke sketches; None when none compares.
 
-    Every stored sketch is searched at every press offset at once: stored sketches are laid
-    end to end, each padded with as many empty words as the live sketch is long (so no
-    alignment spans two), and one comparison matrix is summed along its diagonals.
+    An alignment puts live press ``i`` on press ``i + o`` of one stored sketch. The offsets
+    compared are those that put the live sketch inside the stored one (but
+    ``replay_edge_presses`` at either end) or the stored one inside the live one (for the
+    other sessions' score): all stored sketches and offsets at once, as one gather.
     """
-    q = _split_key_sketch(np.asarray(sig, np.float32))
-    valid = [s for s in stored if s.size >= 3 and s[0] == KEY_SKETCH_V]
-    if q is None or not valid:
-        return -math.inf, 0
-    qf, qc = q
-    m = qf.size
-    width = max((s.size - 1) // 2 for s in valid) + m
-    body = np.full((len(valid), width, 2), -2, np.int64)  # -2: padding, never equal to a code
-    for b, s in enumerate(valid):
-        n = (s.size - 1) // 2
-        body[b, :n] = s[1: 1 + 2 * n].reshape(n, 2)
-    sf, sc = body[..., 0].ravel(), body[..., 1].ravel()
-    fine = _diagonal_sums((qf[:, None] == sf[None, :]).astype(np.int16))
-    qt, st = _coarse_tables(qc).astype(np.int16), _coarse_tables(sc).astype(np.int16)
-    idx = np.where((qc >= 0)[:, None] & (sc >= 0)[None, :], 0, COARSE_TABLES + 1).astype(np.int8)
-    for tb in range(COARSE_TABLES):
-        idx += qt[:, tb, None] == st[None, :, tb]
-    lut = np.zeros(2 * COARSE_TABLES + 2, np.float32)  # indices past COARSE_TABLES: not compared
-    lut[: COARSE_TABLES + 1] = cfg.replay_coarse_llr
-    score = _diagonal_sums(lut[idx])
-    return float(score.max()), int(fine.max())
+    q = _key_words(sig)
+    words = [w for w in map(_key_words, stored) if w is not None]
+    if q is None or not words:
+        return None
+    m, cap, edge = q.shape[0], (SIGNATURE_LEN - 1) // KEY_WORDS, cfg.replay_edge_presses
+    size = np.array([w.shape[0] for w in words])
+    body = np.concatenate(words + [np.full((1, KEY_WORDS), -2, np.intp)])  # last: none, never a code
+    start = np.r_[0, np.cumsum(size)[:-1]]
+    # A sketch cut at capacity went on: the live one may run past its end.
+    lo = np.minimum(-edge, size - m - edge)
+    hi = np.where(size == cap, size - 1, np.maximum(size - m + edge, edge))
+    n_al = hi - lo + 1
+    blk = np.repeat(np.arange(len(words)), n_al)  # alignment -> stored sketch
+    o = np.arange(n_al.sum()) - np.repeat(np.cumsum(n_al) - n_al - lo, n_al)
+    pos = o[:, None] + np.arange(m)
+    s = body[np.where((pos >= 0) & (pos < size[blk, None]), start[blk, None] + pos, len(body) - 1)]
+    live = q[:, 1] >= 0
+    both = live & (s[..., 1] >= 0)  # [alignments, m]: press compared
+    lut = np.asarray(cfg.replay_soft_llr, np.float32)
+    llr = np.zeros(both.shape, np.float32)
+    for g in range(len(SOFT_GROUPS)):  # intp indices: numpy gathers with them far faster than int32
+        llr += np.take(lut[g], _agreeing(q[:, 1 + g] ^ s[..., 1 + g]), mode="clip")
+    total, compared = (llr * both).sum(1), both.sum(1)
+    # Exact matches count where the soft words do not contradict them: a person on a coarse
+    # clock (Aalto: ~11 ms ticks) can repeat a 3-press shape to the tick, never a whole rhythm.
+    fine = int(np.where(total >= 0, (q[:, 0] == s[..., 0]).sum(1), 0).max())
+    tail = np.r_[np.cumsum(live[::-1])[::-1], 0]  # tail[t]: live presses with soft words from t on
+    past = np.where(size[blk] == cap, tail[np.clip(size[blk] - o, 0, m)], 0)
+    n_live, n_stored = int(live.sum()), np.array([int((w[:, 1] >= 0).sum()) for w in words])
+    usable = (compared > 0) & (n_stored[blk] >= cfg.replay_min_stored_presses)
+    inside = usable & ((compared >= n_live - edge) | (  # past a cut end: given enough compared
+        (compared + past >= n_live - edge) & (compared >= cfg.replay_min_stored_presses)))
+    if not inside.any():
+        return KeystrokeReplayScore(fine, -math.inf, -math.inf, 0, n_live)
+    best = int(np.argmax(np.where(inside, total, -np.inf)))
+    # The other stored sessions, aligned either way (the shorter inside the longer): a text the
+    # person types the same every time matches all of them about as well.
+    others = usable & (blk != blk[best]) & (inside | (compared >= n_stored[blk] - edge))
+    other = float(total[others].max()) if others.any() else 0.0
+    return KeystrokeReplayScore(fine, float(total[best]), float(total[best]) - max(other, 0.0),
+                                int(compared[best]), n_live)
 
 
 # --------------------------------------------------------------------------------------
@@ -353,12 +473,13 @@ def is_replay(signature: np.ndarray, stored: list[np.ndarray], cfg: GuardConfig 
     if not stored:
         return False
     if modality == "keystrokes":
-        llr, fine = keystroke_replay_score(signature, stored, cfg)
-        q = _split_key_sketch(np.asarray(signature, np.float32))
-        windows = int((q[1] >= 0).sum()) if q is not None else 0
-        coarse = (windows >= cfg.replay_min_coarse_windows and llr >= cfg.replay_min_llr
-                  and llr >= cfg.replay_min_llr_per_window * windows)
-        return bool(fine >= cfg.replay_min_fine_matches or coarse)
+        r = keystroke_replay_score(signature, stored, cfg)
+        if r is None:
+            return False
+        soft = (r.presses >= cfg.replay_min_presses and r.margin >= cfg.replay_min_llr
+                and r.margin >= cfg.replay_min_margin_per_press * r.compared
+                and r.llr >= cfg.replay_min_llr_per_press * r.compared)
+        return bool(r.fine >= cfg.replay_min_fine_matches or soft)
     share, n = path_replay_share(signature, stored)
     return bool(n >= cfg.replay_min_points and share >= cfg.replay_min_containment)
 
@@ -387,13 +508,34 @@ def flat_vs_lognormal_llr(x: np.ndarray) -> float:
     return float(-n * math.log(span) - ll_lognormal)
 
 
+def _burst(x: np.ndarray, cfg: GuardConfig) -> np.ndarray:
+    """Waits within bursts: positive, at most ``burst_gap_factor`` x the median (longer ones are
+    pauses), less the longest when over ``field_gap_factor`` x (moving to the next field)."""
+    med = float(np.median(x))
+    b = x[(x > 0) & (x <= cfg.burst_gap_factor * med)]
+    if b.size and b.max() > cfg.field_gap_factor * med:
+        b = np.delete(b, np.argmax(b))
+    return b
+
+
+def _jitter_test(waits: np.ndarray, log_hold_sd: float, cfg: GuardConfig) -> tuple[float, float, float]:
+    """Band (max / min), hold spread (log-sd of holds / of waits) and flat LLR of some waits."""
+    b = _burst(waits, cfg)
+    if b.size < cfg.min_intervals_for_shape or b.min() <= 0:
+        return math.inf, 0.0, -math.inf
+    return (float(b.max() / b.min()), log_hold_sd / max(float(np.log(b).std()), 1e-9),
+            flat_vs_lognormal_llr(b))
+
+
 def keystroke_bot_stats(keys: KeystrokeArrays, cfg: GuardConfig = GuardConfig()) -> dict[str, float]:
     """The timing statistics the keystroke bot rule reads (NaN where too few presses)."""
     p = keystroke_presses(keys)
     dd = np.diff(p.down_t) if len(p) > 1 else np.zeros(0)
     nan = math.nan
     out = {"n_intervals": float(dd.size), "robust_cv": nan, "median_dd_ms": nan,
-           "median_hold_ms": nan, "hold_cv": nan, "fixed_hold_share": nan, "flat_llr": nan, "hold_flat_llr": nan}
+           "median_hold_ms": nan, "hold_cv": nan, "fixed_hold_share": nan, "burst_intervals": nan,
+           "rollovers": nan, "near_releases": nan, "expected_rollovers": nan, "wait_band": nan,
+           "hold_spread": nan, "jitter_llr": nan}
     if dd.size < cfg.min_presses_for_bot_check:
         return out
     med = float(np.median(dd))
@@ -407,10 +549,32 @@ def keystroke_bot_stats(keys: KeystrokeArrays, cfg: GuardConfig = GuardConfig())
         # Share of holds at the median within the collector's resolution: a script's fixed hold
         # gives ~1; a person's holds on a coarse clock can share the median often (MAD 0), not ~always.
         out["fixed_hold_share"] = float(np.mean(np.abs(hold - mh) <= max(2.0, 0.02 * mh)))
-    burst = dd[(dd > 0) & (dd <= cfg.burst_gap_factor * med)]
-    if burst.size >= cfg.min_intervals_for_shape and hold.size >= cfg.min_intervals_for_shape:
-        out["flat_llr"] = flat_vs_lognormal_llr(burst)
-        out["hold_flat_llr"] = flat_vs_lognormal_llr(np.maximum(hold, 0.1))
+    else:
+        return out
+    # Rollover and jitter statistics on presses with a release, a chord (a press released
+    # inside the one before it, as a held Shift and its key) counted as one press.
+    down, up = p.down_t[np.isfinite(p.hold)], p.up_t[np.isfinite(p.hold)]
+    outer = np.r_[True, up[1:] > np.maximum.accumulate(up)[:-1]]
+    down, up = down[outer], up[outer]
+    if down.size < cfg.min_presses_for_bot_check + 1:
+        return out
+    gap, h = np.diff(down), np.maximum(up - down, 0.1)
+    burst = (gap > 0) & (gap <= cfg.burst_gap_factor * med)
+    reach = h[:-1] / np.maximum(gap, 1e-9)  # > 1: the next key went down before this one came up
+    bd = np.sort(_burst(gap, cfg))
+    out["burst_intervals"] = float(bd.size)
+    out["rollovers"] = float(np.sum(reach > 1))
+    out["near_releases"] = float(np.sum(burst & (reach >= cfg.bot_near_release) & (reach <= 1)))
+    # Rollovers a person would make with these holds and intervals paired at random (people's
+    # holds hardly depend on the next interval): no rollover has probability ~exp(-expected).
+    out["expected_rollovers"] = float(np.searchsorted(bd, h, side="left").sum()) / max(h.size, 1)
+    lsd = float(np.log(h).std())
+    # A script waits either between presses (down-down) or after each release (up-down).
+    tests = [_jitter_test(gap, lsd, cfg), _jitter_test(gap - h[:-1], lsd, cfg)]
+    band, spread, llr = min(tests)
+    out["wait_band"], out["hold_spread"] = band, spread
+    if math.isfinite(band):
+        out["jitter_llr"] = llr + flat_vs_lognormal_llr(h) + (out["expected_rollovers"] if not out["rollovers"] else 0.0)
     return out
 
 
@@ -427,8 +591,13 @@ def keystroke_bot_reasons(stats: dict[str, float], cfg: GuardConfig = GuardConfi
         out.append("zero_holds")
     if stats["fixed_hold_share"] >= cfg.bot_min_fixed_hold_share:
         out.append("fixed_holds")
-    if stats["flat_llr"] > cfg.bot_max_flat_llr and stats["hold_flat_llr"] > cfg.bot_max_hold_flat_llr:
-        out.append("flat_intervals")
+    no_rollover = stats["rollovers"] == 0
+    if no_rollover and stats["near_releases"] >= max(cfg.bot_min_near_releases,
+                                                     cfg.bot_min_near_release_share * stats["burst_intervals"]):
+        out.append("releases_before_next_key")
+    if (no_rollover and stats["wait_band"] <= cfg.bot_max_wait_band
+            and stats["hold_spread"] >= cfg.bot_min_hold_spread and stats["jitter_llr"] >= cfg.bot_min_jitter_llr):
+        out.append("uniform_jitter")
     return out  # comparisons with NaN are False: too little evidence flags nothing
 
 
