@@ -1,7 +1,7 @@
 """Serving benchmark: the real API under a bounded concurrent load of score requests, on loopback.
 
     python bench/serving.py [--bundle bundles/sample.pt] [--concurrency 32] [--requests 2000]
-                            [--workers 1] [--max-seconds 40] [--rate RPS]
+                            [--workers 1] [--max-seconds 40] [--rate RPS] [--keys-only] [--columnar]
 
 Starts ``uvicorn serving.app:app`` in a subprocess on 127.0.0.1 (``serving.launch``: a free
 port, a temporary SQLite file, its own API key and secret), enrolls a few synthetic users over HTTP, then
@@ -15,7 +15,9 @@ JSON line:
 Each request is a distinct desktop session of about 100 key events and 300 pointer events
 (synthetic login sessions of the enrolled user, joined back to back and cut to size; every
 request's intervals get their own jitter so the replay guard does not short-cut it). The
-request bodies are built before the clock starts. Latency is measured by the client, so it
+request bodies are built before the clock starts. ``--columnar`` sends each session in the
+contract's columnar form (one array per field and modality, :mod:`biometrics.columnar`)
+instead of lists of events. Latency is measured by the client, so it
 includes HTTP and JSON on both sides; the load generator shares the machine's cores with
 the server. Traffic stays on loopback.
 
@@ -63,6 +65,15 @@ def _compose(parts: list) -> dict:
             break
     return {"schema_version": 2, "keystrokes": keys[:TARGET_KEY_EVENTS],
             "pointer": pointer[:TARGET_POINTER_EVENTS], "meta": parts[0].model_dump(mode="json")["meta"]}
+
+
+def columnar_body(body: bytes) -> bytes:
+    """A request body with its session in the columnar form (the same session)."""
+    from biometrics.columnar import session_columns
+    from biometrics.events import Session
+
+    d = json.loads(body)
+    return json.dumps({**d, "session": session_columns(Session.model_validate(d["session"]))}).encode()
 
 
 def _without_pointer(body: dict) -> dict:
@@ -241,6 +252,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--label", default=None,
                     help="also record the result under this name in bench/results/serving.json")
     ap.add_argument("--keys-only", action="store_true", help="keystroke-only sessions (no pointer events)")
+    ap.add_argument("--columnar", action="store_true",
+                    help="send sessions in the columnar form (one array per field) instead of event lists")
     args = ap.parse_args(argv)
     if args.concurrency < 1 or args.requests < 1 or args.workers < 1:
         ap.error("--concurrency, --requests and --workers must be at least 1")
@@ -250,6 +263,8 @@ def main(argv: list[str] | None = None) -> None:
     enroll, bodies, sizes = build_bodies(args.users, 3, args.requests + args.warmup, args.seed)
     if args.keys_only:
         bodies = [json.dumps(_without_pointer(json.loads(b))).encode() for b in bodies]
+    if args.columnar:
+        bodies = [columnar_body(b) for b in bodies]
     secret = {"BIOMETRICS_USER_ID_SECRET": "bench-secret-0123456789abcdef"}
     with tempfile.TemporaryDirectory(prefix="bench-serving-") as tmp, \
             running_server_process(args.bundle, Path(tmp) / "bench.db", {API_KEY: "bench"}, args.workers,
@@ -257,6 +272,7 @@ def main(argv: list[str] | None = None) -> None:
         result = asyncio.run(drive(args, base_url, enroll, bodies, proc.pid))
     result.update(bundle=str(args.bundle), key_events=round(float(sizes[0]), 1),
                   pointer_events=0.0 if args.keys_only else round(float(sizes[1]), 1), cpus=os.cpu_count(),
+                  body="columnar" if args.columnar else "event lists",
                   command="python bench/serving.py " + " ".join(argv if argv is not None else sys.argv[1:]))
     print(json.dumps(result))
     if args.label:

@@ -8,23 +8,27 @@ timed with the process's CPU clock (stable where wall-clock figures on a shared 
 not), one core, after a warm-up:
 
 - ``parse``: the body's bytes to a validated contract session (``serving.body`` parser and
-  the pydantic model, as the route does);
+  the pydantic model, as the route does); ``parse_columnar``: the same session sent in the
+  columnar form (one array per field, :mod:`biometrics.columnar`);
 - ``arrays``: the session's columnar arrays, built once (while the session validates, so
   inside ``parse``) and shared by every stage below;
 - per scorer: ``items`` (tokens or items of its unit), ``encoder`` (embedding), ``head``
   (the anomaly against the enrolled profile);
 - ``guards``: bot checks, replay sketches and the replay search against the profile;
 - ``service``: the whole ``BiometricService.score`` on freshly parsed sessions (arrays,
-  observe, store transaction, decision record), so ``service`` minus the stages above is the
-  store's share.
+  observe, store read, decision record and replay signatures written behind, their batches
+  included), so ``service`` minus the stages above is the store's share;
+- ``app`` / ``app_columnar``: the whole ASGI app in process (middleware, routing, auth,
+  parse, service, response), without sockets; ``app`` minus ``parse + service`` is FastAPI's
+  share, and ``bench/serving.py``'s server CPU minus ``app`` is uvicorn's (HTTP, sockets).
 
-HTTP's share is the server CPU per request of ``bench/serving.py`` minus ``parse + service``.
 Prints one JSON object (milliseconds of CPU per request).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
 import tempfile
@@ -36,10 +40,10 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.serving import _without_pointer, build_bodies
+from bench.serving import API_KEY, _without_pointer, build_bodies, columnar_body
 from biometrics.events import Session
 from biometrics.guards import bot_like, signatures
-from serving.app import build_service
+from serving.app import build_service, create_app
 from serving.body import parse_json_body
 from serving.settings import Settings
 
@@ -62,7 +66,9 @@ def breakdown(service, bodies: list[bytes]) -> dict:
         return [(p["user_id"], Session.model_validate(p["session"])) for p in parsed]
 
     scorer = service.scorer
-    out = {"parse": cpu_ms(lambda b: Session.model_validate(parse_json_body(b)["session"]), bodies)}
+    out = {"parse": cpu_ms(lambda b: Session.model_validate(parse_json_body(b)["session"]), bodies),
+           "parse_columnar": cpu_ms(lambda b: Session.model_validate(parse_json_body(b)["session"]),
+                                    [columnar_body(b) for b in bodies])}
     sessions = fresh()
     out["arrays"] = cpu_ms(lambda us: (us[1].keystroke_arrays(), us[1].pointer_arrays(), us[1].touch_arrays()),
                            sessions)  # built once per session, shared by every stage below
@@ -89,10 +95,56 @@ def breakdown(service, bodies: list[bytes]) -> dict:
     observed = [(u, scorer.observe(x)) for u, x in sessions]
     out["guards.replay_search"] = cpu_ms(lambda uo: uo[1].replayed(profiles[uo[0]], service.scorer.config.guards),
                                          observed)
-    out["service"] = cpu_ms(lambda us: service.score(TENANT, us[0], us[1]), fresh())
-    staged = sum(v for k, v in out.items() if k not in ("parse", "service"))
+    sessions = fresh()
+    start = time.process_time()
+    for user, session in sessions:
+        service.score(TENANT, user, session)
+    service.store.flush()  # the writes behind the answers count too
+    out["service"] = (time.process_time() - start) / max(1, len(sessions)) * 1e3
+    staged = sum(v for k, v in out.items() if k not in ("parse", "parse_columnar", "service"))
     out["store_and_rest"] = out["service"] - staged
     return {k: round(v, 3) for k, v in out.items()}
+
+
+async def _asgi(app, path: str, body: bytes) -> int:
+    """One POST through the ASGI app, in process; its status."""
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+             "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
+             "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                         (b"x-api-key", API_KEY.encode())],
+             "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80), "state": {}}
+    messages = [{"type": "http.request", "body": body, "more_body": False}]
+    status = []
+
+    async def receive():
+        return messages.pop() if messages else await asyncio.Event().wait()
+
+    async def send(message):
+        if message["type"] == "http.response.start":
+            status.append(message["status"])
+
+    await app(scope, receive, send)
+    return status[0]
+
+
+async def app_cpu_ms(bundle: Path, db: str, enroll: dict, bodies: dict[str, list[bytes]]) -> dict[str, float]:
+    """CPU ms per score request of the whole app in process, per kind of body (after a warm-up)."""
+    app = create_app(Settings(bundle_path=bundle, database_url=db, api_keys={API_KEY: TENANT},
+                              user_id_secret="bench-secret-0123456789abcdef"))
+    out = {}
+    async with app.router.lifespan_context(app):
+        for user, sessions in enroll.items():
+            for body in sessions:
+                assert await _asgi(app, f"/v1/users/{user}/enroll", body) == 200
+        for name, items in bodies.items():
+            for body in items[:10]:
+                await _asgi(app, "/v1/score", body)
+            start = time.process_time()
+            for body in items[10:]:
+                assert await _asgi(app, "/v1/score", body) == 200
+            app.state.service.store.flush()
+            out[name] = round((time.process_time() - start) / max(1, len(items) - 10) * 1e3, 3)
+    return out
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -114,7 +166,16 @@ def main(argv: list[str] | None = None) -> None:
         rest = bodies[len(warm):]
         half = len(rest) // 2
         desktop = breakdown(service, rest[:half])
-        keys = breakdown(service, [json.dumps(_without_pointer(json.loads(b))).encode() for b in rest[half:]])
+        keys_bodies = [json.dumps(_without_pointer(json.loads(b))).encode() for b in rest[half:]]
+        keys = breakdown(service, keys_bodies)
+        service.store.close()
+        app = asyncio.run(app_cpu_ms(args.bundle, f"sqlite:///{tmp}/app.db", enroll, {
+            "desktop_keys_and_pointer": rest[:half], "keystrokes_only": keys_bodies}))
+        desktop["app"], keys["app"] = app["desktop_keys_and_pointer"], app["keystrokes_only"]
+        app = asyncio.run(app_cpu_ms(args.bundle, f"sqlite:///{tmp}/app_columnar.db", enroll, {
+            "desktop_keys_and_pointer": [columnar_body(b) for b in rest[:half]],
+            "keystrokes_only": [columnar_body(b) for b in keys_bodies]}))
+        desktop["app_columnar"], keys["app_columnar"] = app["desktop_keys_and_pointer"], app["keystrokes_only"]
     print(json.dumps({"bundle": str(args.bundle), "requests": len(rest), "key_events": float(sizes[0]),
                       "pointer_events": float(sizes[1]), "cpu_ms_per_request": {
                           "desktop_keys_and_pointer": desktop, "keystrokes_only": keys},

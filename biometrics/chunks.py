@@ -179,7 +179,7 @@ class ChunkedSession:
         if chunk.signals.paste < self.signals.paste or chunk.signals.autofill < self.signals.autofill:
             raise ChunkSequenceError("signals are counts since the session start: a chunk's counts "
                                      "cannot be lower than the previous chunk's")
-        lists = {name: getattr(chunk, name) for name in EVENT_LISTS}
+        lists = {name: list(getattr(chunk, name)) for name in EVENT_LISTS}  # a columnar chunk's events too
         for name, chunk_events in lists.items():
             if chunk_events:
                 check_continues(name, self.last_t.get(name), [chunk_events[0].t])

@@ -32,13 +32,21 @@ arrays directly, so training and serving share one feature path.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import dataclass, fields, replace
 from enum import IntEnum
 from typing import Literal, TypeVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 
 SCHEMA_VERSION = 2
 SUPPORTED_SCHEMA_VERSIONS: tuple[int, ...] = (SCHEMA_VERSION,)
@@ -191,6 +199,11 @@ class SessionSignals(BaseModel):
 def _check_values(name: str, t: np.ndarray, coords: dict[str, np.ndarray]) -> None:
     """Every timestamp finite, >= 0 and within the session limit; every coordinate finite and
     within +-MAX_COORD; the first bad value named by its event (as the per-field messages were)."""
+    # One reduction per array when all is well (NaN fails every comparison); the search below
+    # for the value to name runs only when something is not.
+    if not t.size or (0.0 <= t.min() and t.max() <= MAX_SESSION_MS
+                      and all(np.abs(c).max() <= MAX_COORD for c in coords.values())):
+        return
     for field, v, bad in (
             ("t", t, ~np.isfinite(t)),
             ("t", t, t < 0),
@@ -229,19 +242,23 @@ def _check_stream(events: list[_Event], name: str, t: np.ndarray) -> None:
 
 
 def _check_presses(keys: KeystrokeArrays) -> None:
-    """Each press id has at most one down and one up, and its up does not come before its down."""
+    """Each press id has at most one down and one up, and its up does not come before its down
+    (the smallest offending id named). Press ids are validated to lie in [0, MAX_EVENTS_PER_MODALITY):
+    counted and placed by index, no sorting."""
     if not keys.t.size:
         return
     press, down = keys.press.astype(np.int64), keys.is_down
+    size = int(press.max()) + 1
+    where = {}
     for is_down, name in ((True, "down"), (False, "up")):
         ids = press[down == is_down]
-        uniq, counts = np.unique(ids, return_counts=True)
-        if (counts > 1).any():
-            raise ValueError(f"keystrokes: press {int(uniq[counts > 1][0])} has more than one {name} "
+        dup = np.flatnonzero(np.bincount(ids, minlength=size) > 1)
+        if dup.size:
+            raise ValueError(f"keystrokes: press {int(dup[0])} has more than one {name} "
                              "event (number each press once; drop auto-repeat downs)")
-    pos = np.arange(press.size)
-    common, d, u = np.intersect1d(press[down], press[~down], assume_unique=True, return_indices=True)
-    late = common[pos[~down][u] < pos[down][d]]
+        where[is_down] = np.full(size, -1)
+        where[is_down][ids] = np.flatnonzero(down == is_down)  # each id's position in the list
+    late = np.flatnonzero((where[True] >= 0) & (where[False] >= 0) & (where[False] < where[True]))
     if late.size:
         raise ValueError(f"keystrokes: the up of press {int(late[0])} comes before its down")
 
@@ -394,6 +411,20 @@ class Session(BaseModel):
                                     description="input that did not come from keystrokes (counts only)")
     meta: SessionMeta = Field(default_factory=SessionMeta, description="the device, without identifiers")
 
+    @model_validator(mode="wrap")
+    @classmethod
+    def _columnar(cls, data, handler):
+        # Events read straight into the columnar arrays, without a model per event (either form:
+        # biometrics.columnar); anything not certainly valid is validated here, event by event.
+        from biometrics.columnar import reads_fast, session_from_columns
+
+        return session_from_columns(data, handler) if reads_fast(data) else handler(data)
+
+    @field_serializer("keystrokes", "pointer", "touch", mode="wrap")
+    def _events_out(self, events, handler):
+        # A columnar session's events are a sequence made on demand: serialized as the list it is.
+        return handler(events if isinstance(events, list) else list(events))
+
     @model_validator(mode="before")
     @classmethod
     def _version(cls, data):
@@ -430,6 +461,12 @@ class Session(BaseModel):
 
     @model_validator(mode="after")
     def _ordered(self) -> Session:
+        self._check_events()
+        return self
+
+    def _check_events(self) -> None:
+        """The checks of every event at once, over the columnar arrays: finite, in range, in time
+        order, presses paired (the columnar form runs the same, :mod:`biometrics.columnar`)."""
         keys, pointer, touch = self.keystroke_arrays(), self.pointer_arrays(), self.touch_arrays()
         _check_values("keystrokes", keys.t, {})
         _check_values("pointer", pointer.t, {"x": pointer.x, "y": pointer.y, "delta_y": pointer.delta_y})
@@ -439,11 +476,25 @@ class Session(BaseModel):
         _check_presses(keys)
         _check_stream(self.pointer, "pointer", pointer.t)
         _check_stream(self.touch, "touch", touch.t)
-        return self
 
     def modalities(self) -> list[str]:
         """Names of the modalities that hold any events."""
         return [m for m in ("keystrokes", "pointer", "touch") if getattr(self, m)]
+
+    def digest(self) -> str:
+        """SHA-256 (hex) of everything the session holds but its ``session_id``: its version, every
+        event (through the columnar arrays, so the event and columnar forms of one session agree),
+        signals and meta. What an idempotency fingerprint hashes instead of the events' JSON."""
+        h = hashlib.sha256(b"biometrics session digest v1\x00%d\x00" % self.schema_version)
+        for arrays in (self.keystroke_arrays(), self.pointer_arrays(), self.touch_arrays()):
+            for f in fields(arrays):
+                a = getattr(arrays, f.name)
+                if a is not None:
+                    a = np.ascontiguousarray(a)
+                    h.update(f"{f.name}:{a.dtype.str}:{a.size}\x00".encode())
+                    h.update(a.tobytes())
+        h.update(self.signals.model_dump_json().encode() + self.meta.model_dump_json().encode())
+        return h.hexdigest()
 
     # The columnar arrays are built once per session and handed out read-only, so validation,
     # features, guards and signatures share one pass. Each is cached with the event list it

@@ -91,9 +91,24 @@ class ProfileConfig:
 
 
 def _frozen(a: np.ndarray) -> np.ndarray:
+    """A read-only float32 C-order array of ``a``: ``a`` itself when nothing can change it (a
+    read-only view of a ``bytes`` blob, as the deserializers below make), else a frozen copy."""
+    if (isinstance(a, np.ndarray) and a.dtype == np.float32 and a.flags.c_contiguous
+            and not a.flags.writeable and _bytes_backed(a)):
+        return a  # a profile read from the store: no copy of every vector on every read
     a = np.array(a, dtype=np.float32, order="C", copy=True)
     a.flags.writeable = False
     return a
+
+
+def _bytes_backed(a: np.ndarray) -> bool:
+    """Whether the memory under ``a`` is an immutable ``bytes`` object (views all the way down)."""
+    base = a.base
+    while isinstance(base, np.ndarray):
+        if base.flags.writeable:
+            return False  # a writeable array under the view: its owner may change it
+        base = base.base
+    return isinstance(base, bytes)
 
 
 @dataclass(frozen=True, eq=False)

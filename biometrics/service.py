@@ -16,6 +16,14 @@ Rules:
   transaction reads the profile, scores against exactly that profile (cheap arithmetic),
   and merges. So concurrent requests for one user lose no update, and two concurrent
   copies of one session cannot both pass the replay guard.
+- **A score writes behind** when the store has ``write_behind_s`` (the API's default): a score
+  without a ``session_id`` that does not update the profile reads it without a write lock, and
+  its decision row and an allowed session's replay signatures are written in batches off the
+  request's path (:meth:`biometrics.store.ProfileStore.read_and_queue`; what a crash loses is
+  said there). One process's scores of one user stay serialized, and its queued signatures
+  count at once; a copy sent to another process within the write-behind time is not caught
+  by its signature. A score that would update the profile is scored again under the user's
+  lock, as without write-behind.
 - **Enrollment refuses** sessions that trip a guard (bot-like timing, a replay of a stored
   session) or hold too little data: an attacker must not be able to enroll a script.
 - **Scoring updates a profile** only when asked (``update_profile``), the profile is
@@ -29,15 +37,18 @@ Rules:
   ``answer_ttl`` (default 10 min). The answer (risk, decision, reasons, enrollment counts:
   no personal data) is recorded in the same per-user transaction that applies the
   request, beside an HMAC-SHA256 fingerprint of the canonical request (keyed with the
-  user-id secret; the request itself is never stored). A retry with the same body gets
-  the recorded answer, and the profile is not touched again (a login flow that retries
-  on a timeout must not trip the replay guard on its own session); the same id with
-  another body raises :class:`SessionConflictError`. Refused sessions record nothing.
+  user-id secret; the session enters it as :meth:`biometrics.events.Session.digest`, so a
+  retry may send it in the event or the columnar form; the request itself is never stored).
+  A retry with the same body gets the recorded answer, and the profile is not touched again
+  (a login flow that retries on a timeout must not trip the replay guard on its own
+  session); the same id with another body raises :class:`SessionConflictError`. Refused
+  sessions record nothing.
 - **Decisions are logged**: every score answer (session id when the request named one, risk,
   decision, model version; no events, no user id) is written to the store's ``decisions``
-  log in the same per-user transaction that scores (a retry that gets a recorded answer
-  logs nothing again). :meth:`BiometricService.feedback` stores the outcome a tenant learnt
-  for a decided session, once (another outcome raises :class:`FeedbackConflictError`);
+  log in the same per-user transaction that scores, or behind it (above) (a retry that gets
+  a recorded answer logs nothing again). :meth:`BiometricService.feedback` stores the outcome
+  a tenant learnt for a decided session, once (another outcome raises
+  :class:`FeedbackConflictError`);
   :meth:`BiometricService.feedback_metrics` joins the two (:mod:`biometrics.feedback`).
   Decisions and outcomes are kept ``decision_retention`` (default 90 days), then purged
   lazily with the expired answers.
@@ -82,6 +93,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+import numpy as np
+
 from biometrics.chunks import ChunkBuffer, ChunkedSession, ChunkProgress, ChunkSequenceError
 from biometrics.events import Session
 from biometrics.feedback import OUTCOMES, FeedbackMetrics, feedback_metrics
@@ -102,7 +115,14 @@ from biometrics.scoring import (
     ScoreResult,
     TenantPolicy,
 )
-from biometrics.store import DecisionRecord, ProfileStore, RequestKey, StoredAnswer, StoredFeedback
+from biometrics.store import (
+    DecisionRecord,
+    ProfileStore,
+    RequestKey,
+    ScoreWrites,
+    StoredAnswer,
+    StoredFeedback,
+)
 
 log = logging.getLogger(__name__)
 
@@ -354,19 +374,16 @@ class BiometricService:
         answer: dict[str, Any] = {}  # result, and the action on the profile (for the shadow)
 
         def merge(current: UserProfile | None) -> UserProfile | None:
+            answer.clear()  # a first, write-behind try may have scored already (see plan)
             if current is None:
                 return None
-            result = self.scorer.score(observed, current, policy)
-            answer["result"] = result
-            if any(r in result.reasons for r in GUARD_REASONS):
-                return None  # a bot or a replay teaches the profile nothing, not even its timing
-            if (update_profile and current.state == "verifying" and observed.vectors and result.decision == "allow"
-                    and may_auto_update(result.risk, self.config)):
-                answer["action"] = "enrolled"
+            result = answer["result"] = self.scorer.score(observed, current, policy)
+            action = self._action(result, current, observed, update_profile)
+            if action is None:
+                return None  # a bot, a replay, a denied or challenged attempt writes nothing
+            answer["action"] = action
+            if action == "enrolled":
                 return self._enroll(current, observed)
-            if result.decision != "allow":
-                return None  # a denied or challenged attempt writes nothing (it cannot flush the replay memory)
-            answer["action"] = "signatures"
             return with_signatures(current, observed, self.config)
 
         session_id = once.session_id if once is not None else None
@@ -375,8 +392,24 @@ class BiometricService:
             result = answer.get("result")
             return None if result is None else _decision_record(session_id, result)
 
+        def plan(current: UserProfile) -> ScoreWrites | None:
+            # The write-behind score: only the decision and the signatures, never an enrollment.
+            result = answer["result"] = self.scorer.score(observed, current, policy)
+            action = self._action(result, current, observed, update_profile)
+            if action is not None:
+                answer["action"] = action
+            if action == "enrolled":
+                return None  # needs the user's lock: merge runs again under it, below
+            sigs = signatures_to_keep(current, observed, self.config) if action == "signatures" else {}
+            return ScoreWrites(_decision_record(None, result), sigs, self.config.max_signatures)
+
         if once is None:
-            profile = self.store.update(tenant, key, merge, decision_of=decision_of)
+            if self.store.writes_behind:  # no write lock; the decision and signatures written behind
+                profile = self.store.read_and_queue(tenant, key, plan)
+                if profile is not None and answer.get("action") == "enrolled":
+                    profile = self.store.update(tenant, key, merge, decision_of=decision_of)
+            else:
+                profile = self.store.update(tenant, key, merge, decision_of=decision_of)
             self._maybe_purge()
             if profile is None or "result" not in answer:
                 raise UnknownUserError(_UNKNOWN_USER)
@@ -400,6 +433,19 @@ class BiometricService:
                  result.decision, result.risk, ",".join(result.reasons) or "-")
         return result, status
 
+    def _action(self, result: ScoreResult, current: UserProfile, observed: Observed,
+                update_profile: bool) -> str | None:
+        """What a score does to the profile: ``enrolled`` (a low-risk session of a verifying profile,
+        when asked), ``signatures`` (an allowed session is remembered against replays) or None."""
+        if any(r in result.reasons for r in GUARD_REASONS):
+            return None  # a bot or a replay teaches the profile nothing, not even its timing
+        if result.decision != "allow":
+            return None  # a denied or challenged attempt writes nothing (it cannot flush the replay memory)
+        if (update_profile and current.state == "verifying" and observed.vectors
+                and may_auto_update(result.risk, self.config)):
+            return "enrolled"
+        return "signatures"
+
     # Chunked sessions --------------------------------------------------------------
 
     def score_chunk(self, tenant: str, user_id: str, chunk: Session, index: int, final: bool,
@@ -421,8 +467,7 @@ class BiometricService:
         key = self.key(tenant, user_id)
         request = self.fingerprint({"operation": "score-chunk", "tenant": tenant, "user_id": user_id,
                                     "update_profile": bool(update_profile), "index": int(index),
-                                    "final": bool(final),
-                                    "session": chunk.model_dump(mode="json", exclude={"session_id"})})
+                                    "final": bool(final), "session": chunk.digest()})
         held = self.chunks.get(tenant, sid)
         if held is not None and (answer := held.answer_to(request)) is not None:
             return answer  # a retry of the last chunk
@@ -472,8 +517,10 @@ class BiometricService:
         """The idempotency key of a request, or None when its session has no id."""
         if session.session_id is None:
             return None
-        request = {"operation": operation, "tenant": tenant, "user_id": user_id,
-                   "session": session.model_dump(mode="json", exclude={"session_id"}), **extra}
+        # The session by its digest (its arrays, not its events' JSON: cheaper, and the same for
+        # the event and the columnar form of one session).
+        request = {"operation": operation, "tenant": tenant, "user_id": user_id, "session": session.digest(),
+                   **extra}
         return RequestKey(operation, str(uuid.UUID(session.session_id)), self.fingerprint(request))
 
     def _not_before(self) -> datetime:
@@ -656,22 +703,25 @@ def _score_from_json(d: dict[str, Any]) -> tuple[ScoreResult, EnrollmentStatus]:
     return result, _status_from_json(d["enrollment"])
 
 
-def with_signatures(profile: UserProfile, observed: Observed, cfg: ProfileConfig) -> UserProfile | None:
-    """The profile with the session's replay signatures added to the modalities it already has.
+def signatures_to_keep(profile: UserProfile, observed: Observed, cfg: ProfileConfig) -> dict[str, np.ndarray]:
+    """The session's replay signatures that an allowed score remembers: one per modality the profile
+    already has (a signature lives beside that modality's embeddings), cut to ``signature_len``."""
+    return {name: sig[: cfg.signature_len] for name, sig in observed.signatures.items()
+            if name in profile.modalities and sig.size}
 
-    A modality the profile lacks gets none: a signature lives beside that modality's
-    embeddings. Returns None (nothing to write) when no signature applies.
-    """
+
+def with_signatures(profile: UserProfile, observed: Observed, cfg: ProfileConfig) -> UserProfile | None:
+    """The profile with the session's replay signatures (:func:`signatures_to_keep`) added to its
+    modalities' recent rings (the last ``max_signatures`` kept). None (nothing to write) when no
+    signature applies."""
+    keep = signatures_to_keep(profile, observed, cfg)
+    if not keep:
+        return None
     mods = dict(profile.modalities)
-    changed = False
-    for name, sig in observed.signatures.items():
-        m = mods.get(name)
-        if m is None or sig.size == 0:
-            continue
-        sigs = (m.replay_signatures + (sig[: cfg.signature_len],))[-cfg.max_signatures:]
-        mods[name] = dataclasses.replace(m, replay_signatures=sigs)
-        changed = True
-    return dataclasses.replace(profile, modalities=mods) if changed else None
+    for name, sig in keep.items():
+        m = mods[name]
+        mods[name] = dataclasses.replace(m, replay_signatures=(m.replay_signatures + (sig,))[-cfg.max_signatures:])
+    return dataclasses.replace(profile, modalities=mods)
 
 
 def _too_little_data(observed: Observed) -> str:

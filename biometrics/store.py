@@ -42,22 +42,39 @@ the newest revision (``tests/test_migrations.py`` checks).
 
 A PostgreSQL URL may set the schema with libpq options, e.g.
 ``postgresql+psycopg://u:p@host/db?options=-csearch_path%3Dbiometrics``.
+
+**Write-behind scores** (``write_behind_s`` > 0; the API's default): :meth:`ProfileStore.read_and_queue`
+scores against a profile read without any write lock, and the score's writes (its decision row,
+and an allowed session's replay signatures) are queued and written by a background thread in
+batches, one transaction each (:class:`biometrics.write_behind.WriteBehind`), within about
+``write_behind_s``. In this process a queued signature counts at once: a read of the same user
+sees it, and reads by one process of one user are serialized, so two copies of a session sent
+to one process never both pass the replay guard. Other processes see it once written. Every
+other method that reads what scores write (:meth:`get`, the decisions and feedback, and
+:meth:`update` / :meth:`update_once` before their locked read) first writes what is queued, and
+:meth:`close` writes the rest. What a process had queued when it died (killed, out of memory,
+power lost) is lost: at most the last ``write_behind_s`` of decision rows and replay signatures.
+Enrollments, profile updates, idempotency answers and feedback are never deferred.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import hashlib
 import json
 import os
 import re
 import struct
-from collections.abc import Callable, Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Self
 
+import numpy as np
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -77,6 +94,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    bindparam,
     create_engine,
     delete,
     event,
@@ -105,6 +123,7 @@ from biometrics.profiles import (
     versions_from_bytes,
     versions_to_bytes,
 )
+from biometrics.write_behind import WriteBehind
 
 ProfileUpdate = Callable[[UserProfile | None], UserProfile | None]
 
@@ -184,6 +203,22 @@ _FINGERPRINT = re.compile(r"[0-9a-f]{64}")
 _SESSION_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _WRITE = "biometrics_write"  # execution option: this transaction writes (SQLite: BEGIN IMMEDIATE)
 _SCHEMA_LOCK = 0x42494F4D  # PostgreSQL advisory lock id serializing migrations across hosts
+
+
+def _profile_rows() -> Select:
+    mp = modality_profiles
+    return (select(users.c.id, users.c.state, users.c.n_sessions, users.c.created_at,
+                   users.c.updated_at, mp.c.modality, mp.c.model_version, mp.c.embeddings,
+                   mp.c.genuine_mean, mp.c.genuine_sd, mp.c.n_sessions.label("m_n_sessions"),
+                   mp.c.signatures, mp.c.head_state, mp.c.enrolled_signatures, mp.c.enrollment_inputs,
+                   mp.c.other_versions)
+            .select_from(users.outerjoin(mp, mp.c.user_id == users.c.id))
+            .where(users.c.tenant == bindparam("b_tenant"), users.c.user_key == bindparam("b_user_key"))
+            .order_by(mp.c.modality))
+
+
+# Built once: constructing a statement costs more than SQLAlchemy's cached compilation of it.
+_PROFILE_ROWS = _profile_rows()
 
 
 def _check_ids(tenant: str, user_key: str) -> None:
@@ -305,6 +340,36 @@ DecisionOf = Callable[[], DecisionRecord | None]
 
 
 @dataclass(frozen=True)
+class ScoreWrites:
+    """What one score writes behind (:meth:`ProfileStore.read_and_queue`): the decision to log, and
+    per modality the replay signature of an allowed session, appended to that modality's recent
+    ring, which keeps the last ``keep`` (a modality the profile lacks is skipped)."""
+
+    decision: DecisionRecord | None = None
+    signatures: Mapping[str, np.ndarray] = field(default_factory=dict)
+    keep: int = 50
+
+
+#: Scores the profile read by :meth:`ProfileStore.read_and_queue`: what to write, or None.
+ScorePlan = Callable[[UserProfile], ScoreWrites | None]
+
+
+@dataclass(frozen=True, eq=False)
+class _Queued:
+    """One score's writes waiting to be written, with the user row they belong to (eq: identity)."""
+
+    user_id: int
+    tenant: str
+    user_key: str
+    writes: ScoreWrites
+    at: datetime  # when the score answered: the decision row's time
+
+
+#: Stripes of the per-process user locks that serialize reads and queued writes of one user.
+_USER_LOCKS = 64
+
+
+@dataclass(frozen=True)
 class StoredFeedback:
     """The outcome stored for a session; ``created``: stored by this call (else it was already there)."""
 
@@ -315,14 +380,37 @@ class StoredFeedback:
     created: bool
 
 
+def _after_queued_writes(method: Callable) -> Callable:
+    """A locked read-modify-write of one user (``method(self, tenant, user_key, ...)``) that runs
+    in this process's turn of the user, after the queued score writes are written: so ``fn``'s
+    replay check sees every signature this process has queued, as :meth:`read_and_queue` does."""
+
+    @functools.wraps(method)
+    def wrapped(self: ProfileStore, tenant: str, user_key: str, *args: Any, **kwargs: Any) -> Any:
+        with self._user_lock(tenant, user_key):
+            self.flush()
+            return method(self, tenant, user_key, *args, **kwargs)
+
+    return wrapped
+
+
 class ProfileStore:
     """Users' behavioral profiles in SQLite or PostgreSQL, isolated per tenant."""
 
     def __init__(self, url: str = "sqlite:///profiles.db", *, busy_timeout_ms: int = 10_000,
-                 pool_size: int = 5, create_tables: bool = True, profile_key: bytes | None = None) -> None:
+                 pool_size: int = 5, create_tables: bool = True, profile_key: bytes | None = None,
+                 write_behind_s: float = 0.0) -> None:
         """``profile_key``: 32 bytes that encrypt kept enrollment inputs (None: the store neither
-        reads nor writes them); checked against a stored blob when the store opens."""
+        reads nor writes them); checked against a stored blob when the store opens.
+        ``write_behind_s``: how long :meth:`read_and_queue` may keep a score's writes queued
+        (0: it writes them before it returns)."""
+        if write_behind_s < 0:
+            raise ValueError("write_behind_s must not be negative")
         self._cipher = InputsCipher(profile_key) if profile_key is not None else None
+        self._user_locks = [threading.Lock() for _ in range(_USER_LOCKS)]
+        self._unwritten: dict[tuple[str, str], list[_Queued]] = {}  # queued signatures, per user
+        self._unwritten_lock = threading.Lock()
+        self._behind: WriteBehind[_Queued] | None = None
         u = make_url(url)
         backend = u.get_backend_name()
         if backend == "sqlite":
@@ -353,6 +441,14 @@ class ProfileStore:
         if create_tables:
             self.create_tables()
             self.check_profile_key()
+        if write_behind_s > 0:  # started last: a store that failed to open leaves no thread behind
+            self._behind = WriteBehind(self._write_scores, write_behind_s, on_written=self._written,
+                                       name="profile-store-writes")
+
+    @property
+    def writes_behind(self) -> bool:
+        """Whether :meth:`read_and_queue` defers a score's writes (``write_behind_s`` > 0)."""
+        return self._behind is not None
 
     @property
     def keeps_inputs(self) -> bool:
@@ -431,16 +527,9 @@ class ProfileStore:
     # Reading -----------------------------------------------------------------------
 
     @staticmethod
-    def _select(tenant: str, user_key: str) -> Select:
-        mp = modality_profiles
-        return (select(users.c.id, users.c.state, users.c.n_sessions, users.c.created_at,
-                       users.c.updated_at, mp.c.modality, mp.c.model_version, mp.c.embeddings,
-                       mp.c.genuine_mean, mp.c.genuine_sd, mp.c.n_sessions.label("m_n_sessions"),
-                       mp.c.signatures, mp.c.head_state, mp.c.enrolled_signatures, mp.c.enrollment_inputs,
-                       mp.c.other_versions)
-                .select_from(users.outerjoin(mp, mp.c.user_id == users.c.id))
-                .where(users.c.tenant == tenant, users.c.user_key == user_key)
-                .order_by(mp.c.modality))
+    def _rows(conn: Connection, tenant: str, user_key: str) -> Sequence[Row]:
+        """The user's row joined with its modality rows (none: no such user)."""
+        return conn.execute(_PROFILE_ROWS, {"b_tenant": tenant, "b_user_key": user_key}).all()
 
     def _inputs(self, tenant: str, user_key: str, row: Row):
         """The decrypted kept inputs of a row (None without any, or without a key to read them)."""
@@ -463,8 +552,9 @@ class ProfileStore:
     def get(self, tenant: str, user_key: str) -> UserProfile | None:
         """The stored profile of a user in a tenant, or None."""
         _check_ids(tenant, user_key)
+        self.flush()  # this process's queued score writes first
         with self._transaction(write=False) as conn:
-            rows = conn.execute(self._select(tenant, user_key)).all()
+            rows = self._rows(conn, tenant, user_key)
         return self._profile(tenant, user_key, rows) if rows else None
 
     def user_keys(self, after: int = 0, limit: int = 500) -> list[tuple[int, str, str]]:
@@ -518,6 +608,7 @@ class ProfileStore:
 
     # Writing -----------------------------------------------------------------------
 
+    @_after_queued_writes
     def update(self, tenant: str, user_key: str, fn: ProfileUpdate, *,
                decision_of: DecisionOf | None = None) -> UserProfile | None:
         """Atomically replace a user's profile with ``fn(stored profile or None)``.
@@ -545,6 +636,7 @@ class ProfileStore:
                     self._log_decision(conn, tenant, user_id, decision)
         return new if new is not None else current
 
+    @_after_queued_writes
     def update_once(self, tenant: str, user_key: str, fn: ProfileUpdate, key: RequestKey,
                     answer_of: AnswerOf, *, not_before: datetime,
                     decision_of: DecisionOf | None = None) -> StoredAnswer | None:
@@ -617,15 +709,117 @@ class ProfileStore:
 
     @staticmethod
     def _log_decision(conn: Connection, tenant: str, user_id: int, d: DecisionRecord) -> None:
-        conn.execute(insert(decisions).values(
-            tenant=tenant, session_id=d.session_id, user_id=user_id, risk=float(d.risk),
-            decision=d.decision, by_policy=bool(d.by_policy), model_version=d.model_version,
-            created_at=datetime.now(UTC)))
+        conn.execute(insert(decisions).values(**_decision_values(tenant, user_id, d, datetime.now(UTC))))
+
+    # Write-behind scores -------------------------------------------------------------
+
+    def read_and_queue(self, tenant: str, user_key: str, plan: ScorePlan) -> UserProfile | None:
+        """Score against the stored profile without a write lock, and write what the score
+        writes behind (see the module docstring): ``plan(profile)`` gets the stored profile with
+        this process's queued signatures, and its :class:`ScoreWrites` are queued (written before
+        returning when the store has no ``write_behind_s``). Returns the profile ``plan`` got;
+        None (``plan`` not called) when the user has no profile.
+
+        One process's calls for one user are serialized; ``plan`` must not write the store.
+        """
+        _check_ids(tenant, user_key)
+        with self._user_lock(tenant, user_key):
+            # Taken before the read: a batch written in between is then seen twice (and counted
+            # once, _with_unwritten), never missed.
+            with self._unwritten_lock:
+                queued = list(self._unwritten.get((tenant, user_key), ()))
+            with self._transaction(write=False) as conn:
+                rows = self._rows(conn, tenant, user_key)
+            if not rows:
+                return None
+            profile = _with_unwritten(self._profile(tenant, user_key, rows), queued)
+            writes = plan(profile)
+            if writes is None or (writes.decision is None and not writes.signatures):
+                return profile
+            item = _Queued(int(rows[0].id), tenant, user_key, writes, datetime.now(UTC))
+            if self._behind is None:
+                self._write_scores([item])
+                return profile
+            if writes.signatures:  # counted before it is queued: the writer may write it at once
+                with self._unwritten_lock:
+                    self._unwritten.setdefault((tenant, user_key), []).append(item)
+            try:
+                self._behind.put(item)
+            except BaseException:  # not queued (the store fails): not counted either
+                self._written([item])
+                raise
+        return profile
+
+    def _user_lock(self, tenant: str, user_key: str) -> threading.Lock:
+        """This process's lock of a user (striped: a few users share one)."""
+        return self._user_locks[hash((tenant, user_key)) % _USER_LOCKS]
+
+    def flush(self) -> None:
+        """Write every score write queued so far (:meth:`read_and_queue`); a no-op without write-behind."""
+        if self._behind is not None:
+            self._behind.flush()
+
+    def _write_scores(self, batch: list[_Queued]) -> None:
+        """One transaction: the batch's decision rows, and its signatures appended to each modality's
+        ring, for the users that still exist (an erased user's writes are dropped)."""
+        ids = sorted({q.user_id for q in batch})
+        with self._transaction(write=True) as conn:
+            # Locked in id order (PostgreSQL), as update() locks one: no lost update, no deadlock.
+            live = {tuple(r) for r in conn.execute(
+                select(users.c.id, users.c.tenant, users.c.user_key).where(users.c.id.in_(ids))
+                .order_by(users.c.id).with_for_update())}
+            batch = [q for q in batch if (q.user_id, q.tenant, q.user_key) in live]
+            rows = [_decision_values(q.tenant, q.user_id, q.writes.decision, q.at)
+                    for q in batch if q.writes.decision is not None]
+            if rows:
+                conn.execute(insert(decisions), rows)
+            self._append_signatures(conn, [q for q in batch if q.writes.signatures])
+
+    @staticmethod
+    def _append_signatures(conn: Connection, batch: list[_Queued]) -> None:
+        if not batch:
+            return
+        mp = modality_profiles
+        found = conn.execute(select(mp.c.user_id, mp.c.modality, mp.c.signatures)
+                             .where(mp.c.user_id.in_(sorted({q.user_id for q in batch}))))
+        rings = {(r.user_id, r.modality): vectors_from_bytes(r.signatures) for r in found}
+        changed = set()
+        for q in batch:  # in the order scored
+            for name, sig in q.writes.signatures.items():
+                if (q.user_id, name) in rings:  # else the modality went meanwhile
+                    rings[q.user_id, name] = (rings[q.user_id, name] + (sig,))[-q.writes.keep:]
+                    changed.add((q.user_id, name))
+        if changed:
+            conn.execute(update(mp).where(mp.c.user_id == bindparam("b_user_id"),
+                                          mp.c.modality == bindparam("b_modality"))
+                         .values(signatures=bindparam("b_signatures")),
+                         [{"b_user_id": u, "b_modality": m, "b_signatures": vectors_to_bytes(rings[u, m])}
+                          for u, m in sorted(changed)])
+
+    def _written(self, batch: list[_Queued]) -> None:
+        """A batch is committed: its signatures are now read from the store, not from the queue."""
+        done = {id(q) for q in batch}
+        with self._unwritten_lock:
+            for user in {(q.tenant, q.user_key) for q in batch if q.writes.signatures}:
+                left = [q for q in self._unwritten.get(user, ()) if id(q) not in done]
+                if left:
+                    self._unwritten[user] = left
+                else:
+                    self._unwritten.pop(user, None)
+
+    def _forget_queued(self, tenant: str, user_key: str) -> None:
+        """Drop an erased user's queued writes (a batch in flight finds the user gone, or is erased after)."""
+        if self._behind is None:
+            return
+        self._behind.discard(lambda q: q.tenant == tenant and q.user_key == user_key)
+        with self._unwritten_lock:
+            self._unwritten.pop((tenant, user_key), None)
 
     # Decisions and feedback ----------------------------------------------------------
 
     def count_decisions(self, tenant: str) -> int:
         """Number of logged decisions in a tenant."""
+        self.flush()
         with self._transaction(write=False) as conn:
             return int(conn.execute(select(func.count()).select_from(decisions)
                                     .where(decisions.c.tenant == tenant)).scalar_one())
@@ -643,6 +837,7 @@ class ProfileStore:
         written and that one is returned (``created`` False; the caller compares outcomes)."""
         if not isinstance(session_id, str) or not _SESSION_ID.fullmatch(session_id):
             raise ValueError("session_id must be a lower-case canonical UUID")
+        self.flush()  # the decision may still be queued (write-behind)
         fb = feedback
         try:
             with self._transaction(write=True) as conn:
@@ -679,6 +874,7 @@ class ProfileStore:
     def labelled_decisions(self, tenant: str) -> list[LabelledDecision]:
         """Every logged decision of the tenant whose session has a stored outcome, joined with it."""
         d, fb = decisions, feedback
+        self.flush()
         with self._transaction(write=False) as conn:
             found = conn.execute(
                 select(d.c.session_id, d.c.model_version, d.c.risk, d.c.decision, d.c.by_policy,
@@ -715,8 +911,7 @@ class ProfileStore:
                 user_id = conn.execute(lock.with_for_update()).scalar_one()
         current: UserProfile | None = None
         if not claimed:
-            rows = conn.execute(self._select(tenant, user_key)).all()
-            current = self._profile(tenant, user_key, rows)
+            current = self._profile(tenant, user_key, self._rows(conn, tenant, user_key))
         return user_id, claimed, current
 
     def _claim(self, conn: Connection, tenant: str, user_key: str) -> int | None:
@@ -763,8 +958,9 @@ class ProfileStore:
             conn.execute(delete(mp).where(mp.c.user_id == user_id, mp.c.modality.in_(gone)))
 
     def delete(self, tenant: str, user_key: str) -> bool:
-        """Erase a user's profile, all its rows; False when there was none."""
+        """Erase a user's profile, all its rows, and its queued score writes; False when there was none."""
         _check_ids(tenant, user_key)
+        self._forget_queued(tenant, user_key)
         with self._transaction(write=True) as conn:
             user_id = conn.execute(select(users.c.id).where(users.c.tenant == tenant,
                                                            users.c.user_key == user_key)
@@ -789,7 +985,9 @@ class ProfileStore:
             raw.close()
 
     def close(self) -> None:
-        """Close every pooled connection."""
+        """Write the queued score writes, then close every pooled connection."""
+        if self._behind is not None:
+            self._behind.close()
         self._engine.dispose()
 
     def __enter__(self) -> Self:
@@ -800,6 +998,28 @@ class ProfileStore:
 
     def __repr__(self) -> str:
         return f"ProfileStore({self._engine.url!r})"
+
+
+def _decision_values(tenant: str, user_id: int, d: DecisionRecord, at: datetime) -> dict:
+    """The ``decisions`` row of one score answer."""
+    return {"tenant": tenant, "session_id": d.session_id, "user_id": user_id, "risk": float(d.risk),
+            "decision": d.decision, "by_policy": bool(d.by_policy), "model_version": d.model_version,
+            "created_at": at}
+
+
+def _with_unwritten(profile: UserProfile, queued: Sequence[_Queued]) -> UserProfile:
+    """The profile with queued replay signatures appended, in the order scored, as their write will
+    append them; one the read already holds (its batch was written meanwhile) is not added again."""
+    mods, changed = dict(profile.modalities), False
+    for q in queued:
+        for name, sig in q.writes.signatures.items():
+            m = mods.get(name)
+            if m is None or any(s.shape == sig.shape and np.array_equal(s, sig) for s in m.replay_signatures):
+                continue
+            ring = (m.replay_signatures + (sig,))[-q.writes.keep:]
+            mods[name] = dataclasses.replace(m, replay_signatures=ring)
+            changed = True
+    return dataclasses.replace(profile, modalities=mods) if changed else profile
 
 
 def _modality_values(m: ModalityProfile, before: ModalityProfile | None) -> dict:

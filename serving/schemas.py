@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
+from fastapi import Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from biometrics.chunks import MAX_CHUNKS, ChunkProgress
@@ -86,6 +87,12 @@ class _In(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
+def json_response(model: BaseModel) -> Response:
+    """An answer model as the JSON FastAPI writes for it (pydantic's serializer, the same bytes),
+    without FastAPI validating the returned model again first (a copy and a thread hop per answer)."""
+    return Response(model.model_dump_json(), media_type="application/json")
+
+
 # Users ------------------------------------------------------------------------------
 
 
@@ -94,7 +101,9 @@ class EnrollIn(_In):
 
     model_config = ConfigDict(json_schema_extra={"examples": [ENROLL_EXAMPLE]})
 
-    session: Session = Field(description="the genuine session (contract v2) to add to the profile")
+    session: Session = Field(description="the genuine session (contract v2) to add to the profile; each "
+                                         "modality a list of events or, in the columnar form, an object "
+                                         "of one array per event field (docs/session_contract.md)")
 
 
 class ModalityStatusOut(BaseModel):
@@ -171,7 +180,9 @@ class ScoreIn(_In):
 
     user_id: UserId
     session: Session = Field(description="the login session (contract v2) to score; with chunk, the "
-                                         "events since the previous chunk, under the session's session_id")
+                                         "events since the previous chunk, under the session's session_id. "
+                                         "Each modality a list of events or, in the columnar form, an object "
+                                         "of one array per event field (docs/session_contract.md)")
     update_profile: bool = Field(
         False, description="let a low-risk session of a verifying profile update it "
                            "(anti-poisoning rules apply; in chunks, the same in every chunk, and only "

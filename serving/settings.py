@@ -139,6 +139,13 @@ class Settings(BaseSettings):
     idempotency_ttl_s: int = Field(600, ge=10, le=30 * 86_400,
                                    description="seconds the answer to a request with a session_id is "
                                                "kept, so a retry gets it again (then deleted)")
+    write_behind_ms: float = Field(
+        20.0, ge=0.0, le=10_000.0,
+        description="milliseconds a score's decision row and an allowed session's replay signatures may "
+                    "wait to be written, in batches, off the request's path (a crash loses at most that "
+                    "much of them; another process sees a signature once written); 0: written in the "
+                    "score's own locked transaction. Enrollments, profile updates and idempotent answers "
+                    "are never deferred")
     decision_retention_days: int = Field(90, ge=1, le=3650,
                                          description="days score decisions and outcome feedback are "
                                                      "kept (then purged lazily)")

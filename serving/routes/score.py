@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, HTTPException, status
+from fastapi import APIRouter, Body, HTTPException, Response, status
 
 from biometrics.chunks import ChunkBufferFullError, ChunkRejectedError, ChunkSequenceError
 from biometrics.service import BiometricService, SessionConflictError, UnknownUserError
 from serving.body import BODY_ERRORS, JsonBodyRoute
 from serving.deps import MetricsDep, ServiceDep, TenantDep
 from serving.routes.health import Metrics
-from serving.schemas import SCORE_EXAMPLES, ErrorOut, ScoreIn, ScoreOut
+from serving.schemas import SCORE_EXAMPLES, ErrorOut, ScoreIn, ScoreOut, json_response
 
 router = APIRouter(prefix="/v1", tags=["score"], route_class=JsonBodyRoute)
 
@@ -40,7 +40,7 @@ router = APIRouter(prefix="/v1", tags=["score"], route_class=JsonBodyRoute)
                          "answer again. Chunks in progress are held by the API process that received "
                          "them: with several processes, route a session's chunks to one.")
 def score_session(body: Annotated[ScoreIn, Body(openapi_examples=SCORE_EXAMPLES)], tenant: TenantDep,
-                  service: ServiceDep, metrics: MetricsDep) -> ScoreOut:
+                  service: ServiceDep, metrics: MetricsDep) -> Response:
     if body.chunk is not None:
         return _score_chunk(body, tenant, service, metrics)
     try:
@@ -50,10 +50,10 @@ def score_session(body: Annotated[ScoreIn, Body(openapi_examples=SCORE_EXAMPLES)
     except SessionConflictError as err:
         raise HTTPException(status.HTTP_409_CONFLICT, str(err)) from None
     metrics.observe_score(tenant, result)
-    return ScoreOut.of(result, enrollment)
+    return json_response(ScoreOut.of(result, enrollment))
 
 
-def _score_chunk(body: ScoreIn, tenant: str, service: BiometricService, metrics: Metrics) -> ScoreOut:
+def _score_chunk(body: ScoreIn, tenant: str, service: BiometricService, metrics: Metrics) -> Response:
     """One chunk of a session; decisions and reasons are counted for the final answer only."""
     assert body.chunk is not None
     try:
@@ -70,4 +70,4 @@ def _score_chunk(body: ScoreIn, tenant: str, service: BiometricService, metrics:
                             headers={"Retry-After": str(err.retry_after_s)}) from None
     if progress.final:
         metrics.observe_score(tenant, result)
-    return ScoreOut.of(result, enrollment, progress)
+    return json_response(ScoreOut.of(result, enrollment, progress))

@@ -16,6 +16,7 @@ from serving.schemas import (
     EnrollIn,
     ErrorOut,
     UserOut,
+    json_response,
 )
 
 router = APIRouter(prefix="/v1/users", tags=["users"], route_class=JsonBodyRoute)
@@ -33,14 +34,14 @@ ENROLL_ERRORS = {**BODY_ERRORS, **ERRORS, 409: {"model": ErrorOut}}
              description="Idempotent by `session.session_id`: a retry with the same body gets the first "
                          "answer; the same id with another body is a 409.")
 def enroll_user(user_id: UserIdPath, body: Annotated[EnrollIn, Body(openapi_examples=ENROLL_EXAMPLES)],
-                tenant: TenantDep, service: ServiceDep) -> UserOut:
+                tenant: TenantDep, service: ServiceDep) -> Response:
     try:
         enrollment = service.enroll(tenant, user_id, body.session)
     except SessionRejectedError as err:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(err)) from None
     except SessionConflictError as err:
         raise HTTPException(status.HTTP_409_CONFLICT, str(err)) from None
-    return UserOut.for_user(user_id, enrollment)
+    return json_response(UserOut.for_user(user_id, enrollment))
 
 
 @router.get("/{user_id}", response_model=UserOut, responses=ERRORS,

@@ -113,6 +113,11 @@ class Api:
     def service(self):
         return self.app.state.service
 
+    def flush(self) -> None:
+        """Write what the app queued: decision rows and replay signatures are written behind
+        (``write_behind_ms``), so a test reading the SQLite file itself flushes first."""
+        self.service.store.flush()
+
     def enroll(self, user_id: str, session: Session, headers: dict = HEADERS_A):
         return self.client.post(f"/v1/users/{user_id}/enroll", json={"session": session_json(session)},
                                 headers=headers)

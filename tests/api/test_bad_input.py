@@ -195,6 +195,7 @@ NEVER_FROM_A_COLLECTOR = [
 
 def _db_rows(api) -> dict[str, list]:
     """Every row of every table, read straight from the SQLite file (WAL included)."""
+    api.flush()
     with sqlite3.connect(api.db_path) as db:
         tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
         return {t: db.execute(f'SELECT * FROM "{t}"').fetchall() for t in sorted(tables)}

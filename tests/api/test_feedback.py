@@ -43,6 +43,7 @@ def _metrics(api, headers=None, **params):
 
 
 def _rows(api, table: str) -> list[tuple]:
+    api.flush()
     with sqlite3.connect(api.db_path) as db:
         return db.execute(f"SELECT * FROM {table}").fetchall()
 
@@ -217,6 +218,7 @@ def test_erasure_removes_decisions_and_feedback(api, sessions):
     sid, _a = _scored(api, "fb-dave", sessions["u004"]["genuine"][0].session)
     assert _feedback(api, {"session_id": sid, "outcome": "confirmed_genuine"}).status_code == 200
     key = user_key("tenant-a", "fb-dave", api.secret.encode())
+    api.flush()
     with sqlite3.connect(api.db_path) as db:
         (uid,) = db.execute("SELECT id FROM users WHERE user_key = ?", (key,)).fetchone()
         n_dec = db.execute("SELECT count(*) FROM decisions WHERE user_id = ?", (uid,)).fetchone()[0]

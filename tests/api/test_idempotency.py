@@ -33,6 +33,7 @@ def _enroll(api, user_id: str, session, session_id: str, headers=None):
 
 def _answers(api) -> list[tuple]:
     """(tenant, operation, session_id, user row id, fingerprint, answer) rows, from the file."""
+    api.flush()
     with sqlite3.connect(api.db_path) as db:
         return db.execute("SELECT tenant, operation, session_id, user_id, fingerprint, answer "
                           "FROM scored_sessions ORDER BY created_at").fetchall()
@@ -41,6 +42,7 @@ def _answers(api) -> list[tuple]:
 def _profile_rows(api, user_id: str, tenant: str = "tenant-a") -> tuple:
     """The user's users and modality_profiles rows, as stored."""
     key = user_key(tenant, user_id, api.secret.encode())
+    api.flush()
     with sqlite3.connect(api.db_path) as db:
         user = db.execute("SELECT * FROM users WHERE tenant = ? AND user_key = ?", (tenant, key)).fetchall()
         mods = db.execute("SELECT m.* FROM modality_profiles m JOIN users u ON u.id = m.user_id "
