@@ -13,6 +13,7 @@ from biometrics.guards import (
     signatures,
 )
 from biometrics.synthetic import generate_dataset, replay_session
+from replay_stubs import FakeScorer, StubSession
 
 
 @pytest.fixture(scope="module")
@@ -332,40 +333,6 @@ def test_is_replay_against_96_stored_sketches_is_fast(typists):
 
 # --- Finding 1 (issue 13): failed attempts must not write into the victim's replay memory ---
 
-class _FakeScorer:
-    """Scores every session with a fixed decision; observes a fixed embedding and signature."""
-
-    model_version = "v1"
-
-    def __init__(self, decision: str):
-        from biometrics.scoring import ScoringConfig
-
-        self.config, self.decision = ScoringConfig(), decision
-
-    def observe(self, session):
-        from biometrics.scoring import Observed
-
-        sig = np.asarray(session.sig, np.float32)
-        return Observed({"keystrokes": np.ones((1, 4), np.float32)}, {"keystrokes": 40}, {"keystrokes": sig}, [])
-
-    def enrollment(self):
-        return {}
-
-    def score(self, observed, profile, *args):
-        from biometrics.scoring import ScoreResult
-
-        return ScoreResult(0.95 if self.decision == "deny" else 0.1, self.decision, 1.0, {}, [], "v1")
-
-
-class _S:
-    """A stand-in session: only its signature and no session id."""
-
-    session_id = None
-
-    def __init__(self, sig):
-        self.sig = sig
-
-
 @pytest.mark.parametrize("decision", ["deny", "challenge"])
 def test_failed_attempts_neither_write_nor_flush_the_replay_memory(tmp_path, decision):
     from biometrics.profiles import ProfileConfig
@@ -375,16 +342,16 @@ def test_failed_attempts_neither_write_nor_flush_the_replay_memory(tmp_path, dec
     store = ProfileStore(f"sqlite:///{tmp_path / 'p.db'}")
     cfg = ProfileConfig(max_signatures=5)
     enrolled = [np.full(20, 100.0 + 50 * i, np.float32) for i in range(3)]
-    svc = BiometricService(_FakeScorer("allow"), store, cfg, b"s" * 32)
+    svc = BiometricService(FakeScorer("allow"), store, cfg, b"s" * 32)
     for sig in enrolled:
-        svc.enroll("acme", "victim", _S(sig))
-    svc.scorer = _FakeScorer(decision)
+        svc.enroll("acme", "victim", StubSession(sig))
+    svc.scorer = FakeScorer(decision)
     for i in range(40):  # someone else's failed attempts, update_profile false and true
-        svc.score("acme", "victim", _S(np.full(20, 500.0 + 10 * i, np.float32)), update_profile=bool(i % 2))
+        svc.score("acme", "victim", StubSession(np.full(20, 500.0 + 10 * i, np.float32)), update_profile=bool(i % 2))
     p = store.get("acme", svc.key("acme", "victim"))
     kept = p.replay_signatures("keystrokes")
     assert [s.tolist() for s in kept] == [s.tolist() for s in enrolled]  # nothing flushed, nothing added
     # An allowed session's signature is still remembered (a replay of it is caught later).
-    svc.scorer = _FakeScorer("allow")
-    svc.score("acme", "victim", _S(np.full(20, 900.0, np.float32)))
+    svc.scorer = FakeScorer("allow")
+    svc.score("acme", "victim", StubSession(np.full(20, 900.0, np.float32)))
     assert store.get("acme", svc.key("acme", "victim")).replay_signatures("keystrokes")[-1][0] == 900.0

@@ -12,6 +12,7 @@ import pytest
 from biometrics.profiles import ProfileConfig, enroll, new_profile, user_key
 from biometrics.store import DecisionRecord, ProfileStore, ScoreWrites
 from biometrics.write_behind import WriteBehind
+from replay_stubs import FakeScorer, StubSession
 
 SECRET = b"test-secret-0123456789abcdef0123"
 LONG = 60.0  # an interval no test waits for: only flush() and close() write
@@ -227,61 +228,25 @@ def test_without_write_behind_a_score_writes_before_it_returns(store_url: str):
 # The service ---------------------------------------------------------------------------
 
 
-class _FakeScorer:
-    """Scores every session with a fixed decision; observes a fixed embedding and the session's signature."""
-
-    model_version = "v1"
-
-    def __init__(self, decision: str):
-        from biometrics.scoring import ScoringConfig
-
-        self.config, self.decision = ScoringConfig(), decision
-
-    def observe(self, session):
-        from biometrics.scoring import Observed
-
-        return Observed({"keystrokes": np.ones((1, 4), np.float32)}, {"keystrokes": 40},
-                        {"keystrokes": np.asarray(session.sig, np.float32)}, [])
-
-    def enrollment(self):
-        return {}
-
-    def score(self, observed, profile, *args):
-        from biometrics.scoring import ScoreResult
-
-        replayed = any(np.array_equal(observed.signatures["keystrokes"], s)
-                       for s in profile.replay_signatures("keystrokes"))
-        if replayed:
-            return ScoreResult(0.97, "deny", 1.0, {}, ["replayed_session"], "v1")
-        return ScoreResult(0.95 if self.decision == "deny" else 0.1, self.decision, 1.0, {}, [], "v1")
-
-
-class _S:
-    session_id = None
-
-    def __init__(self, sig):
-        self.sig = sig
-
-
 @pytest.mark.parametrize("decision", ["deny", "challenge"])
 def test_failed_attempts_neither_write_nor_flush_the_replay_memory_behind(tmp_path, decision):
     from biometrics.service import BiometricService
 
     store = ProfileStore(f"sqlite:///{tmp_path / 'p.db'}", write_behind_s=LONG)
     enrolled = [np.full(20, 100.0 + 50 * i, np.float32) for i in range(3)]
-    svc = BiometricService(_FakeScorer("allow"), store, ProfileConfig(max_signatures=5), b"s" * 32)
+    svc = BiometricService(FakeScorer("allow"), store, ProfileConfig(max_signatures=5), b"s" * 32)
     for sig in enrolled:
-        svc.enroll("acme", "victim", _S(sig))
-    svc.scorer = _FakeScorer(decision)
+        svc.enroll("acme", "victim", StubSession(sig))
+    svc.scorer = FakeScorer(decision)
     for i in range(40):  # someone else's failed attempts, update_profile false and true
-        svc.score("acme", "victim", _S(np.full(20, 500.0 + 10 * i, np.float32)), update_profile=bool(i % 2))
+        svc.score("acme", "victim", StubSession(np.full(20, 500.0 + 10 * i, np.float32)), update_profile=bool(i % 2))
     p = store.get("acme", svc.key("acme", "victim"))
     assert [s.tolist() for s in p.replay_signatures("keystrokes")] == [s.tolist() for s in enrolled]
     assert store.count_decisions("acme") == 40  # every answer logged, behind
-    svc.scorer = _FakeScorer("allow")
-    svc.score("acme", "victim", _S(np.full(20, 900.0, np.float32)))
+    svc.scorer = FakeScorer("allow")
+    svc.score("acme", "victim", StubSession(np.full(20, 900.0, np.float32)))
     # Its copy, before anything is written, is caught in this process.
-    result, _ = svc.score("acme", "victim", _S(np.full(20, 900.0, np.float32)))
+    result, _ = svc.score("acme", "victim", StubSession(np.full(20, 900.0, np.float32)))
     assert "replayed_session" in result.reasons
     assert store.get("acme", svc.key("acme", "victim")).replay_signatures("keystrokes")[-1][0] == 900.0
     store.close()
