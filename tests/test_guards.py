@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from replay_stubs import FakeScorer, StubSession
 
 from biometrics.guards import (
     bot_like,
@@ -13,7 +14,6 @@ from biometrics.guards import (
     signatures,
 )
 from biometrics.synthetic import generate_dataset, replay_session
-from replay_stubs import FakeScorer, StubSession
 
 
 @pytest.fixture(scope="module")

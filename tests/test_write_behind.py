@@ -8,11 +8,11 @@ import time
 
 import numpy as np
 import pytest
+from replay_stubs import FakeScorer, StubSession
 
 from biometrics.profiles import ProfileConfig, enroll, new_profile, user_key
 from biometrics.store import DecisionRecord, ProfileStore, ScoreWrites
 from biometrics.write_behind import WriteBehind
-from replay_stubs import FakeScorer, StubSession
 
 SECRET = b"test-secret-0123456789abcdef0123"
 LONG = 60.0  # an interval no test waits for: only flush() and close() write
