@@ -122,6 +122,7 @@ def _scorer_payload(s: ModalityScorer) -> dict:
             "max_enroll_vectors": s.max_enroll_vectors, "head": _tensors(s.head.payload()),
             "calibration": calibration_payload(s.calibration), "metrics": s.metrics, "licence": s.licence,
             "devices": list(s.devices),
+            "item_calibrations": [[n, calibration_payload(c)] for n, c in s.item_calibrations],
             "encoder": None if enc is None else {
                 "class": enc.class_name, "kwargs": enc.kwargs, "state_dict": enc.module.state_dict(),
                 "columns": list(enc.columns), "max_len": int(enc.max_len), "graph": _graph_tensor(enc)}}
@@ -169,7 +170,8 @@ def _scorer_from_payload(path: str | Path, name: str, p: dict) -> ModalityScorer
             name, p["modality"], p["unit"], p["feature_config"], HEADS[kind].from_payload(_arrays(p["head"])),
             calibration_from_payload(p["calibration"]), encoder, tuple(p["inputs"]), p.get("unit_options", {}),
             p.get("aggregation", "mean"), int(p.get("max_enroll_vectors", 20)), p.get("metrics", {}),
-            p.get("licence"), tuple(p.get("devices", ())))
+            p.get("licence"), tuple(p.get("devices", ())),
+            tuple((int(n), calibration_from_payload(c)) for n, c in p.get("item_calibrations", ())))
     except (KeyError, TypeError, ValueError) as err:
         raise BundleError(f"{where} cannot be served: {err}; {_REBUILD}") from err
 

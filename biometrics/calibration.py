@@ -75,6 +75,17 @@ def fit_calibration(genuine: np.ndarray, impostor: np.ndarray, genuine_groups: n
                                quantile_confidence=confidence if bounded else 0.0)
 
 
+def fit_item_calibrations(genuine: dict[int, list[float]], impostor: dict[int, list[float]]
+                          ) -> tuple[tuple[int, Calibration], ...]:
+    """One calibration per item count ``n``, from held-out sessions of ``n`` items (their mean
+    anomalies, genuine and impostor, keyed by ``n``), ascending: what
+    :attr:`biometrics.scorers.ModalityScorer.item_calibrations` holds. The mean of a few items
+    is far noisier than that of sixty, so one calibration for every length overstates a
+    short session's evidence."""
+    return tuple((n, fit_calibration(np.array(genuine[n]), np.array(impostor[n])))
+                 for n in sorted(genuine) if len(genuine[n]) and len(impostor.get(n, ())))
+
+
 def bootstrap_quantiles(values: np.ndarray, groups: np.ndarray, level: float, n_boot: int,
                         rng: np.random.Generator) -> np.ndarray:
     """At each of :data:`QUANTILE_LEVELS`, the ``level`` quantile of that quantile over

@@ -12,14 +12,16 @@ probability that it is not the owner's:
 - a per-user **head** (:mod:`biometrics.heads`): fitted on the enrollment vectors, it gives
   each item an anomaly score;
 - the **aggregation** over a session's items (their mean) and the **calibration** of that
-  aggregate into a probability.
+  aggregate into a probability; item scorers also carry calibrations fitted on sessions of
+  fewer items (a login page holds a few mouse actions, not a benchmark session's sixty), so a
+  short session's evidence is weighed as what it is.
 
 The bundle serializes scorers (:mod:`biometrics.bundle`); the scoring service and every
 benchmark protocol call these same objects, so a figure is the served model's figure.
 
     vectors = scorer.vectors(session)           # [n_items, K], or None with too little data
     state = scorer.fit(enroll_vectors)          # at enrollment: the head's per-user state
-    p = scorer.probability(scorer.anomaly(enroll_vectors, state, vectors))
+    p = scorer.probability(scorer.anomaly(enroll_vectors, state, vectors), len(vectors))
 """
 
 from __future__ import annotations
@@ -185,6 +187,7 @@ class ModalityScorer:
     metrics: dict = field(default_factory=dict)
     licence: str | None = None
     devices: tuple[str, ...] = ()
+    item_calibrations: tuple[tuple[int, Calibration], ...] = ()
 
     def __post_init__(self) -> None:
         spec = modality(self.modality)
@@ -201,6 +204,9 @@ class ModalityScorer:
             raise ValueError(f"{self.name}: aggregation must be one of {AGGREGATIONS}")
         if self.max_enroll_vectors < 1:
             raise ValueError(f"{self.name}: max_enroll_vectors must be at least 1")
+        counts = [n for n, _ in self.item_calibrations]
+        if counts != sorted(set(counts)) or any(n < 1 for n in counts):
+            raise ValueError(f"{self.name}: item_calibrations must be keyed by distinct item counts >= 1, ascending")
 
     @property
     def spec(self) -> ModalitySpec:
@@ -252,6 +258,22 @@ class ModalityScorer:
         """The session's anomaly: the aggregate of its items' scores."""
         return float(np.mean(self.item_anomalies(enroll, state, vectors)))
 
-    def probability(self, anomaly: float | np.ndarray) -> np.ndarray:
-        """Calibrated P(not the owner) of session anomalies."""
-        return self.calibration.probability(anomaly)
+    def calibration_items(self, n_items: int | None) -> int | None:
+        """The item count of the calibration a session of ``n_items`` items gets: of
+        ``item_calibrations``, the most items not above ``n_items`` (the fewest when
+        ``n_items`` is below them all); None (the headline ``calibration``) when there are
+        none, when ``n_items`` is None or when it is at or past the last of them."""
+        counts = [n for n, _ in self.item_calibrations]
+        if n_items is None or not counts or n_items >= counts[-1]:
+            return None
+        return max([n for n in counts if n <= n_items], default=counts[0])
+
+    def calibration_for(self, n_items: int | None) -> Calibration:
+        """The calibration of a session of ``n_items`` items (:meth:`calibration_items`)."""
+        n = self.calibration_items(n_items)
+        return self.calibration if n is None else dict(self.item_calibrations)[n]
+
+    def probability(self, anomaly: float | np.ndarray, n_items: int | None = None) -> np.ndarray:
+        """Calibrated P(not the owner) of the anomaly of a session of ``n_items`` items
+        (None: of a session as long as the headline calibration's)."""
+        return self.calibration_for(n_items).probability(anomaly)

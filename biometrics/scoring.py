@@ -33,7 +33,7 @@ from typing import Literal, Protocol
 import numpy as np
 
 from biometrics.bundle import ModelBundle
-from biometrics.calibration import QUANTILE_LEVELS
+from biometrics.calibration import QUANTILE_LEVELS, Calibration
 from biometrics.events import Session
 from biometrics.guards import GuardConfig, bot_like, is_replay, signatures
 from biometrics.heads import HeadState
@@ -115,6 +115,9 @@ class ScoringConfig:
     on (key: the sorted modality names joined by ``+``); a set without an entry uses
     ``allow_below`` / ``deny_at_or_above``. ``enrolling_decision`` is the default policy's
     (see :class:`TenantPolicy`), used when :meth:`Scorer.score` gets no policy.
+    ``targets``: the (FAR, FRR) the thresholds were derived from (:meth:`from_targets`); the
+    scorer then also derives them for sessions with fewer items than the headline
+    calibrations' (:meth:`Scorer.thresholds`). None: thresholds set by hand, one pair for all.
     """
 
     allow_below: float = 0.5
@@ -125,6 +128,7 @@ class ScoringConfig:
     fusion: Fusion = "llr"
     guards: GuardConfig = field(default_factory=GuardConfig)
     by_modalities: dict[str, Thresholds] = field(default_factory=dict)
+    targets: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         if self.fusion not in FUSIONS:
@@ -149,9 +153,11 @@ class ScoringConfig:
                 raise ValueError("the bundle's calibration has no held-out quantiles; re-export it")
         sets = [c for r in range(1, len(names) + 1) for c in itertools.combinations(names, r)]
         fusion = kw.get("fusion", "llr")
-        by = {modality_set_key(c): _thresholds(bundle, c, target_far, target_frr, fusion) for c in sets}
+        by = {modality_set_key(c): derive_thresholds([bundle.scorers[n].calibration for n in c],
+                                                     target_far, target_frr, fusion) for c in sets}
         full = by[modality_set_key(names)]
-        return cls(allow_below=full.allow_below, deny_at_or_above=full.deny_at_or_above, by_modalities=by, **kw)
+        return cls(allow_below=full.allow_below, deny_at_or_above=full.deny_at_or_above, by_modalities=by,
+                   targets=(target_far, target_frr), **kw)
 
     def thresholds(self, modalities: Iterable[str] = ()) -> Thresholds:
         """The thresholds for a session scored on ``modalities`` (defaults when none are set)."""
@@ -168,11 +174,11 @@ def modality_set_key(modalities: Iterable[str]) -> str:
     return "+".join(sorted(modalities))
 
 
-def _thresholds(bundle: ModelBundle, names: tuple[str, ...], target_far: float, target_frr: float,
-                fusion: Fusion = "mean") -> Thresholds:
-    """Thresholds of one modality set from its held-out genuine and impostor fused risks."""
+def derive_thresholds(cals: list[Calibration], target_far: float, target_frr: float,
+                      fusion: Fusion = "mean") -> Thresholds:
+    """Thresholds of one modality set from the held-out genuine and impostor fused risks of
+    its calibrations (one per modality)."""
     rng = np.random.default_rng(0)
-    cals = [bundle.scorers[n].calibration for n in names]
     if len(cals) == 1:  # the held-out quantiles are the distribution itself
         genuine_q, impostor_q = np.array(cals[0].genuine_quantiles), np.array(cals[0].impostor_quantiles)
     else:
@@ -249,6 +255,27 @@ class Scorer:
 
     def __init__(self, bundle: ModelBundle, config: ScoringConfig = ScoringConfig()) -> None:
         self.bundle, self.config = bundle, config
+        self._short_thresholds: dict[tuple, Thresholds] = {}  # a memo of thresholds(), not state
+
+    def thresholds(self, items: dict[str, int]) -> Thresholds:
+        """The thresholds of a session scored on these scorers with these item counts.
+
+        A scorer calibrated per item count (:attr:`~biometrics.scorers.ModalityScorer.item_calibrations`)
+        weighs a login page's three mouse actions as the weak evidence they are; the thresholds
+        of such a session come from the held-out distributions of the calibrations it got (the
+        same targets), so a short session is challenged where a long one would be decided.
+        Thresholds set by hand (``config.targets`` None) hold for every session.
+        """
+        names = sorted(items)
+        if self.config.targets is None:
+            return self.config.thresholds(names)
+        key = tuple((n, self.bundle.scorers[n].calibration_items(items[n])) for n in names)
+        if all(count is None for _, count in key):
+            return self.config.thresholds(names)
+        if key not in self._short_thresholds:
+            cals = [self.bundle.scorers[n].calibration_for(items[n]) for n in names]
+            self._short_thresholds[key] = derive_thresholds(cals, *self.config.targets, self.config.fusion)
+        return self._short_thresholds[key]
 
     @property
     def model_version(self) -> str:
@@ -358,14 +385,15 @@ class Scorer:
             reasons.append("bot_like_timing")
         if observed.replayed(profile, cfg.guards):
             reasons.append("replayed_session")
+        thresholds = self.thresholds({name: len(observed.vectors[name]) for name in scored})
         if "bot_like_timing" in reasons or "replayed_session" in reasons:
             risk, confidence = max(risk, cfg.guard_risk), 1.0
-            decision = cfg.decide(risk, scored)
+            decision = thresholds.decide(risk)
         elif not scored:
             decision = (enrolling_decision if "profile_enrolling" in reasons
                         else outdated_decision if "profile_model_outdated" in reasons else "challenge")
         else:
-            decision = cfg.decide(risk, scored)
+            decision = thresholds.decide(risk)
         return ScoreResult(round(risk, 6), decision, round(confidence, 4), mods, reasons, self.model_version)
 
     def _modality_score(self, name: str, observed: Observed, profile: ProfileView | None,
@@ -377,8 +405,8 @@ class Scorer:
         if vecs is None or not scorer.can_score(enrolled) or profile.state != "verifying":
             return ModalityScore(None, None, 0.0 if vecs is None else confidence, n)
         anomaly = scorer.anomaly(enrolled, profile.head_state(name, self.model_version), vecs)
-        prob = float(scorer.probability(anomaly))
-        reason = scorer.spec.mismatch_reason if prob >= self.config.thresholds([name]).allow_below else None
+        prob = float(scorer.probability(anomaly, len(vecs)))
+        reason = scorer.spec.mismatch_reason if prob >= self.thresholds({name: len(vecs)}).allow_below else None
         return ModalityScore(round(anomaly, 6), round(prob, 6), round(confidence, 4), n, reason)
 
 

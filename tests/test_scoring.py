@@ -294,3 +294,57 @@ def test_llr_fusion_weights_are_relative():
     assert fuse(p, np.array([0.2, 0.1]), "llr") == pytest.approx(fuse(p, np.array([1.0, 0.5]), "llr"))
     # the more confident modality pulls the fused risk its way
     assert fuse(p, np.array([1.0, 0.2]), "llr") > fuse(p, np.array([0.2, 1.0]), "llr")
+
+
+def _item_calibrated_bundle(rng) -> ModelBundle:
+    """The tiny bundle with its pointer scorer calibrated per item count: item anomalies of
+    SD 1 around 0 (owner) and 1 (impostor), so a mean of n items has SD 1/sqrt(n)."""
+    from biometrics.calibration import fit_calibration, fit_item_calibrations
+
+    bundle = tiny_bundle()
+    for m in bundle.scorers.values():
+        m.calibration = fit_calibration(rng.normal(0.3, 0.1, 500), rng.normal(0.9, 0.2, 500))
+    draw = lambda mu, n: rng.normal(mu, 1.0, (4000, n)).mean(1)
+    counts = (1, 4, 16)
+    short = fit_item_calibrations({n: draw(0.0, n) for n in counts}, {n: draw(1.0, n) for n in counts})
+    headline = fit_calibration(draw(0.0, 64), draw(1.0, 64))
+    bundle.scorers["pointer"] = dataclasses.replace(bundle.scorers["pointer"], calibration=headline,
+                                                    item_calibrations=(*short, (64, headline)))
+    return bundle
+
+
+def test_a_session_of_few_items_gets_the_calibration_of_its_length():
+    pointer = _item_calibrated_bundle(np.random.default_rng(2)).scorers["pointer"]
+    assert [pointer.calibration_items(n) for n in (None, 1, 3, 4, 15, 16, 63, 64, 500)] == \
+        [None, 1, 1, 4, 4, 16, 16, None, None]
+    # The same mean anomaly is far weaker evidence from 1 item than from 64.
+    p = [float(pointer.probability(0.9, n)) for n in (1, 4, 16, 64)]
+    assert p == sorted(p) and p[0] < 0.7 and p[-1] > 0.99
+    assert float(pointer.probability(0.9)) == p[-1]  # no count: the headline calibration
+    with pytest.raises(ValueError, match="item_calibrations"):
+        dataclasses.replace(pointer, item_calibrations=pointer.item_calibrations[::-1])
+
+
+def test_item_calibrations_survive_the_bundle(tmp_path):
+    bundle = _item_calibrated_bundle(np.random.default_rng(3))
+    bundle.save(tmp_path / "b.pt")
+    loaded = ModelBundle.load(tmp_path / "b.pt").scorers["pointer"]
+    assert loaded.item_calibrations == bundle.scorers["pointer"].item_calibrations
+
+
+def test_a_short_session_is_judged_by_thresholds_of_its_own_evidence():
+    bundle = _item_calibrated_bundle(np.random.default_rng(4))
+    derived = Scorer(bundle, ScoringConfig.from_targets(bundle, target_far=0.05, target_frr=0.01))
+    long_, short = derived.thresholds({"pointer": 64}), derived.thresholds({"pointer": 1})
+    assert long_ == derived.config.thresholds(["pointer"])  # the headline set's thresholds
+    # One action cannot meet both targets the way 64 do: a wide challenge band.
+    assert short.deny_at_or_above - short.allow_below > long_.deny_at_or_above - long_.allow_below
+    cal = bundle.scorers["pointer"].calibration_for(1)
+    rng = np.random.default_rng(5)
+    impostors = cal.probability(rng.normal(1.0, 1.0, 20000))
+    assert np.mean(impostors < short.allow_below) == pytest.approx(0.05, abs=0.02)
+    assert derived.thresholds({"keystrokes": 1, "pointer": 2}) != derived.thresholds({"keystrokes": 1, "pointer": 64})
+    # Thresholds set by hand hold for every session, long or short.
+    by_hand = Scorer(bundle, ScoringConfig(allow_below=0.4, deny_at_or_above=0.8))
+    assert by_hand.thresholds({"pointer": 1}) == by_hand.thresholds({"pointer": 64}) == (
+        by_hand.config.thresholds(["pointer"]))

@@ -53,9 +53,10 @@ AALTO_LICENCE = ("Aalto 136M Keystrokes (Dhakal et al., CHI 2018): non-commercia
                  "with attribution; commercial use needs the authors' permission")
 PHONE_DEVICES = ("mobile", "tablet")
 #: The recipe's revision, in the model version: a change to how a scorer is built (r2: touch
-#: ignores the contact area, pointer heads draw at least 256 background actions) re-versions
-#: the bundle even when the keystroke export is the same.
-RECIPE = "r2"
+#: ignores the contact area, pointer heads draw at least 256 background actions; r3: pointer
+#: and touch calibrated per item count) re-versions the bundle even when the keystroke export
+#: is the same.
+RECIPE = "r3"
 
 
 def keystroke_scorer(run: Path | None, bundle: Path, ckpt: str = "best"):

@@ -13,7 +13,9 @@ built by the same data-module method with the run's encoder in it.
   embed, and a bundle holding it does not load (its class is not on the encoder allow-list);
 * :func:`replace_background`: the same scorer with another background (the scored user left out
   of it, as a new user meets the served scorer);
-* :func:`sample_rows`: a seeded, bounded sample of rows (the background a bundle ships).
+* :func:`sample_rows`: a seeded, bounded sample of rows (the background a bundle ships);
+* :func:`window_means`: a session's anomaly at ``k`` items, over consecutive windows of
+  per-item scores (the held-out sessions calibrations are fitted on).
 """
 
 from __future__ import annotations
@@ -67,3 +69,11 @@ def sample_rows(candidates: np.ndarray, size: int, seed: int) -> np.ndarray:
     candidates = np.asarray(candidates, np.int64)
     pick = np.random.default_rng(seed).permutation(candidates.size)[:size]
     return candidates[np.sort(pick)]
+
+
+def window_means(scores: np.ndarray, k: int, limit: int | None = None) -> list[float]:
+    """Means of consecutive, non-overlapping windows of ``k`` per-item scores (the first
+    ``limit`` windows when given): held-out "sessions" of ``k`` items."""
+    scores = np.asarray(scores, np.float64)
+    n = scores.size // k if limit is None else min(scores.size // k, limit)
+    return scores[: n * k].reshape(n, k).mean(axis=1).tolist()

@@ -11,7 +11,9 @@ enrollment against it (:class:`biometrics.heads.boosted.BoostedTreesHead`).
 Calibration is fitted as a new user would meet the scorer: for each account, a head fitted
 on its training sessions but the last, against the background *without* its own actions,
 scores chunks of its held-out last session (genuine) and of the other accounts' held-out
-sessions (impostors).
+sessions (impostors): chunks of 60 actions for the headline calibration (a Balabit test
+session's median), and chunks of 1 to 48 actions for the calibrations of shorter sessions
+(a login page's few mouse actions; ``ModalityScorer.item_calibrations``).
 
 Every action vector is made by the scorer's own item path
 (:meth:`biometrics.modalities.ModalitySpec.items` on contract sessions), so the background
@@ -22,8 +24,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from biometrics.calibration import fit_calibration
+from biometrics.calibration import fit_calibration, fit_item_calibrations
 from biometrics.data.balabit import BalabitData
+from biometrics.data.item_scorers import window_means
 from biometrics.data.sessions import pointer_sessions
 from biometrics.heads.boosted import BoostedTreesHead
 from biometrics.modalities import MODALITIES
@@ -32,6 +35,10 @@ from biometrics.scorers import ModalityScorer
 UNIT_OPTIONS = {"min_events": 4, "max_len": 64, "action_context": False}
 #: Events per contract session cut from Balabit's long recordings (enrollment, validation chunks).
 CHUNK_EVENTS = 2_000
+#: Actions per session of the shorter sessions' calibrations, and the most windows each
+#: (head, scored account) pair contributes to one of them.
+SHORT_SESSION_ACTIONS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48)
+WINDOWS_PER_PAIR = 200
 
 
 def session_actions(sessions) -> np.ndarray:
@@ -56,10 +63,6 @@ def _background(actions: dict[str, list[np.ndarray]], size: int, rng) -> tuple[n
     return pool[pick], owner[pick]
 
 
-def _chunks(vectors: np.ndarray, size: int) -> list[np.ndarray]:
-    return [vectors[i: i + size] for i in range(0, len(vectors) - size + 1, size)]
-
-
 def build_pointer_scorer(data: BalabitData, accounts: list[str], background_size: int = 16_000,
                          max_enroll: int = 10_000, chunk_actions: int = 60, seed: int = 0,
                          actions: dict[str, list[np.ndarray]] | None = None) -> ModalityScorer:
@@ -72,19 +75,27 @@ def build_pointer_scorer(data: BalabitData, accounts: list[str], background_size
     actions = {a: actions[a] for a in accounts}
     background, owner = _background(actions, background_size, rng)
     names = sorted(actions)
-    held_out = {a: _chunks(actions[a][-1], chunk_actions) for a in names}
-    genuine, impostor = [], []
+    sizes = (*SHORT_SESSION_ACTIONS, chunk_actions)
+    genuine: dict[int, list[float]] = {k: [] for k in sizes}
+    impostor: dict[int, list[float]] = {k: [] for k in sizes}
     for i, a in enumerate(names):
         head = BoostedTreesHead(background[owner != i], max_enroll=max_enroll, seed=seed)
         state = head.fit(np.concatenate(actions[a][:-1])[-max_enroll:])
-        genuine += [float(np.mean(head.score(state, c))) for c in held_out[a]]
-        impostor += [float(np.mean(head.score(state, c))) for b in names if b != a for c in held_out[b]]
+        for b in names:
+            scores = head.score(state, actions[b][-1])  # each account's held-out last session
+            for k in sizes:
+                (genuine if b == a else impostor)[k] += window_means(
+                    scores, k, None if k == chunk_actions else WINDOWS_PER_PAIR)
+    n_genuine, n_impostor = len(genuine[chunk_actions]), len(impostor[chunk_actions])
+    headline = fit_calibration(np.array(genuine.pop(chunk_actions)), np.array(impostor.pop(chunk_actions)))
     spec = MODALITIES["pointer"]
     return ModalityScorer(
         "pointer", "pointer", "action", spec.default_feature_config(),
         BoostedTreesHead(background, max_enroll=max_enroll, seed=seed),
-        fit_calibration(np.array(genuine), np.array(impostor)), None, ("features",), dict(UNIT_OPTIONS),
+        headline, None, ("features",), dict(UNIT_OPTIONS),
         max_enroll_vectors=max_enroll,
         metrics={"background_accounts": names, "background_actions": int(background.shape[0]),
-                 "validation_genuine": len(genuine), "validation_impostor": len(impostor)},
-        licence="Balabit Mouse Dynamics Challenge (no licence file; offered to researchers, cite Fulop et al.)")
+                 "calibration_actions": chunk_actions,
+                 "validation_genuine": n_genuine, "validation_impostor": n_impostor},
+        licence="Balabit Mouse Dynamics Challenge (no licence file; offered to researchers, cite Fulop et al.)",
+        item_calibrations=(*fit_item_calibrations(genuine, impostor), (chunk_actions, headline)))

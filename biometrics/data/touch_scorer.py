@@ -6,14 +6,18 @@ against the other users of its fold. The scorer for a held-out fold is built fro
 folds only: its background (negatives shipped in the bundle, :class:`RBFSVMHead`) is a seeded
 sample of their session-1 strokes, ``per_user`` each; its calibration comes from the next
 fold's users (validation), enrolled and tested among themselves against a background that
-leaves them out. Stroke vectors are made by the scorer's own item path on contract sessions.
+leaves them out: on windows of 11 strokes for the headline calibration, and of 1 to 8 strokes
+for the calibrations of shorter sessions (a login page's few swipes;
+``ModalityScorer.item_calibrations``). Stroke vectors are made by the scorer's own item path
+on contract sessions.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from biometrics.calibration import fit_calibration
+from biometrics.calibration import fit_calibration, fit_item_calibrations
+from biometrics.data.item_scorers import window_means
 from biometrics.data.sessions import touch_session, touch_stroke_sessions
 from biometrics.data.touch_modules import fold_of_users
 from biometrics.events import TouchArrays
@@ -29,6 +33,8 @@ MAX_ENROLL_STROKES = 600
 #: browser's is CSS px squared (``collector/src/collector.js``), so the scorer ignores it; it
 #: learns from swipes (a few % of Serwadda's strokes are taps), so it scores swipes only.
 UNIT_OPTIONS = {"ignore_features": ["mid_area"], "min_path_px": 30.0}
+#: Strokes per session of the shorter sessions' calibrations.
+SHORT_SESSION_STROKES = (1, 2, 3, 4, 6, 8)
 
 
 def stroke_vectors(arr: TouchArrays) -> np.ndarray:
@@ -39,11 +45,6 @@ def stroke_vectors(arr: TouchArrays) -> np.ndarray:
 def folds(sessions: dict[int, dict[int, TouchArrays]], n_folds: int = 5, seed: int = 0) -> dict[int, int]:
     """The research rows' seeded fold of each user."""
     return fold_of_users(np.array(sorted(sessions[1])), n_folds, seed)
-
-
-def _window_means(head: RBFSVMHead, state, vectors: np.ndarray, k: int) -> list[float]:
-    scores = head.score(state, vectors)
-    return [float(scores[i: i + k].mean()) for i in range(0, scores.size - k + 1, k)]
 
 
 def build_touch_scorer(sessions: dict[int, dict[int, TouchArrays]], test_fold: int, n_folds: int = 5,
@@ -57,22 +58,29 @@ def build_touch_scorer(sessions: dict[int, dict[int, TouchArrays]], test_fold: i
     val = [u for u, f in fold.items() if f == val_fold]
     val_bg = sample_background({u: vec[1][u] for u in train if fold[u] != val_fold}, per_user, seed)
     head = RBFSVMHead(val_bg, C=c)
-    genuine, impostor = [], []
+    sizes = (*SHORT_SESSION_STROKES, STROKES_PER_DECISION)
+    genuine: dict[int, list[float]] = {k: [] for k in sizes}
+    impostor: dict[int, list[float]] = {k: [] for k in sizes}
     for u in val:
         state = head.fit(vec[1][u][-MAX_ENROLL_STROKES:])
         for v in val:
-            (genuine if v == u else impostor).extend(
-                _window_means(head, state, vec[2][v], STROKES_PER_DECISION))
+            scores = head.score(state, vec[2][v])
+            for k in sizes:
+                (genuine if v == u else impostor)[k] += window_means(scores, k)
+    n_genuine, n_impostor = len(genuine[STROKES_PER_DECISION]), len(impostor[STROKES_PER_DECISION])
+    headline = fit_calibration(np.array(genuine.pop(STROKES_PER_DECISION)),
+                               np.array(impostor.pop(STROKES_PER_DECISION)))
     background = sample_background({u: vec[1][u] for u in train}, per_user, seed)
     spec = MODALITIES["touch"]
     return ModalityScorer(
         "touch", "touch", "stroke", spec.default_feature_config(), RBFSVMHead(background, C=c),
-        fit_calibration(np.array(genuine), np.array(impostor)), None, ("features",),
+        headline, None, ("features",),
         unit_options=UNIT_OPTIONS, max_enroll_vectors=MAX_ENROLL_STROKES,
         metrics={"held_out_fold": test_fold, "validation_fold": val_fold, "background_users": len(train),
-                 "background_strokes": int(background.shape[0]), "validation_genuine": len(genuine),
-                 "validation_impostor": len(impostor)},
-        licence="Serwadda et al. 2013 swipe data (see ../shared/datasets/touch-serwadda/README.md)")
+                 "background_strokes": int(background.shape[0]), "validation_genuine": n_genuine,
+                 "validation_impostor": n_impostor, "calibration_strokes": STROKES_PER_DECISION},
+        licence="Serwadda et al. 2013 swipe data (see ../shared/datasets/touch-serwadda/README.md)",
+        item_calibrations=(*fit_item_calibrations(genuine, impostor), (STROKES_PER_DECISION, headline)))
 
 
 def enrollment_sessions(arr: TouchArrays, n_sessions: int = 3):
