@@ -50,6 +50,11 @@ Label = Literal["genuine", "impostor", "bot", "replay"]
 Split = Literal["enroll", "test"]
 Device = Literal["desktop", "mobile"]
 
+#: The generator's revision: a change to what a seed generates bumps it, so caches of generated
+#: data (the synthetic data module's) are not reused across it. 2: timing and movement
+#: statistics fitted to Aalto, Balabit and Serwadda (bench/generator_fit.py).
+GENERATOR_VERSION = 2
+
 DEMO_PASSWORD: tuple[str, ...] = (
     "Period", "KeyT", "KeyI", "KeyE", "Digit5", "ShiftRight", "KeyR",
     "KeyO", "KeyA", "KeyN", "KeyL", "Enter",
@@ -170,13 +175,17 @@ class UserStyle:
     mouse_sample_ms: float  # the user's browser/mouse event interval
     p_scroll: float
     p_remember: float  # clicks the "remember me" box
+    p_drift: float  # the pointer wanders slowly before a movement is aimed
+    p_hesitate: float  # a movement stops part-way, then goes on
+    hesitate_ms: float
     # touch
     swipe_length_px: float
     swipe_speed: float  # px per ms
     swipe_angle_deg: float  # preferred direction (-90 = up)
     p_swipe_reverse: float
     swipe_curvature: float
-    swipe_accel: float  # exponent of the along-path progress (> 1: accelerating flick)
+    swipe_accel: float  # exponent of the along-path time (> 1: the speed peak comes late)
+    swipe_liftoff: float  # the finger lifts at this fraction of a full speed-up-slow-down profile
     swipe_x_frac: float  # preferred horizontal start position (thumb side)
     pressure_mean: float
     pressure_sd: float
@@ -197,11 +206,14 @@ def sample_style(rng: np.random.Generator) -> UserStyle:
     to_left = np.where(finger <= 3, hand_bias, -hand_bias)
     digraph = rng.normal(0.0, 0.20, (k, k)) + to_left[None, :]
     return UserStyle(
-        dd_median_ms=float(np.clip(logn(175.0, 0.30), 70.0, 600.0)),
-        dd_sigma=float(rng.uniform(0.12, 0.28)),
-        hold_median_ms=float(np.clip(logn(95.0, 0.22), 45.0, 250.0)),
+        # Fitted to Aalto's desktop typists (bench/generator_fit.py): per user, median
+        # down-down 190 ms with between-user log SD 0.35, median hold 100 ms (SD 0.22),
+        # rollover 17% of presses (SD 0.16).
+        dd_median_ms=float(np.clip(logn(190.0, 0.35), 70.0, 700.0)),
+        dd_sigma=float(rng.uniform(0.08, 0.22)),
+        hold_median_ms=float(np.clip(logn(100.0, 0.22), 45.0, 250.0)),
         hold_sigma=float(rng.uniform(0.07, 0.18)),
-        p_rollover=float(rng.beta(1.5, 5.0)),
+        p_rollover=float(rng.beta(0.8, 5.2)),
         rollover_frac=float(rng.uniform(0.35, 0.85)),
         shift_release=float(rng.uniform(0.3, 1.6)),
         p_hesitation=float(rng.uniform(0.003, 0.03)),
@@ -211,10 +223,12 @@ def sample_style(rng: np.random.Generator) -> UserStyle:
         digraph_offset=digraph.astype(np.float32),
         hold_offset=rng.normal(0.0, 0.12, k).astype(np.float32),
         rollover_logit_offset=rng.normal(0.0, 1.2, (k, k)).astype(np.float32),
-        fitts_a_ms=float(rng.uniform(60.0, 220.0)),
-        fitts_b_ms=float(rng.uniform(90.0, 220.0)),
-        curvature=float(rng.normal(0.0, 0.08)),
-        curvature_sd=float(rng.uniform(0.02, 0.07)),
+        # Movement shape fitted towards Balabit's people (bench/generator_fit.py): peak
+        # speeds near 2 px/ms, paths bowed about 10% of their length, pauses in a movement.
+        fitts_a_ms=float(rng.uniform(30.0, 120.0)),
+        fitts_b_ms=float(rng.uniform(50.0, 140.0)),
+        curvature=float(rng.normal(0.0, 0.15)),
+        curvature_sd=float(rng.uniform(0.05, 0.15)),
         velocity_skew=float(rng.uniform(0.75, 1.05)),
         p_overshoot=float(rng.beta(2.0, 4.0)),
         overshoot_frac=float(rng.uniform(0.03, 0.12)),
@@ -225,12 +239,18 @@ def sample_style(rng: np.random.Generator) -> UserStyle:
         mouse_sample_ms=float(rng.choice([8.0, 16.0, 16.7])),
         p_scroll=float(rng.uniform(0.0, 0.6)),
         p_remember=float(rng.uniform(0.0, 0.6)),
-        swipe_length_px=float(np.clip(logn(320.0, 0.25), 120.0, 700.0)),
+        p_drift=float(rng.uniform(0.1, 0.7)),
+        p_hesitate=float(rng.uniform(0.05, 0.5)),
+        hesitate_ms=float(np.clip(logn(700.0, 0.35), 300.0, 3000.0)),
+        # Swipes fitted towards Serwadda's people (bench/generator_fit.py): shorter, bowed,
+        # speeding up then slowing down, lifted off while still moving.
+        swipe_length_px=float(np.clip(logn(200.0, 0.4), 60.0, 700.0)),
         swipe_speed=float(np.clip(logn(1.3, 0.3), 0.4, 5.0)),
-        swipe_angle_deg=float(rng.normal(-90.0, 12.0)),
+        swipe_angle_deg=float(rng.normal(-90.0, 20.0)),
         p_swipe_reverse=float(rng.uniform(0.0, 0.3)),
-        swipe_curvature=float(rng.normal(0.0, 0.08)),
-        swipe_accel=float(rng.uniform(1.1, 1.9)),
+        swipe_curvature=float(rng.normal(0.0, 0.15)),
+        swipe_accel=float(rng.uniform(0.8, 1.3)),
+        swipe_liftoff=float(rng.uniform(0.55, 1.0)),
         swipe_x_frac=float(rng.uniform(0.3, 0.8)),
         pressure_mean=float(rng.uniform(0.15, 0.85)),
         pressure_sd=float(rng.uniform(0.01, 0.06)),
@@ -543,27 +563,44 @@ def _human_move(
     tl: _Timeline, t0: float, p0: np.ndarray, aim: np.ndarray, width: float,
     style: UserStyle, rng: np.random.Generator, account: Account, speed: float,
 ) -> float:
-    """Move the pointer p0 -> aim like ``style`` (Fitts timing, bow, overshoot); returns the end time."""
-    segments: list[tuple[np.ndarray, np.ndarray, float, float]] = []
+    """Move the pointer p0 -> aim like ``style`` (a slow drift first, Fitts timing, bow,
+    a hesitation part-way, overshoot and correction); returns the end time."""
     dist = float(np.linalg.norm(aim - p0))
     if dist < 2.0:
         return t0
+    segments: list[tuple[np.ndarray, np.ndarray, float, float, float]] = []  # from, to, ms, bow, gap before
+    if rng.random() < style.p_drift:
+        wander = p0 + rng.normal(0.0, 30.0, 2)
+        segments.append((p0, wander, float(np.exp(rng.normal(math.log(450.0), 0.4))), rng.normal(0.0, 0.3), 0.0))
+        p0 = wander
+        dist = max(float(np.linalg.norm(aim - p0)), 2.0)
     mt = (style.fitts_a_ms + style.fitts_b_ms * math.log2(1.0 + dist / width)) * speed
     mt *= math.exp(rng.normal(0.0, 0.1))
     bow = rng.normal(style.curvature, style.curvature_sd)
-    if rng.random() < style.p_overshoot:
-        u = (aim - p0) / dist
-        over = dist * style.overshoot_frac * math.exp(rng.normal(0.0, 0.3))
-        end = aim + u * over + np.array([-u[1], u[0]]) * rng.normal(0.0, over * 0.3)
-        segments.append((p0, end, mt, bow))
-        corr = (0.5 * style.fitts_a_ms + style.fitts_b_ms * math.log2(1.0 + over / width)) * speed
-        segments.append((end, aim, corr, rng.normal(0.0, 0.05)))
+    start = p0
+    if rng.random() < style.p_hesitate:  # stops part-way, looks, goes on
+        f = rng.uniform(0.3, 0.7)
+        mid = np.round(_bezier(p0, aim, bow, np.array([f]))[0])
+        segments.append((p0, mid, mt * f, bow, 0.0))
+        start, mt = mid, mt * (1.0 - f) + style.fitts_a_ms * speed
+        bow = rng.normal(style.curvature, style.curvature_sd)
+        gap = style.hesitate_ms * math.exp(rng.normal(0.0, 0.3))
     else:
-        segments.append((p0, aim, mt, bow))
+        gap = 0.0
+    if rng.random() < style.p_overshoot:
+        d = float(np.linalg.norm(aim - start)) or 1.0
+        u = (aim - start) / d
+        over = d * style.overshoot_frac * math.exp(rng.normal(0.0, 0.3))
+        end = aim + u * over + np.array([-u[1], u[0]]) * rng.normal(0.0, over * 0.3)
+        segments.append((start, end, mt, bow, gap))
+        corr = (0.5 * style.fitts_a_ms + style.fitts_b_ms * math.log2(1.0 + over / width)) * speed
+        # the corrective sub-movement starts after a short reaction
+        segments.append((end, aim, corr, rng.normal(0.0, 0.05), float(np.exp(rng.normal(math.log(60.0), 0.3)))))
+    else:
+        segments.append((start, aim, mt, bow, gap))
     t = t0
-    for i, (a, b, dur, bw) in enumerate(segments):
-        if i:
-            t += float(np.exp(rng.normal(math.log(60.0), 0.3)))  # the corrective sub-movement starts
+    for a, b, dur, bw, gap in segments:
+        t += gap
         ts = _sample_times(dur, style.mouse_sample_ms, rng)
         s = _min_jerk((ts / dur) ** style.velocity_skew)
         pts = _bezier(a, b, bw, s)
@@ -639,8 +676,9 @@ def _human_swipe(
     dur = float(np.clip(length / (style.swipe_speed * math.exp(rng.normal(0.0, 0.15))), 60.0, 1500.0))
     ts = np.concatenate([[0.0], _sample_times(dur, 16.7, rng)])
     tau = ts / dur
-    s = tau ** (style.swipe_accel * math.exp(rng.normal(0.0, 0.08)))
-    bow = rng.normal(style.swipe_curvature, 0.03)
+    lift = min(1.0, style.swipe_liftoff * math.exp(rng.normal(0.0, 0.08)))
+    s = _min_jerk(tau ** (style.swipe_accel * math.exp(rng.normal(0.0, 0.08))) * lift) / _min_jerk(np.float64(lift))
+    bow = rng.normal(style.swipe_curvature, 0.06)
     pts = _screen_clip(_bezier(start, end, bow, s) + rng.normal(0.0, 0.4, (ts.size, 2)), account)
     shape = 0.85 + 0.15 * np.sin(np.pi * tau)
     pressure = style.pressure_mean * shape + rng.normal(0.0, style.pressure_sd, ts.size)

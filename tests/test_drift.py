@@ -52,8 +52,9 @@ def bundle() -> ModelBundle:
 
 @pytest.fixture(scope="module")
 def population():
-    """100 synthetic users (40% on phones), six sessions each: three for the reference, three live."""
-    records = generate_dataset(n_users=100, sessions_per_user=6, n_impostor=0, n_bot=0, n_replay=0,
+    """150 synthetic users (40% on phones), six sessions each: three for the reference, three live
+    (with 100, the 120 live phone sessions' PSI noise alone reached the alert threshold)."""
+    records = generate_dataset(n_users=150, sessions_per_user=6, n_impostor=0, n_bot=0, n_replay=0,
                                seed=5, n_enroll=3)
     return ([r.session for r in records if r.split == "enroll"],
             [r.session for r in records if r.split == "test"])

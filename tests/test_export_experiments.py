@@ -159,7 +159,8 @@ def same_scorer_as_the_test_figures(cfg, ckpt: str, served) -> None:
     assert not dm.hidden  # the stage's tokens are full width, as a served session's
     task = load_task(ckpt, cfg, dm)
     emb = embed_stage(task, dm, "test")
-    research = dm.stage_scorer(emb, "test")
+    protocol = dm.served_scorers()
+    research = protocol.stage_scorer(emb, "test")
     research = research[0] if isinstance(research, tuple) else research
     assert (research.head.kind, research.inputs, research.unit, research.unit_options,
             research.max_enroll_vectors) == (served.head.kind, served.inputs, served.unit, served.unit_options,
@@ -175,7 +176,7 @@ def same_scorer_as_the_test_figures(cfg, ckpt: str, served) -> None:
     test = dm.sets["test"]
     mine = np.flatnonzero(test.users == test.users[0])
     np.testing.assert_allclose(served.encoder.embed([test.tokens[i] for i in mine]), emb[mine], atol=1e-5)
-    vectors = dm.item_vectors(emb, "test")[mine]
+    vectors = protocol.item_vectors(emb, "test")[mine]
     enroll, queries = vectors[:-5], vectors[-5:]
     np.testing.assert_allclose(user_anomalies(replace_background(served, research.head.background), enroll, queries),
                                user_anomalies(research, enroll, queries), rtol=1e-6, atol=1e-6)

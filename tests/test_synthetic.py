@@ -261,3 +261,46 @@ def test_committed_sample_data_matches_the_generator() -> None:
         ta = np.array([e.t for e in a.session.keystrokes])
         tb = np.array([e.t for e in b.session.keystrokes])
         np.testing.assert_allclose(ta, tb, atol=0.11)
+
+
+def _population(n: int, seed: int, device: str) -> list[Session]:
+    rng = np.random.default_rng(seed)
+    return [genuine_session(sample_style(rng), make_account(f"u{i}", rng, device=device), rng) for i in range(n)]
+
+
+def test_typists_differ_as_much_as_aaltos() -> None:
+    """Fitted to Aalto's desktop typists (bench/generator_fit.py): per person, median
+    down-down about 190 ms with a between-person log SD near 0.35, holds about 100 ms."""
+    rng = np.random.default_rng(3)
+    styles = [sample_style(rng) for _ in range(400)]
+    dd = np.log([s.dd_median_ms for s in styles])
+    hold = np.log([s.hold_median_ms for s in styles])
+    assert 180 < np.exp(np.median(dd)) < 205 and 0.32 < dd.std() < 0.40
+    assert 97.5 < np.exp(np.median(hold)) < 110 and 0.17 < hold.std() < 0.26
+    assert np.mean([s.p_rollover for s in styles]) < 0.18  # Aalto: 17% of presses roll over
+
+
+def test_mouse_movements_pause_bow_and_reach_human_speeds() -> None:
+    """Balabit's people (bench/generator_fit.py): peak speed about 2 px/ms, paths bowed,
+    some movements stopping part-way; the generator's were ruler-smooth before."""
+    from biometrics.features.mouse import ACTION_FEATURES, mouse_actions
+
+    acts = np.concatenate([mouse_actions(s.pointer_arrays())[1] for s in _population(40, 4, "desktop")])
+    col = {n: i for i, n in enumerate(ACTION_FEATURES)}
+    assert np.median(acts[:, col["speed_max"]]) > 1.0
+    assert np.median(acts[:, col["straightness"]]) < 0.95
+    assert 0.05 < np.mean(acts[:, col["n_pauses"]] > 0) < 0.6
+
+
+def test_swipes_speed_up_then_slow_down() -> None:
+    """Serwadda's swipes decelerate before lift-off; the generator's only accelerated before."""
+    decelerating = []
+    for s in _population(30, 5, "mobile"):
+        t = s.touch_arrays()
+        for start, end in zip(np.flatnonzero(t.type == 0), np.flatnonzero(t.type == 2)):
+            tt, xy = t.t[start:end + 1], np.stack([t.x[start:end + 1], t.y[start:end + 1]], 1)
+            if tt.size < 6:
+                continue
+            v = np.linalg.norm(np.diff(xy, axis=0), axis=1) / np.maximum(np.diff(tt), 1.0)
+            decelerating.append(v[-2:].mean() < 0.8 * v.max())
+    assert len(decelerating) > 20 and np.mean(decelerating) > 0.5

@@ -11,7 +11,8 @@ users the figures are reported on) and writes :class:`biometrics.bundle.ModelBun
   ``synthetic``) gets the encoder with a :class:`~biometrics.heads.distance.DistanceHead`,
   the head its protocol scores with (mean distance to the enrollment embeddings).
 * An **action- or stroke-unit** run (``balabit_mouse``, ``touch_serwadda``) gets the scorer its
-  data module's test figures are computed through (``dm.served_scorer``): the run's encoder,
+  data module's test figures are computed through (``dm.served_scorers().served_scorer``, in
+  ``biometrics.data.balabit_scorer_protocol`` / ``serwadda_scorer_protocol``): the run's encoder,
   the per-user head against a background of training users' items shipped in the bundle
   (boosted trees on mouse actions, an RBF SVM on touch strokes), the experiment's item
   inputs, and a calibration fitted on the validation users' scores from that scorer.
@@ -128,16 +129,17 @@ def export_run(run_dir: Path, which: str = "best", model_version: str | None = N
             "which the session contract does not carry, so serving could not feed it; export a run "
             "trained with data.key_identity=classes (or none)")
     unit = getattr(dm, "unit", "session")
-    if unit != "session" and not hasattr(dm, "served_scorer"):
+    if unit != "session" and not hasattr(dm, "served_scorers"):
         raise ExportError(f"{run_dir}: {type(dm).__name__} scores {unit}s but builds no served scorer")
+    protocol = dm.served_scorers() if unit != "session" else None  # the protocol's served-scorer builder
     try:
-        getattr(dm, "served_head", lambda: None)()  # e.g. a touch scoring with no servable head
+        getattr(protocol, "served_head", lambda: None)()  # e.g. a touch scoring with no servable head
     except ValueError as err:
         raise ExportError(f"{run_dir}: {err}") from err
     task = load_task(str(ckpt), cfg, dm)
     encoder = encoder_of(task, cfg, dm)
-    if unit != "session":
-        scorer = dm.served_scorer(encoder, stage_embedder(task, dm))
+    if protocol is not None:
+        scorer = protocol.served_scorer(encoder, stage_embedder(task, dm))
     else:
         emb = embed_stage(task, dm, "val")
         report = dm.evaluate_embeddings(emb, "val")  # mean distance: the head's score

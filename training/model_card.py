@@ -840,7 +840,9 @@ def write_card(s: dict, args) -> str:
             rows.append([f"`{n}`", sc.unit, ", ".join(sc.devices) or "any", pct(v)])
         w(f"`{rel(s['bundle_path'])}` (model version `{b.model_version}`) holds one scorer per modality "
           "(`biometrics/scorers.py`): encoder or item features, a per-user head, aggregation over items and a "
-          "calibration fitted on held-out validation users. Fusion of several modalities: "
+          "calibration fitted on held-out validation users (for mouse actions and touch strokes, one per session "
+          "length: a login page's few actions are weaker evidence than a benchmark session's sixty). "
+          "Fusion of several modalities: "
           f"`{defaults['fusion']}` (the API's default).\n")
         w(md_table(["scorer", "unit", "devices", "validation EER recorded in the bundle"], rows) + "\n")
         if versions and b.model_version not in versions:

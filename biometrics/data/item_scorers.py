@@ -3,10 +3,12 @@
 The mouse-action (Balabit) and touch-stroke (Serwadda) experiments judge their encoders with
 a per-user head fitted against other people's items. That head, its background set, the item
 inputs and the calibration are what a bundle serves (:class:`biometrics.scorers.ModalityScorer`),
-so the data modules build one such scorer object per protocol stage and score their users
-through it (:func:`user_anomalies`: the scorer's own ``fit`` and ``item_anomalies``, on the
-enrollment vectors a profile would keep), and ``python -m training.export`` writes a scorer
-built by the same data-module method with the run's encoder in it.
+so each protocol's scorer module (:mod:`biometrics.data.balabit_scorer_protocol`,
+:mod:`biometrics.data.serwadda_scorer_protocol`) builds one such scorer object per protocol
+stage from the data module's sets and scores the users through it (:func:`user_anomalies`:
+the scorer's own ``fit`` and ``item_anomalies``, on the enrollment vectors a profile would
+keep), and ``python -m training.export`` writes a scorer built by the same method with the
+run's encoder in it. These are the building blocks those modules share.
 
 * :func:`given_embeddings`: the encoder slot of a scorer that is handed item vectors the
   evaluation embedded itself (``training.run.embed_stage``, the same weights); it cannot

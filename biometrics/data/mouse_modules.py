@@ -21,8 +21,9 @@ action features the same way). Two variants of who the encoder trained on:
   labelled test sessions are scored, with its own training sessions as the enrollment.
 
 **Test figures are the served scorer's.** The test report's headline is computed through the
-scorer a bundle serves (:meth:`BalabitDataModule.served_scorer`, written by
-``python -m training.export``; :mod:`biometrics.data.item_scorers`): per-account boosted
+scorer a bundle serves, built and scored through in :mod:`biometrics.data.balabit_scorer_protocol`
+(:meth:`BalabitDataModule.served_scorers`; its ``served_scorer`` is what ``python -m
+training.export`` writes; :mod:`biometrics.data.item_scorers`): per-account boosted
 trees (:class:`~biometrics.heads.boosted.BoostedTreesHead`) on ``scorer_inputs`` (the action's
 embedding and its 26 classic features side by side, the inputs the experiment judged) against
 a **background** of ``background_size`` seeded training actions of the training accounts, each
@@ -49,23 +50,15 @@ turning 4.6 M events into action tokens takes seconds, so the sets are rebuilt i
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from biometrics.calibration import Calibration, fit_calibration
 from biometrics.classic import two_class_anomaly
 from biometrics.data.balabit import BalabitData, load_balabit
 from biometrics.data.datamodule import CalibrationScores, SequenceDataModule
-from biometrics.data.item_scorers import (
-    given_embeddings,
-    replace_background,
-    sample_rows,
-    user_anomalies,
-)
 from biometrics.data.paths import datasets_root
 from biometrics.data.sequences import SequenceSet
 from biometrics.distances import mean_distance
@@ -75,16 +68,14 @@ from biometrics.features.action_tokens import (
     SessionActions,
     action_sequences,
 )
-from biometrics.heads.boosted import BoostedTreesHead
 from biometrics.metrics import eer, roc_auc
-from biometrics.modalities import modality
 from biometrics.protocols import Scorer
 from biometrics.reports import plot_amount_curve, plot_det
-from biometrics.scorers import Encoder, ModalityScorer
 from biometrics.streaming import ACTION_COUNTS, first_n_means
 
-#: What a stage's rows embed to: ``embed(stage, rows)`` (rows None: the whole stage).
-Embedder = Callable[[str, "np.ndarray | None"], np.ndarray]
+if TYPE_CHECKING:
+    from biometrics.data.balabit_scorer_protocol import BalabitServedScorers
+
 #: The served scorer's item inputs: the action's embedding and its classic features side by side.
 SCORER_INPUTS = ("embedding", "features")
 
@@ -249,9 +240,10 @@ class BalabitDataModule(SequenceDataModule):
             return self.evaluate_val_chunks(self.action_anomalies(emb, stage, one_class, "logistic"))
         if one_class is not None:
             return self._evaluate_sessions(self.action_anomalies(emb, stage, one_class), stage)
-        served, owners = self.stage_scorer(emb, stage)
-        anomalies = self.scorer_anomalies(served, owners, self.item_vectors(emb, stage), stage)
-        report = {**self._evaluate_sessions(anomalies, stage), "scorer": self.describe(served)}
+        protocol = self.served_scorers()
+        served, owners = protocol.stage_scorer(emb, stage)
+        anomalies = protocol.scorer_anomalies(served, owners, protocol.item_vectors(emb, stage), stage)
+        report = {**self._evaluate_sessions(anomalies, stage), "scorer": protocol.describe(served)}
         if self.classifier:  # the per-account model on the embeddings alone (not served)
             alone = self.session_scores(self.action_anomalies(emb, stage, method=self.classifier), stage)
             report["variants"] = {f"embedding_{self.classifier}": session_report(alone)}
@@ -286,89 +278,13 @@ class BalabitDataModule(SequenceDataModule):
         return (np.concatenate(gen), np.concatenate(imp), np.concatenate(gen_acc), np.concatenate(imp_acc))
 
     # --- the served scorer ---------------------------------------------------------------
-    def item_vectors(self, emb: np.ndarray, stage: str, rows: np.ndarray | None = None) -> np.ndarray:
-        """The served scorer's vectors of a stage's actions (of ``rows`` of it, ``emb`` being theirs):
-        ``scorer_inputs`` side by side, as :meth:`ModalityScorer.item_vectors` lays them out."""
-        feats = self.index[stage].features if rows is None else self.index[stage].features[rows]
-        parts = ([np.asarray(emb, np.float32)] if "embedding" in self.scorer_inputs else []) + \
-                ([feats.astype(np.float32)] if "features" in self.scorer_inputs else [])
-        return np.concatenate(parts, axis=1).astype(np.float32, copy=False)
+    def served_scorers(self) -> BalabitServedScorers:
+        """This run's served scorer and the scoring of accounts through it
+        (:mod:`biometrics.data.balabit_scorer_protocol`), kept out of the data module."""
+        # Imported here: the protocol module builds on this one (its SCORER_INPUTS, this class).
+        from biometrics.data.balabit_scorer_protocol import BalabitServedScorers
 
-    def background_rows(self, stage: str = "test") -> tuple[np.ndarray, np.ndarray]:
-        """Rows of ``stage`` that make the served background, and their accounts: a seeded sample of
-        ``background_size`` profile (training-session) actions of the accounts the encoder trained
-        on (leave one account out: never the held-out account's)."""
-        idx, users = self.index[stage], self.sets[stage].users
-        candidates = np.flatnonzero(idx.enroll & np.isin(users, np.unique(self.sets["train"].users)))
-        rows = sample_rows(candidates, self.background_size, self.seed)
-        return rows, users[rows]
-
-    def stage_scorer(self, emb: np.ndarray, stage: str, encoder: Encoder | None = None
-                     ) -> tuple[ModalityScorer, np.ndarray]:
-        """The served scorer around the background rows of ``stage`` (their vectors made of ``emb``,
-        the stage's embeddings; only those rows are read) and the accounts of the background rows.
-        ``encoder``: the run's (None: :func:`~biometrics.data.item_scorers.given_embeddings`)."""
-        rows, owners = self.background_rows(stage)
-        if encoder is None:
-            encoder = given_embeddings(emb.shape[1], self.columns, self.max_len)
-        return self.scorer_for(encoder, self.item_vectors(emb[rows], stage, rows)), owners
-
-    def scorer_for(self, encoder: Encoder | None, background: np.ndarray,
-                   calibration: Calibration | None = None) -> ModalityScorer:
-        """The pointer action scorer of this experiment around a background of item vectors."""
-        spec = modality(self.modality)
-        head = BoostedTreesHead(background, max_enroll=self.max_enroll_vectors, seed=self.seed, **self.head_options)
-        inputs = tuple(i for i in SCORER_INPUTS if i in self.scorer_inputs)
-        return ModalityScorer(
-            self.modality, self.modality, self.unit, spec.default_feature_config(), head,
-            calibration or Calibration(1.0, 0.0, 0.0, 0.0, 0.0, 0.0),
-            encoder if "embedding" in inputs else None, inputs,
-            {"min_events": self.min_events, "max_len": self.max_len, "action_context": self.action_context},
-            max_enroll_vectors=self.max_enroll_vectors,
-            licence="Balabit Mouse Dynamics Challenge (no licence file; offered to researchers, cite Fulop et al.)")
-
-    def scorer_anomalies(self, scorer: ModalityScorer, owners: np.ndarray, vectors: np.ndarray,
-                         stage: str) -> dict[int, np.ndarray]:
-        """``{account: anomaly of every non-profile action of the stage}`` through ``scorer``: the
-        account enrolled on its profile actions, its own actions left out of the background
-        (``owners``: the background rows' accounts)."""
-        idx, users = self.index[stage], self.sets[stage].users
-        queries = vectors[~idx.enroll]
-        claimed = users[idx.enroll] if stage == "val" else users[~idx.enroll]
-        out = {}
-        for acc in np.unique(claimed):
-            own = owners == acc
-            mine = replace_background(scorer, scorer.head.background[~own]) if own.any() else scorer
-            out[int(acc)] = user_anomalies(mine, vectors[idx.enroll & (users == acc)], queries)
-        return out
-
-    def served_scorer(self, encoder: Encoder | None, embed: Embedder) -> ModalityScorer:
-        """The scorer a bundle serves for this run: ``encoder`` (the run's), the background of
-        :meth:`background_rows` and a calibration fitted on the validation chunks of
-        ``calibration_chunk`` actions scored through this very scorer. ``embed(stage, rows)``
-        embeds a stage's rows with the run's encoder."""
-        uses_emb = "embedding" in self.scorer_inputs
-        rows, _ = self.background_rows("test")
-        emb = np.zeros((len(self.sets["test"]), encoder.embedding_dim if uses_emb else 0), np.float32)
-        if uses_emb:  # only the background rows are embedded: the test users' actions are never read
-            emb[rows] = embed("test", rows)
-        scorer, owners = self.stage_scorer(emb, "test", encoder)
-        val_emb = embed("val", None) if uses_emb else np.zeros((len(self.sets["val"]), 0), np.float32)
-        vectors = self.item_vectors(val_emb, "val")
-        g, i, gg, ig = self.val_chunk_scores(self.scorer_anomalies(scorer, owners, vectors, "val"),
-                                             self.calibration_chunk)
-        metrics = {**self.describe(scorer), "val_eer": eer(g, i), "val_auc": roc_auc(g, i),
-                   "background_accounts": sorted(int(a) for a in np.unique(owners)),
-                   "calibration_chunk_actions": self.calibration_chunk,
-                   "validation_genuine": int(g.size), "validation_impostor": int(i.size)}
-        return dataclasses.replace(scorer, calibration=fit_calibration(g, i, gg, ig), metrics=metrics)
-
-    @staticmethod
-    def describe(scorer: ModalityScorer) -> dict:
-        """What a report says of the scorer it was computed through."""
-        return {"head": scorer.head.kind, "inputs": list(scorer.inputs), "unit": scorer.unit,
-                "background_items": int(scorer.head.background.shape[0]),
-                "max_enroll_vectors": scorer.max_enroll_vectors}
+        return BalabitServedScorers(self)
 
     def session_scores(self, anomalies: dict[int, np.ndarray], stage: str = "test") -> dict[str, dict]:
         """Each query session's mean anomaly after 1, 5, 10, 20, all actions (its own account's model)."""

@@ -7,7 +7,7 @@ import numpy as np
 from biometrics.data.keystroke_modules import EnrollmentDataModule
 from biometrics.data.sequences import SequenceSet
 from biometrics.modalities import MODALITIES
-from biometrics.synthetic import DEMO_PASSWORD, generate_dataset
+from biometrics.synthetic import DEMO_PASSWORD, GENERATOR_VERSION, generate_dataset
 
 #: Which simulated devices produce each modality.
 MOBILE_FRACTION = {"keystrokes": 0.4, "pointer": 0.0, "touch": 1.0}
@@ -29,7 +29,8 @@ class SyntheticDataModule(EnrollmentDataModule):
 
     def cache_key(self) -> dict:
         return {**super().cache_key(), "n_users": self.n_users, "sessions": self.sessions_per_user,
-                "modality": self.modality, "shared_password": self.shared_password}
+                "modality": self.modality, "shared_password": self.shared_password,
+                "generator": GENERATOR_VERSION}
 
     def load_all(self) -> SequenceSet:
         records = generate_dataset(self.n_users, self.sessions_per_user, n_impostor=0, n_bot=0,

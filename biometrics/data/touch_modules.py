@@ -24,8 +24,9 @@ under ``logistic`` and ``svm`` (the classic on the very same split and negatives
 
 **The headline is the served scorer's.** ``svm``, ``svm_fused`` and ``distance`` are servable
 (:data:`SERVED_SCORINGS`): the headline scoring of a stage (validation every epoch, test) is
-computed through a :class:`~biometrics.scorers.ModalityScorer` of the stroke unit
-(:meth:`SerwaddaFoldDataModule.scorer_for`; :mod:`biometrics.data.item_scorers`) whose head is
+computed through a :class:`~biometrics.scorers.ModalityScorer` of the stroke unit, built and
+scored through in :mod:`biometrics.data.serwadda_scorer_protocol`
+(:meth:`SerwaddaFoldDataModule.served_scorers`; :mod:`biometrics.data.item_scorers`) whose head is
 an :class:`~biometrics.heads.kernel.RBFSVMHead` (C = ``svm_c``, the classic's standardization
 and ``gamma="scale"``) on the stage's background strokes (or a
 :class:`~biometrics.heads.distance.DistanceHead`), each user enrolled on the last
@@ -33,7 +34,7 @@ and ``gamma="scale"``) on the stage's background strokes (or a
 scorer with the run's encoder and the test stage's background (every user outside the test
 fold: the validation and training users), calibrated on the validation users' windows of
 ``calibration_strokes`` strokes scored through it against the validation stage's background
-(training users only) (:meth:`SerwaddaFoldDataModule.served_scorer`). ``logistic`` scorings
+(training users only) (``served_scorer`` of that module). ``logistic`` scorings
 have no servable head: as headline they are computed as before and a run with one is not
 exported.
 
@@ -48,9 +49,8 @@ for evaluated users, and ``-1 - i`` for background (negative) strokes of other u
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier
@@ -58,9 +58,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
-from biometrics.calibration import Calibration, fit_calibration
-from biometrics.data.datamodule import CalibrationScores, SequenceDataModule
-from biometrics.data.item_scorers import given_embeddings, replace_background, user_anomalies
+from biometrics.data.datamodule import SequenceDataModule
 from biometrics.data.paths import datasets_root
 from biometrics.data.sequences import SequenceSet
 from biometrics.data.serwadda import (
@@ -76,12 +74,11 @@ from biometrics.features.stroke_tokens import (
     STROKE_TOKEN_FEATURES,
     stroke_token_sequences,
 )
-from biometrics.heads.distance import DistanceHead
-from biometrics.heads.kernel import RBFSVMHead
-from biometrics.metrics import eer, roc_auc
-from biometrics.modalities import modality
+from biometrics.metrics import eer
 from biometrics.protocols import Scorer
-from biometrics.scorers import Encoder, ModalityScorer
+
+if TYPE_CHECKING:
+    from biometrics.data.serwadda_scorer_protocol import SerwaddaServedScorers
 
 SESSION_STRIDE = 100_000
 #: Per-stroke scorings of the encoder: method on embeddings, or ``*_fused`` on embeddings and the
@@ -94,8 +91,6 @@ SERVED_SCORINGS = {"svm": ("rbf_svm", ("embedding",)), "svm_fused": ("rbf_svm", 
                    "distance": ("distance", ("embedding",))}
 #: Strokes per decision the served calibration is fitted on (the protocol's headline k = 11).
 CALIBRATION_STROKES = 11
-#: What a stage's rows embed to: ``embed(stage, rows)`` (rows None: the whole stage).
-Embedder = Callable[[str, "np.ndarray | None"], np.ndarray]
 #: Touchalytics (Frank et al. 2013) inter-session EERs, the published anchors.
 PUBLISHED = {"touchalytics_inter_session": {"1": 0.13, "11": 0.03}}
 
@@ -184,48 +179,6 @@ def inter_session_scores(vec: np.ndarray, data: SequenceSet, method: str = "logi
         genuine[int(u)] = score(session2[int(u)])
         impostor[int(u)] = {v: score(s) for v, s in session2.items() if v != int(u)}
     return genuine, impostor
-
-
-def scorer_inter_session_scores(scorer: ModalityScorer, vec: np.ndarray, data: SequenceSet) -> Scores:
-    """:func:`inter_session_scores` through a served ``scorer``: each evaluated user enrolled on its
-    session-1 strokes (:func:`~biometrics.data.item_scorers.user_anomalies`: the last
-    ``max_enroll_vectors``, as a profile keeps them), its model scoring every evaluated user's
-    session-2 strokes one by one. ``vec``: the scorer's item vectors of ``data``'s rows."""
-    evaluated = data.order >= 0
-    users = np.unique(data.users[evaluated])
-    session = {}
-    for s in (1, 2):
-        lo, hi = (s - 1) * SESSION_STRIDE, s * SESSION_STRIDE
-        for u in users:
-            rows = np.flatnonzero((data.users == u) & (data.order >= lo) & (data.order < hi))
-            session[s, int(u)] = vec[rows[np.argsort(data.order[rows])]]
-    ids = [int(u) for u in users]
-    queries = np.concatenate([session[2, v] for v in ids])
-    cuts = np.cumsum([len(session[2, v]) for v in ids])[:-1]
-    genuine, impostor = {}, {}
-    for u in ids:
-        scores = dict(zip(ids, np.split(user_anomalies(scorer, session[1, u], queries), cuts)))
-        genuine[u] = scores.pop(u)
-        impostor[u] = scores
-    return genuine, impostor
-
-
-def window_scores(scores: Scores, k: int) -> CalibrationScores:
-    """Session anomalies of windows of ``k`` consecutive strokes (stride ``k``: disjoint windows, a
-    session's mean), genuine and impostor, with the claimed user of each."""
-    genuine, impostor = scores
-
-    def windows(s: np.ndarray) -> np.ndarray:
-        n = s.size // k
-        return s[: n * k].reshape(n, k).mean(1) if n else np.zeros(0)
-
-    g = {u: windows(s) for u, s in genuine.items()}
-    i = {u: np.concatenate([windows(s) for s in per.values()] or [np.zeros(0)]) for u, per in impostor.items()}
-    users_g, users_i = sorted(g), sorted(i)
-    return (np.concatenate([g[u] for u in users_g] or [np.zeros(0)]),
-            np.concatenate([i[u] for u in users_i] or [np.zeros(0)]),
-            np.concatenate([np.full(g[u].size, u) for u in users_g] or [np.zeros(0)]),
-            np.concatenate([np.full(i[u].size, u) for u in users_i] or [np.zeros(0)]))
 
 
 def per_user_eers(scores: Scores, ks=STROKE_COUNTS) -> dict[str, dict[int, float]]:
@@ -328,80 +281,23 @@ class SerwaddaFoldDataModule(SequenceDataModule):
                    for n, (v, m) in jobs.items()}
         extra = {}
         if served:  # the headline through the scorer a bundle serves, on this stage's background
-            scorer = self.stage_scorer(emb, stage)
+            protocol = self.served_scorers()
+            scorer = protocol.stage_scorer(emb, stage)
             reports[self.scoring] = stroke_report(
-                scorer_inter_session_scores(scorer, self.item_vectors(emb, stage), data), at=self.eer_strokes)
-            extra["scorer"] = self.describe(scorer)
+                protocol.scorer_inter_session_scores(scorer, protocol.item_vectors(emb, stage), stage),
+                at=self.eer_strokes)
+            extra["scorer"] = protocol.describe(scorer)
         variants = {n: {k: v for k, v in r.items() if k != "scores"} for n, r in reports.items()}
         return {**reports[self.scoring], "scoring": self.scoring, "variants": variants, **extra}
 
     # --- the served scorer ---------------------------------------------------------------
-    def item_vectors(self, emb: np.ndarray, stage: str, rows: np.ndarray | None = None) -> np.ndarray:
-        """The served scorer's vectors of a stage's strokes (of ``rows`` of it, ``emb`` being theirs):
-        the embedding, then (``*_fused``) the stroke's scaled features, as
-        :meth:`ModalityScorer.item_vectors` lays them out."""
-        _, inputs = self.served_head()
-        parts = [np.asarray(emb, np.float32)]
-        if "features" in inputs:
-            feats = self.baseline_vectors(stage)
-            if feats.shape[1] != len(STROKE_TOKEN_COLUMNS):
-                raise ValueError(f"the served stroke features are the {len(STROKE_TOKEN_COLUMNS)} stroke "
-                                 f"columns; drop_columns hides {len(STROKE_TOKEN_COLUMNS) - feats.shape[1]}")
-            parts.append(feats if rows is None else feats[rows])
-        return np.concatenate(parts, axis=1).astype(np.float32, copy=False)
+    def served_scorers(self) -> SerwaddaServedScorers:
+        """This run's served scorer and the scoring of users through it
+        (:mod:`biometrics.data.serwadda_scorer_protocol`), kept out of the data module."""
+        # Imported here: the protocol module builds on this one (its layout, constants and reports).
+        from biometrics.data.serwadda_scorer_protocol import SerwaddaServedScorers
 
-    def stage_scorer(self, emb: np.ndarray, stage: str, encoder: Encoder | None = None) -> ModalityScorer:
-        """The served scorer around the background strokes of ``stage`` (their vectors made of
-        ``emb``, the stage's embeddings; only those rows are read). ``encoder``: the run's (None:
-        :func:`~biometrics.data.item_scorers.given_embeddings`)."""
-        rows = np.flatnonzero(self.sets[stage].order < 0)
-        if encoder is None:
-            encoder = given_embeddings(emb.shape[1], self.columns, self.max_len)
-        return self.scorer_for(encoder, self.item_vectors(emb[rows], stage, rows))
-
-    def served_head(self) -> tuple[str, tuple[str, ...]]:
-        """The head kind and item inputs of ``scoring`` (``ValueError`` when it has no servable head)."""
-        if self.scoring not in SERVED_SCORINGS:
-            raise ValueError(f"data.scoring={self.scoring} has no servable head; train with one of "
-                             f"{', '.join(sorted(SERVED_SCORINGS))}")
-        return SERVED_SCORINGS[self.scoring]
-
-    def scorer_for(self, encoder: Encoder, background: np.ndarray,
-                   calibration: Calibration | None = None) -> ModalityScorer:
-        """The touch stroke scorer of this experiment's ``scoring`` around a background of item vectors."""
-        kind, inputs = self.served_head()
-        head = RBFSVMHead(background, C=self.svm_c) if kind == "rbf_svm" else DistanceHead()
-        return ModalityScorer(self.modality, self.modality, self.unit, modality(self.modality).default_feature_config(),
-                              head, calibration or Calibration(1.0, 0.0, 0.0, 0.0, 0.0, 0.0), encoder, inputs,
-                              max_enroll_vectors=self.max_enroll_vectors)
-
-    def served_scorer(self, encoder: Encoder, embed: Embedder) -> ModalityScorer:
-        """The scorer a bundle serves for this run: ``encoder`` (the run's), the test stage's
-        background strokes (every user outside the test fold) and a calibration fitted on the
-        validation users' windows of ``calibration_strokes`` strokes, scored through this scorer
-        with the validation stage's background (training users only: the validation users are
-        new to it). ``embed(stage, rows)`` embeds a stage's rows with the run's encoder."""
-        rows = np.flatnonzero(self.sets["test"].order < 0)
-        emb = np.zeros((len(self.sets["test"]), encoder.embedding_dim), np.float32)
-        emb[rows] = embed("test", rows)  # only the background rows: the test users' strokes are never read
-        scorer = self.stage_scorer(emb, "test", encoder)
-        val = self.sets["val"]
-        vectors = self.item_vectors(embed("val", None), "val")
-        scores = scorer_inter_session_scores(replace_background(scorer, vectors[val.order < 0]), vectors, val)
-        g, i, gg, ig = window_scores(scores, self.calibration_strokes)
-        report = stroke_report(scores, at=self.eer_strokes)
-        metrics = {**self.describe(scorer), "val_eer": float(report["eer"]), "val_eer_at_strokes": self.eer_strokes,
-                   "val_window_eer": eer(g, i), "val_window_auc": roc_auc(g, i),
-                   "calibration_strokes": self.calibration_strokes, "held_out_fold": self.fold,
-                   "validation_genuine": int(g.size), "validation_impostor": int(i.size)}
-        return dataclasses.replace(scorer, calibration=fit_calibration(g, i, gg, ig), metrics=metrics)
-
-    def describe(self, scorer: ModalityScorer) -> dict:
-        """What a report says of the scorer it was computed through."""
-        bg = getattr(scorer.head, "background", None)
-        return {"head": scorer.head.kind, "inputs": list(scorer.inputs), "unit": scorer.unit,
-                "scoring": self.scoring, "background_items": 0 if bg is None else int(bg.shape[0]),
-                "max_enroll_vectors": scorer.max_enroll_vectors}
+        return SerwaddaServedScorers(self)
 
     def baseline_vectors(self, stage: str) -> np.ndarray:
         """The stroke's scaled Touchalytics features (the same on every point: the first row)."""
