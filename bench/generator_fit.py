@@ -7,7 +7,9 @@ Prints JSON (and writes ``bench/results/generator_fit.json``):
 - **keystrokes**: per session, the log median hold, the log median down-down latency and the
   share of rolled-over presses; the population mean, the between-user SD (of each user's
   mean) and the within-user SD (across a user's sessions), for Aalto's first 300 desktop
-  typists (15 sentences each) and for the genuine desktop sessions of the sample;
+  typists (15 sentences each) and for the genuine desktop sessions of the sample; and per
+  key-class pair, how much a typist's rhythm (mean log down-down less the sequence's median)
+  differs between people and between one person's sequences;
 - **pointer** / **touch**: the 10th, 50th and 90th percentile of every item feature of the
   served scorer (mouse actions, touch strokes), for the background the default bundle ships
   (Balabit's and Serwadda's people) and for the sample's genuine sessions;
@@ -70,16 +72,51 @@ def presses(keys) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(p.down_t, float), np.asarray(p.up_t, float)
 
 
+def pair_offsets(keys) -> dict[int, float]:
+    """Per key-class pair, the mean log down-down latency less the sequence's median: a typist's rhythm."""
+    p = keystroke_presses(keys)
+    order = np.argsort(p.down_t, kind="stable")
+    down, cls = np.asarray(p.down_t, float)[order], np.asarray(p.key_class, int)[order]
+    dd = np.diff(down)
+    ok = (dd > 0) & (dd < 1500)
+    pair, ldd = (cls[:-1] * 16 + cls[1:])[ok], np.log(dd[ok])
+    return {int(k): float(ldd[pair == k].mean() - np.median(ldd)) for k in np.unique(pair)} if ok.any() else {}
+
+
+def rhythm_spread(per_user: dict[str, list[dict[int, float]]]) -> dict:
+    """Median over key-class pairs of the between-user SD of users' mean offsets, and of the
+    within-user SD across their sequences (pairs seen by at least 8 users, 3 sequences each)."""
+    by_pair: dict[int, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for u, seqs in per_user.items():
+        for offsets in seqs:
+            for k, v in offsets.items():
+                by_pair[k][u].append(v)
+    between, within = [], []
+    for users in by_pair.values():
+        vals = [v for v in users.values() if len(v) >= 3]
+        if len(vals) >= 8:
+            between.append(np.std([np.mean(v) for v in vals]))
+            within.append(np.mean([np.std(v) for v in vals]))
+    return {"pairs": len(between), "between_user_sd": round(float(np.median(between)), 3),
+            "within_user_sd": round(float(np.median(within)), 3)}
+
+
 def keystroke_fit(records, datasets: Path) -> dict:
     folder = unpack(datasets / "aalto-desktop", ROOT / ".cache" / "aalto-desktop")
     aalto: dict[str, list] = defaultdict(list)
+    aalto_pairs: dict[str, list] = defaultdict(list)
     for s in load_sequences(folder, keycode_tables(), 15, max_users=300):
         aalto[str(s.user)].append(timing_stats(*presses(s.keys)))
+        aalto_pairs[str(s.user)].append(pair_offsets(s.keys))
     sample: dict[str, list] = defaultdict(list)
+    sample_pairs: dict[str, list] = defaultdict(list)
     for r in records:
         if r.label == "genuine" and r.device == "desktop":
-            sample[r.user_id].append(timing_stats(*presses(r.session.keystroke_arrays())))
-    return {"aalto": population(aalto), "sample": population(sample)}
+            keys = r.session.keystroke_arrays()
+            sample[r.user_id].append(timing_stats(*presses(keys)))
+            sample_pairs[r.user_id].append(pair_offsets(keys))
+    return {"aalto": {**population(aalto), "key_class_pair_rhythm": rhythm_spread(aalto_pairs)},
+            "sample": {**population(sample), "key_class_pair_rhythm": rhythm_spread(sample_pairs)}}
 
 
 def item_fit(bundle: ModelBundle, name: str, device: str, records) -> dict:

@@ -48,13 +48,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # `serving` is the project's package, not this folder
 
 from biometrics.bundle import ModelBundle
-from biometrics.data import aalto
 from biometrics.data.balabit import load_balabit
-from biometrics.data.keystroke_modules import split_users
+from biometrics.data.keystroke_scorer import aalto_sessions
 from biometrics.data.paths import datasets_root
 from biometrics.data.pointer_scorer import CHUNK_EVENTS, account_actions, build_pointer_scorer
 from biometrics.data.serwadda import load_serwadda
 from biometrics.data.sessions import (
+    first_presses,
     keystroke_session,
     pointer_session,
     pointer_sessions,
@@ -63,7 +63,6 @@ from biometrics.data.sessions import (
 from biometrics.data.touch_scorer import STROKES_PER_DECISION, build_touch_scorer
 from biometrics.data.touch_scorer import enrollment_sessions as touch_enrollment_sessions
 from biometrics.data.touch_scorer import folds as touch_folds
-from biometrics.events import Session
 from biometrics.protocols import impostor_picks
 from biometrics.reports import publish_result, rerun_command
 from serving.evaluation import ServedRun, open_service, thresholds_of
@@ -74,31 +73,9 @@ TENANT = "bench"
 PER_USER, N_QUERIES = 15, 5
 
 
-def aalto_test_sessions(datasets: Path, seed: int, n_test: int, n_val: int) -> dict[int, list]:
-    """Each Aalto test user's 15 sentences as contract sessions, in recording order."""
-    folder = aalto.unpack(datasets, ROOT / ".cache" / "aalto-desktop")
-    seqs = aalto.load_sequences(folder, aalto.keycode_tables("classes"), PER_USER)
-    users = np.array([s.user for s in seqs])
-    test = set(split_users(users, n_test, n_val, seed)["test"].tolist())
-    out: dict[int, list] = {}
-    for s in seqs:
-        if s.user in test:
-            out.setdefault(s.user, []).append(keystroke_session(s.keys))
-    return dict(sorted(out.items()))
-
-
-def first_presses(session: Session, k: int | None) -> Session:
-    """The session with only its first ``k`` key presses (both events of each); None: all."""
-    if k is None:
-        return session
-    body = session.model_dump(mode="json")
-    body["keystrokes"] = [e for e in body["keystrokes"] if e["press"] < k]
-    return Session.model_validate(body)
-
-
 def run_aalto(args) -> dict:
     """Enroll and score Aalto's test users through the service; the figures and how they were made."""
-    sessions = aalto_test_sessions(datasets_root(args.datasets_dir), args.seed, 400, 100)
+    sessions = aalto_sessions(datasets_root(args.datasets_dir), ROOT / ".cache" / "aalto-desktop", "test", args.seed)
     users = list(sessions)
     picks = impostor_picks(len(users), PER_USER, N_QUERIES, args.seed)
     rng = np.random.default_rng(args.seed)

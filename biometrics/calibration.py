@@ -75,14 +75,19 @@ def fit_calibration(genuine: np.ndarray, impostor: np.ndarray, genuine_groups: n
                                quantile_confidence=confidence if bounded else 0.0)
 
 
-def fit_item_calibrations(genuine: dict[int, list[float]], impostor: dict[int, list[float]]
+def fit_item_calibrations(genuine: dict[int, list[float]], impostor: dict[int, list[float]],
+                          genuine_groups: dict[int, list] | None = None,
+                          impostor_groups: dict[int, list] | None = None, **kw
                           ) -> tuple[tuple[int, Calibration], ...]:
-    """One calibration per item count ``n``, from held-out sessions of ``n`` items (their mean
-    anomalies, genuine and impostor, keyed by ``n``), ascending: what
+    """One calibration per evidence count ``n``, from held-out sessions of ``n`` items or
+    presses (their anomalies, genuine and impostor, keyed by ``n``; with the user of each
+    comparison, user-bootstrap bounded quantiles as :func:`fit_calibration`), ascending: what
     :attr:`biometrics.scorers.ModalityScorer.item_calibrations` holds. The mean of a few items
     is far noisier than that of sixty, so one calibration for every length overstates a
     short session's evidence."""
-    return tuple((n, fit_calibration(np.array(genuine[n]), np.array(impostor[n])))
+    groups = lambda g, n: None if g is None else np.array(g[n])
+    return tuple((n, fit_calibration(np.array(genuine[n]), np.array(impostor[n]), groups(genuine_groups, n),
+                                     groups(impostor_groups, n), **kw))
                  for n in sorted(genuine) if len(genuine[n]) and len(impostor.get(n, ())))
 
 

@@ -12,16 +12,18 @@ probability that it is not the owner's:
 - a per-user **head** (:mod:`biometrics.heads`): fitted on the enrollment vectors, it gives
   each item an anomaly score;
 - the **aggregation** over a session's items (their mean) and the **calibration** of that
-  aggregate into a probability; item scorers also carry calibrations fitted on sessions of
-  fewer items (a login page holds a few mouse actions, not a benchmark session's sixty), so a
-  short session's evidence is weighed as what it is.
+  aggregate into a probability; a scorer may also carry calibrations fitted on shorter
+  sessions (a login page holds a few mouse actions, not a benchmark session's sixty, and
+  twenty key presses, not a sentence's fifty), so a short session's evidence is weighed as
+  what it is.
 
 The bundle serializes scorers (:mod:`biometrics.bundle`); the scoring service and every
 benchmark protocol call these same objects, so a figure is the served model's figure.
 
-    vectors = scorer.vectors(session)           # [n_items, K], or None with too little data
-    state = scorer.fit(enroll_vectors)          # at enrollment: the head's per-user state
-    p = scorer.probability(scorer.anomaly(enroll_vectors, state, vectors), len(vectors))
+    vectors, n_tokens = scorer.vectors(session)  # [n_items, K], or None with too little data
+    state = scorer.fit(enroll_vectors)           # at enrollment: the head's per-user state
+    anomaly = scorer.anomaly(enroll_vectors, state, vectors)
+    p = scorer.probability(anomaly, scorer.evidence(len(vectors), n_tokens))
 """
 
 from __future__ import annotations
@@ -187,6 +189,8 @@ class ModalityScorer:
     metrics: dict = field(default_factory=dict)
     licence: str | None = None
     devices: tuple[str, ...] = ()
+    #: Calibrations fitted on shorter held-out sessions, keyed by their evidence count
+    #: (:meth:`evidence`), ascending; :meth:`calibration_for` picks a session's.
     item_calibrations: tuple[tuple[int, Calibration], ...] = ()
 
     def __post_init__(self) -> None:
@@ -258,13 +262,19 @@ class ModalityScorer:
         """The session's anomaly: the aggregate of its items' scores."""
         return float(np.mean(self.item_anomalies(enroll, state, vectors)))
 
+    def evidence(self, n_items: int, n_tokens: int) -> int:
+        """How much a session holds for this scorer, the count ``item_calibrations`` are keyed
+        by: its items (mouse actions, touch strokes), or for a session unit its tokens (the
+        presses of a keystroke session)."""
+        return n_tokens if self.unit == "session" else n_items
+
     def calibration_items(self, n_items: int | None) -> int | None:
-        """The item count of the calibration a session of ``n_items`` items gets: of
-        ``item_calibrations``, the most items not above ``n_items`` (the fewest when
-        ``n_items`` is below them all); None (the headline ``calibration``) when there are
-        none, when ``n_items`` is None or when it is at or past the last of them."""
+        """The evidence count (:meth:`evidence`) of the calibration a session of ``n_items``
+        gets: of ``item_calibrations``, the most not above ``n_items`` (the fewest when
+        ``n_items`` is below them all); None (the headline ``calibration``, fitted on the
+        longest sessions) when there are none, when ``n_items`` is None or past them all."""
         counts = [n for n, _ in self.item_calibrations]
-        if n_items is None or not counts or n_items >= counts[-1]:
+        if n_items is None or not counts or n_items > counts[-1]:
             return None
         return max([n for n in counts if n <= n_items], default=counts[0])
 
@@ -274,6 +284,6 @@ class ModalityScorer:
         return self.calibration if n is None else dict(self.item_calibrations)[n]
 
     def probability(self, anomaly: float | np.ndarray, n_items: int | None = None) -> np.ndarray:
-        """Calibrated P(not the owner) of the anomaly of a session of ``n_items`` items
-        (None: of a session as long as the headline calibration's)."""
+        """Calibrated P(not the owner) of the anomaly of a session of ``n_items`` evidence
+        (:meth:`evidence`; None: of a session as long as the headline calibration's)."""
         return self.calibration_for(n_items).probability(anomaly)

@@ -257,10 +257,14 @@ class Scorer:
         self.bundle, self.config = bundle, config
         self._short_thresholds: dict[tuple, Thresholds] = {}  # a memo of thresholds(), not state
 
-    def thresholds(self, items: dict[str, int]) -> Thresholds:
-        """The thresholds of a session scored on these scorers with these item counts.
+    def _evidence(self, observed: Observed, name: str) -> int:
+        """The evidence count of a scorer's part of a session (:meth:`ModalityScorer.evidence`)."""
+        return self.bundle.scorers[name].evidence(len(observed.vectors[name]), observed.n_tokens[name])
 
-        A scorer calibrated per item count (:attr:`~biometrics.scorers.ModalityScorer.item_calibrations`)
+    def thresholds(self, items: dict[str, int]) -> Thresholds:
+        """The thresholds of a session scored on these scorers with these evidence counts.
+
+        A scorer calibrated per session length (:attr:`~biometrics.scorers.ModalityScorer.item_calibrations`)
         weighs a login page's three mouse actions as the weak evidence they are; the thresholds
         of such a session come from the held-out distributions of the calibrations it got (the
         same targets), so a short session is challenged where a long one would be decided.
@@ -385,7 +389,7 @@ class Scorer:
             reasons.append("bot_like_timing")
         if observed.replayed(profile, cfg.guards):
             reasons.append("replayed_session")
-        thresholds = self.thresholds({name: len(observed.vectors[name]) for name in scored})
+        thresholds = self.thresholds({name: self._evidence(observed, name) for name in scored})
         if "bot_like_timing" in reasons or "replayed_session" in reasons:
             risk, confidence = max(risk, cfg.guard_risk), 1.0
             decision = thresholds.decide(risk)
@@ -405,8 +409,9 @@ class Scorer:
         if vecs is None or not scorer.can_score(enrolled) or profile.state != "verifying":
             return ModalityScore(None, None, 0.0 if vecs is None else confidence, n)
         anomaly = scorer.anomaly(enrolled, profile.head_state(name, self.model_version), vecs)
-        prob = float(scorer.probability(anomaly, len(vecs)))
-        reason = scorer.spec.mismatch_reason if prob >= self.thresholds({name: len(vecs)}).allow_below else None
+        evidence = self._evidence(observed, name)
+        prob = float(scorer.probability(anomaly, evidence))
+        reason = scorer.spec.mismatch_reason if prob >= self.thresholds({name: evidence}).allow_below else None
         return ModalityScore(round(anomaly, 6), round(prob, 6), round(confidence, 4), n, reason)
 
 

@@ -309,14 +309,14 @@ def _item_calibrated_bundle(rng) -> ModelBundle:
     short = fit_item_calibrations({n: draw(0.0, n) for n in counts}, {n: draw(1.0, n) for n in counts})
     headline = fit_calibration(draw(0.0, 64), draw(1.0, 64))
     bundle.scorers["pointer"] = dataclasses.replace(bundle.scorers["pointer"], calibration=headline,
-                                                    item_calibrations=(*short, (64, headline)))
+                                                    item_calibrations=short)
     return bundle
 
 
 def test_a_session_of_few_items_gets_the_calibration_of_its_length():
     pointer = _item_calibrated_bundle(np.random.default_rng(2)).scorers["pointer"]
-    assert [pointer.calibration_items(n) for n in (None, 1, 3, 4, 15, 16, 63, 64, 500)] == \
-        [None, 1, 1, 4, 4, 16, 16, None, None]
+    assert [pointer.calibration_items(n) for n in (None, 1, 3, 4, 15, 16, 17, 64, 500)] == \
+        [None, 1, 1, 4, 4, 16, None, None, None]
     # The same mean anomaly is far weaker evidence from 1 item than from 64.
     p = [float(pointer.probability(0.9, n)) for n in (1, 4, 16, 64)]
     assert p == sorted(p) and p[0] < 0.7 and p[-1] > 0.99
@@ -348,3 +348,21 @@ def test_a_short_session_is_judged_by_thresholds_of_its_own_evidence():
     by_hand = Scorer(bundle, ScoringConfig(allow_below=0.4, deny_at_or_above=0.8))
     assert by_hand.thresholds({"pointer": 1}) == by_hand.thresholds({"pointer": 64}) == (
         by_hand.config.thresholds(["pointer"]))
+
+
+def test_a_session_unit_is_calibrated_by_its_press_count():
+    """A keystroke scorer scores one item per session: its evidence is the session's presses."""
+    bundle = tiny_bundle()
+    weak = Calibration(2.0, -1.0, 0, 0, 0, 0)  # what 10 presses are worth: far less than 40
+    keys = dataclasses.replace(bundle.scorers["keystrokes"], item_calibrations=((10, weak),))
+    bundle.scorers["keystrokes"] = keys
+    assert keys.evidence(1, 12) == 12 and bundle.scorers["pointer"].evidence(3, 120) == 120  # both session units
+    scorer = Scorer(bundle, ScoringConfig(allow_below=0.5, deny_at_or_above=0.9))
+    e = np.eye(8, dtype=np.float32)
+    profile = FakeProfile("verifying", {"keystrokes": e[1][None, :]})  # distance sqrt(2) from e[0]
+    short, long_ = (scorer.score(Observed({"keystrokes": e[:1]}, {"keystrokes": n}, {}, []), profile)
+                    for n in (10, 40))
+    d = float(np.sqrt(2))
+    assert short.modalities["keystrokes"].probability == pytest.approx(float(weak.probability(d)), rel=1e-4)
+    assert long_.modalities["keystrokes"].probability == pytest.approx(float(keys.calibration.probability(d)), rel=1e-4)
+    assert short.decision == "challenge" and long_.decision == "deny"

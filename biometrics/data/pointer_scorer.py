@@ -37,7 +37,7 @@ UNIT_OPTIONS = {"min_events": 4, "max_len": 64, "action_context": False}
 CHUNK_EVENTS = 2_000
 #: Actions per session of the shorter sessions' calibrations, and the most windows each
 #: (head, scored account) pair contributes to one of them.
-SHORT_SESSION_ACTIONS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48)
+SHORT_SESSION_ACTIONS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48)  # more: the headline
 WINDOWS_PER_PAIR = 200
 
 
@@ -98,4 +98,4 @@ def build_pointer_scorer(data: BalabitData, accounts: list[str], background_size
                  "calibration_actions": chunk_actions,
                  "validation_genuine": n_genuine, "validation_impostor": n_impostor},
         licence="Balabit Mouse Dynamics Challenge (no licence file; offered to researchers, cite Fulop et al.)",
-        item_calibrations=(*fit_item_calibrations(genuine, impostor), (chunk_actions, headline)))
+        item_calibrations=fit_item_calibrations(genuine, impostor))

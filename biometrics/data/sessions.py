@@ -35,6 +35,16 @@ def keystroke_session(keys: KeystrokeArrays, device_type: str = "desktop") -> Se
                                    "meta": {"device_type": device_type}})
 
 
+def first_presses(session: Session, k: int | None) -> Session:
+    """The session with only its first ``k`` key presses (both events of each; None: all of
+    them): a sentence cut to a login page's length."""
+    if k is None:
+        return session
+    body = session.model_dump(mode="json")
+    body["keystrokes"] = [e for e in body["keystrokes"] if e["press"] < k]
+    return Session.model_validate(body)
+
+
 def _timed_from_zero(t: np.ndarray) -> np.ndarray:
     t = np.asarray(t, np.float64)
     return np.round(t - (t[0] if t.size else 0.0), 3)

@@ -34,7 +34,7 @@ MAX_ENROLL_STROKES = 600
 #: learns from swipes (a few % of Serwadda's strokes are taps), so it scores swipes only.
 UNIT_OPTIONS = {"ignore_features": ["mid_area"], "min_path_px": 30.0}
 #: Strokes per session of the shorter sessions' calibrations.
-SHORT_SESSION_STROKES = (1, 2, 3, 4, 6, 8)
+SHORT_SESSION_STROKES = (1, 2, 3, 4, 6, 8)  # more: the headline
 
 
 def stroke_vectors(arr: TouchArrays) -> np.ndarray:
@@ -80,7 +80,7 @@ def build_touch_scorer(sessions: dict[int, dict[int, TouchArrays]], test_fold: i
                  "background_strokes": int(background.shape[0]), "validation_genuine": n_genuine,
                  "validation_impostor": n_impostor, "calibration_strokes": STROKES_PER_DECISION},
         licence="Serwadda et al. 2013 swipe data (see ../shared/datasets/touch-serwadda/README.md)",
-        item_calibrations=(*fit_item_calibrations(genuine, impostor), (STROKES_PER_DECISION, headline)))
+        item_calibrations=fit_item_calibrations(genuine, impostor))
 
 
 def enrollment_sessions(arr: TouchArrays, n_sessions: int = 3):
