@@ -435,7 +435,9 @@ def path_replay_share(sig: np.ndarray, stored: list[np.ndarray]) -> tuple[float,
         qq = q[(q >> 16) >= lv]
         if qq.size == 0:
             continue
-        share = float(np.isin(qq, s[2:].astype(np.int64)).mean())
+        stored_entries = s[2:].astype(np.int64)  # sorted, as path_sketch writes them (exact in float32)
+        at = np.minimum(np.searchsorted(stored_entries, qq), stored_entries.size - 1)
+        share = float(np.mean(stored_entries[at] == qq)) if stored_entries.size else 0.0
         if (share, qq.size) > best:
             best = (share, int(qq.size))
     return best
