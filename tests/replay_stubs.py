@@ -39,3 +39,20 @@ class StubSession:
 
     def __init__(self, sig):
         self.sig = sig
+
+
+def victim_after_failed_attempts(store, decision: str):
+    """A service on ``store`` whose user "victim" in tenant "acme" enrolled three signatures, then
+    met 40 failed attempts by someone else (``decision``; update_profile false and true in turn).
+    Returns the service (its scorer still answering ``decision``) and the enrolled signatures."""
+    from biometrics.profiles import ProfileConfig
+    from biometrics.service import BiometricService
+
+    enrolled = [np.full(20, 100.0 + 50 * i, np.float32) for i in range(3)]
+    svc = BiometricService(FakeScorer("allow"), store, ProfileConfig(max_signatures=5), b"s" * 32)
+    for sig in enrolled:
+        svc.enroll("acme", "victim", StubSession(sig))
+    svc.scorer = FakeScorer(decision)
+    for i in range(40):
+        svc.score("acme", "victim", StubSession(np.full(20, 500.0 + 10 * i, np.float32)), update_profile=bool(i % 2))
+    return svc, enrolled

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from replay_stubs import FakeScorer, StubSession
+from replay_stubs import FakeScorer, StubSession, victim_after_failed_attempts
 
 from biometrics.guards import (
     bot_like,
@@ -335,19 +335,10 @@ def test_is_replay_against_96_stored_sketches_is_fast(typists):
 
 @pytest.mark.parametrize("decision", ["deny", "challenge"])
 def test_failed_attempts_neither_write_nor_flush_the_replay_memory(tmp_path, decision):
-    from biometrics.profiles import ProfileConfig
-    from biometrics.service import BiometricService
     from biometrics.store import ProfileStore
 
     store = ProfileStore(f"sqlite:///{tmp_path / 'p.db'}")
-    cfg = ProfileConfig(max_signatures=5)
-    enrolled = [np.full(20, 100.0 + 50 * i, np.float32) for i in range(3)]
-    svc = BiometricService(FakeScorer("allow"), store, cfg, b"s" * 32)
-    for sig in enrolled:
-        svc.enroll("acme", "victim", StubSession(sig))
-    svc.scorer = FakeScorer(decision)
-    for i in range(40):  # someone else's failed attempts, update_profile false and true
-        svc.score("acme", "victim", StubSession(np.full(20, 500.0 + 10 * i, np.float32)), update_profile=bool(i % 2))
+    svc, enrolled = victim_after_failed_attempts(store, decision)
     p = store.get("acme", svc.key("acme", "victim"))
     kept = p.replay_signatures("keystrokes")
     assert [s.tolist() for s in kept] == [s.tolist() for s in enrolled]  # nothing flushed, nothing added

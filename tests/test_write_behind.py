@@ -8,9 +8,9 @@ import time
 
 import numpy as np
 import pytest
-from replay_stubs import FakeScorer, StubSession
+from replay_stubs import FakeScorer, StubSession, victim_after_failed_attempts
 
-from biometrics.profiles import ProfileConfig, enroll, new_profile, user_key
+from biometrics.profiles import enroll, new_profile, user_key
 from biometrics.store import DecisionRecord, ProfileStore, ScoreWrites
 from biometrics.write_behind import WriteBehind
 
@@ -230,16 +230,8 @@ def test_without_write_behind_a_score_writes_before_it_returns(store_url: str):
 
 @pytest.mark.parametrize("decision", ["deny", "challenge"])
 def test_failed_attempts_neither_write_nor_flush_the_replay_memory_behind(tmp_path, decision):
-    from biometrics.service import BiometricService
-
     store = ProfileStore(f"sqlite:///{tmp_path / 'p.db'}", write_behind_s=LONG)
-    enrolled = [np.full(20, 100.0 + 50 * i, np.float32) for i in range(3)]
-    svc = BiometricService(FakeScorer("allow"), store, ProfileConfig(max_signatures=5), b"s" * 32)
-    for sig in enrolled:
-        svc.enroll("acme", "victim", StubSession(sig))
-    svc.scorer = FakeScorer(decision)
-    for i in range(40):  # someone else's failed attempts, update_profile false and true
-        svc.score("acme", "victim", StubSession(np.full(20, 500.0 + 10 * i, np.float32)), update_profile=bool(i % 2))
+    svc, enrolled = victim_after_failed_attempts(store, decision)
     p = store.get("acme", svc.key("acme", "victim"))
     assert [s.tolist() for s in p.replay_signatures("keystrokes")] == [s.tolist() for s in enrolled]
     assert store.count_decisions("acme") == 40  # every answer logged, behind
