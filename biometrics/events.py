@@ -511,11 +511,20 @@ class Session(BaseModel):
         """The touch events as columnar arrays (read-only, built once)."""
         return self._cached("touch", _touch_arrays)
 
-    def _cached(self, name: str, build):
+    def derived(self, name: str, modality: str, build):
+        """``build(arrays)`` of one modality's columnar arrays (``keystrokes``, ``pointer`` or
+        ``touch``), built once per session like the arrays, for a view two consumers share
+        (the pointer scorer's actions and the pointer bot guard's): the result is shared, so
+        its arrays must be treated as read-only."""
+        arrays = getattr(self, f"{modality}_arrays")()
+        return self._cached(modality, lambda _: build(arrays), f"_derived_{name}", read_only=False)
+
+    def _cached(self, name: str, build, key: str | None = None, read_only: bool = True):
         events = getattr(self, name)
-        key = f"_arrays_{name}"
+        key = key or f"_arrays_{name}"
         held = self.__dict__.get(key)
         if held is None or held.events is not events:
-            held = _ArrayCache(events, _read_only(build(events)))
+            built = build(events)
+            held = _ArrayCache(events, _read_only(built) if read_only else built)
             self.__dict__[key] = held  # not a field: the frozen model's fields never change
         return held.arrays

@@ -63,6 +63,7 @@ from functools import lru_cache
 import numpy as np
 
 from biometrics.events import KeystrokeArrays, PointerArrays, Session
+from biometrics.features.action_tokens import session_mouse_views
 from biometrics.features.keystroke import keystroke_presses
 from biometrics.features.mouse import ACTION_FEATURES, mouse_actions
 
@@ -628,6 +629,10 @@ def pointer_action_bot_like(x: np.ndarray, y: np.ndarray, straightness: float,
 def pointer_bot_like_arrays(arr: PointerArrays, cfg: GuardConfig = GuardConfig()) -> bool:
     """Every movement of the session bot-like (at least ``min_actions_for_bot_check`` of them)."""
     action_id, actions, _ = mouse_actions(arr)
+    return _movements_bot_like(arr, action_id, actions, cfg)
+
+
+def _movements_bot_like(arr: PointerArrays, action_id: np.ndarray, actions: np.ndarray, cfg: GuardConfig) -> bool:
     moving = np.flatnonzero((actions[:, _N_EVENTS] >= cfg.bot_min_action_events) & (actions[:, _SPEED_MEAN] > 0))
     if moving.size < cfg.min_actions_for_bot_check:
         return False
@@ -640,8 +645,10 @@ def pointer_bot_like_arrays(arr: PointerArrays, cfg: GuardConfig = GuardConfig()
 
 
 def pointer_bot_like(session: Session, cfg: GuardConfig = GuardConfig()) -> bool:
-    """Every pointer movement a ruler-straight line or a constant-step path."""
-    return pointer_bot_like_arrays(session.pointer_arrays(), cfg)
+    """Every pointer movement a ruler-straight line or a constant-step path (on the session's
+    action segmentation, shared with the pointer scorer)."""
+    _, action_id, actions = session_mouse_views(session)
+    return _movements_bot_like(session.pointer_arrays(), action_id, actions, cfg)
 
 
 def bot_like(session: Session, cfg: GuardConfig = GuardConfig()) -> list[str]:

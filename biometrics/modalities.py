@@ -23,7 +23,8 @@ import numpy as np
 from biometrics.events import KeyClass, Session
 from biometrics.features.action_tokens import (
     ACTION_CONTEXT_FEATURES,
-    action_sequences,
+    actions_of,
+    session_mouse_views,
 )
 from biometrics.features.keystroke import (
     KEYSTROKE_FEATURES,
@@ -85,8 +86,8 @@ def _pointer_session(session: Session, cfg: MouseFeatureConfig, _: dict) -> Item
 
 def _pointer_actions(session: Session, cfg: MouseFeatureConfig, options: dict) -> Items:
     # Actions are segmented with the default thresholds, as the action encoder trained on them.
-    a = action_sequences(session.pointer_arrays(), int(options.get("min_events", 4)),
-                         int(options.get("max_len", 64)), bool(options.get("action_context", True)))
+    a = actions_of(session_mouse_views(session), int(options.get("min_events", 4)),
+                   int(options.get("max_len", 64)), bool(options.get("action_context", True)))
     return Items(a.tokens, a.features.astype(np.float32), len(session.pointer))
 
 

@@ -11,6 +11,7 @@ from biometrics.guards import (
     keystroke_bot_stats,
     keystroke_sketch,
     path_sketch,
+    pointer_bot_like,
     signatures,
 )
 from biometrics.synthetic import generate_dataset, replay_session
@@ -346,3 +347,24 @@ def test_failed_attempts_neither_write_nor_flush_the_replay_memory(tmp_path, dec
     svc.scorer = FakeScorer("allow")
     svc.score("acme", "victim", StubSession(np.full(20, 900.0, np.float32)))
     assert store.get("acme", svc.key("acme", "victim")).replay_signatures("keystrokes")[-1][0] == 900.0
+
+
+def test_the_pointer_guard_and_the_action_items_segment_a_session_once(monkeypatch):
+    """One pass of mouse features per session: the pointer scorer's actions and the bot guard share it."""
+    from biometrics.features import action_tokens, mouse
+    from biometrics.modalities import MODALITIES
+    from biometrics.synthetic import genuine_session, make_account, sample_style
+
+    calls = []
+    real = mouse._kinematics  # the per-event pass both segmentations start from
+    monkeypatch.setattr(mouse, "_kinematics", lambda *a: calls.append(1) or real(*a))
+    rng = np.random.default_rng(0)
+    session = genuine_session(sample_style(rng), make_account("u", rng, device="desktop"), rng)
+    items = MODALITIES["pointer"].items(session, "action", None, {"min_events": 4})
+    assert not pointer_bot_like(session) and len(items) > 0
+    assert len(calls) == 1
+    tokens, _, actions = action_tokens.session_mouse_views(session)
+    assert not tokens.flags.writeable and not actions.flags.writeable  # shared: read-only
+    copy = session.model_copy(update={"pointer": session.pointer[:-3]})  # other events: its own pass
+    action_tokens.session_mouse_views(copy)
+    assert len(calls) == 2

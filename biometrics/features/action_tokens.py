@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from biometrics.events import PointerArrays
+from biometrics.events import PointerArrays, Session
 from biometrics.features._util import signed_log
 from biometrics.features.mouse import ACTION_FEATURES, mouse_tokens_and_actions
 
@@ -49,7 +49,25 @@ def split_actions(tokens: np.ndarray, action_id: np.ndarray, min_events: int,
 def action_sequences(events: PointerArrays, min_events: int = 4, max_len: int = 64,
                      action_context: bool = True) -> SessionActions:
     """One session's pointer events -> its kept actions' token sequences and classic features."""
-    tokens, action_id, features = mouse_tokens_and_actions(events)
+    return actions_of(mouse_tokens_and_actions(events), min_events, max_len, action_context)
+
+
+def session_mouse_views(session: Session) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`~biometrics.features.mouse.mouse_tokens_and_actions` of a session's pointer events,
+    computed once per session (the pointer scorer and the pointer bot guard both read it)."""
+    def build(arr: PointerArrays) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        views = mouse_tokens_and_actions(arr)
+        for a in views:
+            a.flags.writeable = False  # shared by its readers
+        return views
+
+    return session.derived("mouse_views", "pointer", build)
+
+
+def actions_of(views: tuple[np.ndarray, np.ndarray, np.ndarray], min_events: int = 4, max_len: int = 64,
+               action_context: bool = True) -> SessionActions:
+    """:func:`action_sequences` of already computed (tokens, action id, action features)."""
+    tokens, action_id, features = views
     if action_context:  # every event also sees its whole action's summary
         context = log_action_features(features).astype(np.float32)
         tokens = np.concatenate([tokens, context[action_id]], axis=1)
