@@ -214,8 +214,11 @@ class ModalityProfile:
     replay_signatures: tuple[np.ndarray, ...] = ()  # of allowed scored sessions, oldest first
     head_state: Mapping[str, np.ndarray] = field(default_factory=dict)  # the head's fit, float32 arrays
     enrolled_signatures: tuple[np.ndarray, ...] = ()  # of enrolled sessions, oldest first
-    inputs: EnrollmentInputs | None = None  # the last enrolled items' inputs (None: not kept)
+    inputs: EnrollmentInputs | None = None  # the last enrolled items' inputs (None: not kept, or not read)
     other_versions: Mapping[str, VersionVectors] = field(default_factory=dict)  # re-embedded, same sessions
+    #: True when inputs are kept but were not read (a score's read of the profile, which never uses
+    #: or writes them: decrypting them cost every score about 0.5 ms).
+    inputs_unread: bool = False
 
     def __post_init__(self) -> None:
         _check_name(self.modality)
@@ -238,6 +241,11 @@ class ModalityProfile:
         object.__setattr__(self, "enrolled_signatures", tuple(_frozen(s) for s in self.enrolled_signatures))
         object.__setattr__(self, "other_versions", {v: o for v, o in self.other_versions.items()
                                                     if v != self.model_version})
+
+    @property
+    def keeps_inputs(self) -> bool:
+        """Whether enrollment inputs are kept for this modality (read or not)."""
+        return self.inputs is not None or self.inputs_unread
 
     def current_for(self) -> tuple[str, ...]:
         """The model versions this modality has vectors for: the enrolled one, then re-embedded ones."""

@@ -632,7 +632,7 @@ class BiometricService:
     def _status(self, profile: UserProfile) -> EnrollmentStatus:
         version = self.model_version
         mods = {name: ModalityStatus(m.n_sessions, m.model_version, m.vectors_for(version) is not None,
-                                     m.current_for(), m.inputs is not None)
+                                     m.current_for(), m.keeps_inputs)
                 for name, m in sorted(profile.modalities.items())}
         best = max((m.sessions for m in mods.values() if m.current), default=0)
         needed = 0 if profile.state == "verifying" else max(0, self.config.min_enroll_sessions - best)

@@ -537,14 +537,16 @@ class ProfileStore:
             return None
         return inputs_from_bytes(self._cipher.open(row.enrollment_inputs, tenant, user_key, row.modality))
 
-    def _profile(self, tenant: str, user_key: str, rows: Sequence[Row]) -> UserProfile:
+    def _profile(self, tenant: str, user_key: str, rows: Sequence[Row], read_inputs: bool = True) -> UserProfile:
+        """The profile of its rows; ``read_inputs`` False leaves kept inputs encrypted (``inputs_unread``)."""
         first = rows[0]
         mods = {r.modality: ModalityProfile(
             r.modality, r.model_version, embeddings_from_bytes(r.embeddings), float(r.genuine_mean),
             float(r.genuine_sd), int(r.m_n_sessions), vectors_from_bytes(r.signatures),
             state_from_bytes(r.head_state),
             vectors_from_bytes(r.enrolled_signatures) if r.enrolled_signatures is not None else (),
-            self._inputs(tenant, user_key, r), versions_from_bytes(r.other_versions))
+            self._inputs(tenant, user_key, r) if read_inputs else None, versions_from_bytes(r.other_versions),
+            inputs_unread=not read_inputs and r.enrollment_inputs is not None)
             for r in rows if r.modality is not None}
         return UserProfile(tenant, user_key, first.state, int(first.n_sessions), mods,
                            _utc(first.created_at), _utc(first.updated_at))
@@ -732,7 +734,8 @@ class ProfileStore:
                 rows = self._rows(conn, tenant, user_key)
             if not rows:
                 return None
-            profile = _with_unwritten(self._profile(tenant, user_key, rows), queued)
+            # A score never reads kept inputs; one that enrolls is merged again under update().
+            profile = _with_unwritten(self._profile(tenant, user_key, rows, read_inputs=False), queued)
             writes = plan(profile)
             if writes is None or (writes.decision is None and not writes.signatures):
                 return profile
@@ -1029,6 +1032,8 @@ def _modality_values(m: ModalityProfile, before: ModalityProfile | None) -> dict
     a pointer profile, up to thousands of action vectors) are then the same objects and are
     not serialized and rewritten with every score.
     """
+    if m.inputs_unread:
+        raise ValueError(f"{m.modality}: a profile read without its kept inputs cannot be written")
     same = lambda field: before is not None and getattr(before, field) is getattr(m, field)
     values = {"model_version": m.model_version, "genuine_mean": float(m.genuine_mean),
               "genuine_sd": float(m.genuine_sd), "n_sessions": int(m.n_sessions)}

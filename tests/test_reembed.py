@@ -384,3 +384,25 @@ def test_upgrade_from_0004_keeps_profiles_and_adds_the_columns(store_url: str):
     with ProfileStore(store_url, profile_key=KEY) as store:  # up again: the profile, without its inputs
         m = store.get("acme", key).modalities["keystrokes"]
         assert m.n_sessions == 4 and m.inputs is None and m.other_versions == {}
+
+
+def test_a_score_leaves_kept_inputs_encrypted_and_says_they_are_kept(tmp_path, bundles, dataset, monkeypatch):
+    """A score written behind reads the profile without decrypting its kept inputs (it never
+    uses them); its status still says they are kept, and an enrolling score reads them."""
+    from biometrics.bundle import ModelBundle
+
+    store = ProfileStore(f"sqlite:///{tmp_path / 'p.db'}", profile_key=KEY, write_behind_s=0.02)
+    service = BiometricService(Scorer(ModelBundle.load(bundles[0]), ScoringConfig()), store,
+                               ProfileConfig(min_enroll_sessions=MIN, keep_inputs=True), SECRET)
+    user = "u000"
+    _enroll_all(service, dataset, {user})
+    opened = []
+    real = store._cipher.open
+    monkeypatch.setattr(store._cipher, "open", lambda *a: opened.append(a) or real(*a))
+    session = dataset[user]["genuine"][0].model_copy(update={"session_id": None})  # no id: written behind
+    _, status = service.score("acme", user, session)
+    assert opened == [] and all(s.reembeddable for s in status.modalities.values())
+    store.flush()
+    profile = store.get("acme", service.key("acme", user))  # a full read decrypts them
+    assert opened and all(m.inputs is not None and not m.inputs_unread for m in profile.modalities.values())
+    store.close()
