@@ -91,6 +91,15 @@ def fit_item_calibrations(genuine: dict[int, list[float]], impostor: dict[int, l
                  for n in sorted(genuine) if len(genuine[n]) and len(impostor.get(n, ())))
 
 
+def fit_by_length(genuine: dict[int, list[float]], impostor: dict[int, list[float]], headline: int
+                  ) -> tuple[Calibration, tuple[tuple[int, Calibration], ...]]:
+    """The headline calibration (sessions of ``headline`` items) and the shorter sessions' (every
+    other count, :func:`fit_item_calibrations`) from held-out anomalies keyed by item count."""
+    short = lambda d: {n: v for n, v in d.items() if n != headline}
+    return (fit_calibration(np.array(genuine[headline]), np.array(impostor[headline])),
+            fit_item_calibrations(short(genuine), short(impostor)))
+
+
 def bootstrap_quantiles(values: np.ndarray, groups: np.ndarray, level: float, n_boot: int,
                         rng: np.random.Generator) -> np.ndarray:
     """At each of :data:`QUANTILE_LEVELS`, the ``level`` quantile of that quantile over

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from biometrics.calibration import fit_calibration, fit_item_calibrations
+from biometrics.calibration import fit_by_length
 from biometrics.data.balabit import BalabitData
 from biometrics.data.item_scorers import window_means
 from biometrics.data.sessions import pointer_sessions
@@ -86,8 +86,7 @@ def build_pointer_scorer(data: BalabitData, accounts: list[str], background_size
             for k in sizes:
                 (genuine if b == a else impostor)[k] += window_means(
                     scores, k, None if k == chunk_actions else WINDOWS_PER_PAIR)
-    n_genuine, n_impostor = len(genuine[chunk_actions]), len(impostor[chunk_actions])
-    headline = fit_calibration(np.array(genuine.pop(chunk_actions)), np.array(impostor.pop(chunk_actions)))
+    headline, shorter = fit_by_length(genuine, impostor, chunk_actions)
     spec = MODALITIES["pointer"]
     return ModalityScorer(
         "pointer", "pointer", "action", spec.default_feature_config(),
@@ -96,6 +95,7 @@ def build_pointer_scorer(data: BalabitData, accounts: list[str], background_size
         max_enroll_vectors=max_enroll,
         metrics={"background_accounts": names, "background_actions": int(background.shape[0]),
                  "calibration_actions": chunk_actions,
-                 "validation_genuine": n_genuine, "validation_impostor": n_impostor},
+                 "validation_genuine": len(genuine[chunk_actions]),
+                 "validation_impostor": len(impostor[chunk_actions])},
         licence="Balabit Mouse Dynamics Challenge (no licence file; offered to researchers, cite Fulop et al.)",
-        item_calibrations=fit_item_calibrations(genuine, impostor))
+        item_calibrations=shorter)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from biometrics.calibration import fit_calibration, fit_item_calibrations
+from biometrics.calibration import fit_by_length
 from biometrics.data.item_scorers import window_means
 from biometrics.data.sessions import touch_session, touch_stroke_sessions
 from biometrics.data.touch_modules import fold_of_users
@@ -67,9 +67,7 @@ def build_touch_scorer(sessions: dict[int, dict[int, TouchArrays]], test_fold: i
             scores = head.score(state, vec[2][v])
             for k in sizes:
                 (genuine if v == u else impostor)[k] += window_means(scores, k)
-    n_genuine, n_impostor = len(genuine[STROKES_PER_DECISION]), len(impostor[STROKES_PER_DECISION])
-    headline = fit_calibration(np.array(genuine.pop(STROKES_PER_DECISION)),
-                               np.array(impostor.pop(STROKES_PER_DECISION)))
+    headline, shorter = fit_by_length(genuine, impostor, STROKES_PER_DECISION)
     background = sample_background({u: vec[1][u] for u in train}, per_user, seed)
     spec = MODALITIES["touch"]
     return ModalityScorer(
@@ -77,10 +75,11 @@ def build_touch_scorer(sessions: dict[int, dict[int, TouchArrays]], test_fold: i
         headline, None, ("features",),
         unit_options=UNIT_OPTIONS, max_enroll_vectors=MAX_ENROLL_STROKES,
         metrics={"held_out_fold": test_fold, "validation_fold": val_fold, "background_users": len(train),
-                 "background_strokes": int(background.shape[0]), "validation_genuine": n_genuine,
-                 "validation_impostor": n_impostor, "calibration_strokes": STROKES_PER_DECISION},
+                 "background_strokes": int(background.shape[0]),
+                 "validation_genuine": len(genuine[STROKES_PER_DECISION]),
+                 "validation_impostor": len(impostor[STROKES_PER_DECISION]), "calibration_strokes": STROKES_PER_DECISION},
         licence="Serwadda et al. 2013 swipe data (see ../shared/datasets/touch-serwadda/README.md)",
-        item_calibrations=fit_item_calibrations(genuine, impostor))
+        item_calibrations=shorter)
 
 
 def enrollment_sessions(arr: TouchArrays, n_sessions: int = 3):
