@@ -9,7 +9,8 @@
   bench, demo) names a module or script that exists, and ``--help`` exits 0; a Hydra entry
   point instead composes its config with the given overrides (``--cfg job``, no training;
   a ``-m`` sweep is composed once per point of the sweep). Shell variables the block sets
-  (``RUN_DIR=$(...)``) are evaluated as the block would.
+  (``RUN_DIR=$(...)``) are evaluated as the block would. Each runs in a fresh child forked from
+  an interpreter that imported torch and Lightning once (``readme_runner``), as ``python`` would.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from readme_runner import forked_runner, interpreter_path, run_command
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -173,18 +175,38 @@ def test_the_readme_has_the_commands_it_documents():
         assert needle in joined, needle
 
 
+@pytest.fixture(scope="module")
+def runner():
+    """Children forked from one interpreter that imported torch and Lightning once."""
+    with forked_runner() as pool:
+        yield pool
+
+
+def _run(runner, argv: list[str], env: dict[str, str]) -> tuple[int, str]:
+    return runner.submit(run_command, argv, str(ROOT), env, interpreter_path()).result(timeout=COMMAND_TIMEOUT_S)
+
+
 @pytest.mark.parametrize("command", COMMANDS)
-def test_readme_command_runs_as_shown(command):
+def test_readme_command_runs_as_shown(command, runner):
     _npm_script_exists(command)
     env = {k: v for k, v in os.environ.items() if not k.startswith("BIOMETRICS_")}
     env["OMP_NUM_THREADS"] = "1"
     _, prefix = _expand(command)
     env.update(prefix)
     for argv in check_invocations(command):
-        r = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True,
-                           timeout=COMMAND_TIMEOUT_S, check=False)
-        assert r.returncode == 0, (f"README command `{command}` does not run: "
-                                   f"`{shlex.join(argv[1:])}` exited {r.returncode}\n{r.stderr[-2000:]}")
+        rc, stderr = _run(runner, argv, env)
+        assert rc == 0, (f"README command `{command}` does not run: "
+                         f"`{shlex.join(argv[1:])}` exited {rc}\n{stderr[-2000:]}")
+
+
+def test_the_runner_reports_a_failing_command(runner):
+    """The forked runner is not a check that cannot fail: a bad override or option exits non-zero."""
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    bad_hydra = [sys.executable, "-m", "training.train", "experiment=no_such_experiment", "--cfg", "job"]
+    bad_option = [sys.executable, "-m", "training.evaluate_bundle", "--no-such-option"]
+    for argv in (bad_hydra, bad_option):
+        rc, stderr = _run(runner, argv, env)
+        assert rc != 0 and stderr, argv
 
 
 # The API block, for real ------------------------------------------------------------
