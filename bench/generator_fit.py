@@ -10,6 +10,11 @@ Prints JSON (and writes ``bench/results/generator_fit.json``):
   typists (15 sentences each) and for the genuine desktop sessions of the sample; and per
   key-class pair, how much a typist's rhythm (mean log down-down less the sequence's median)
   differs between people and between one person's sequences;
+- **same text**: a person typing one text again and again (CMU's 51 typists of one password,
+  their first and last 50 repeats; the generator's 51 desktop people typing CMU's password 50
+  times, seed 0): per position of the text, the SD
+  of log down-down and log hold over one person's repeats (within) and the SD between people
+  of each person's per-position offset from their own mean (between);
 - **pointer** / **touch**: the 10th, 50th and 90th percentile of every item feature of the
   served scorer (mouse actions, touch strokes), for the background the default bundle ships
   (Balabit's and Serwadda's people) and for the sample's genuine sessions;
@@ -37,10 +42,11 @@ if str(ROOT) not in sys.path:
 
 from biometrics.bundle import ModelBundle
 from biometrics.data.aalto import keycode_tables, load_sequences, unpack
+from biometrics.data.cmu import load_cmu
 from biometrics.data.paths import datasets_root
 from biometrics.features import keystroke_presses
 from biometrics.metrics import roc_auc
-from biometrics.synthetic import load_sample_sessions
+from biometrics.synthetic import DEMO_PASSWORD, generate_dataset, load_sample_sessions, password_timing_vector
 from serving.evaluation import open_service
 
 TIMING = ("log_hold", "log_down_down", "rollover")
@@ -119,6 +125,43 @@ def keystroke_fit(records, datasets: Path) -> dict:
             "sample": {**population(sample), "key_class_pair_rhythm": rhythm_spread(sample_pairs)}}
 
 
+def repeat_spread(reps: list[np.ndarray]) -> dict:
+    """Same-text spread of people's [n_repeats, n_positions] log down-down and log hold."""
+    def spread(logs: list[np.ndarray]) -> dict:
+        within = [np.median(x.std(0)) for x in logs]
+        offsets = np.array([np.median(x, 0) - np.median(x, 0).mean() for x in logs])
+        return {"within_user_sd": round(float(np.median(within)), 3),
+                "between_user_sd": round(float(np.median(offsets.std(0))), 3)}
+
+    return {"users": len(reps),
+            "log_down_down": spread([np.log(r[:, 1]) for r in reps]),
+            "log_hold": spread([np.log(r[:, 0]) for r in reps])}
+
+
+def _hold_and_dd(holds: np.ndarray, dd: np.ndarray) -> np.ndarray:
+    """[n_repeats, 2, n-1]: hold of each press but the last, down-down to the next press (ms > 0)."""
+    return np.stack([holds[:, :-1], dd], 1).clip(1e-3)
+
+
+def same_text_fit(datasets: Path) -> dict:
+    cmu = load_cmu(datasets)
+    cols = {c: i for i, c in enumerate(cmu.columns)}
+    h = cmu.X[:, [i for c, i in cols.items() if c.startswith("H.")]]
+    dd = cmu.X[:, [i for c, i in cols.items() if c.startswith("DD.")]]
+    out = {}
+    for name, reps in (("cmu_first_50", slice(0, 50)), ("cmu_last_50", slice(350, 400))):
+        out[name] = repeat_spread([_hold_and_dd(h[cmu.subject == u][reps], dd[cmu.subject == u][reps])
+                                   for u in cmu.subjects])
+    vectors: dict[str, list[np.ndarray]] = defaultdict(list)
+    for r in generate_dataset(n_users=51, sessions_per_user=50, n_impostor=0, n_bot=0, n_replay=0, seed=0,
+                              mobile_fraction=0.0, password=DEMO_PASSWORD):
+        vectors[r.user_id].append(password_timing_vector(r.session))
+    n = len(DEMO_PASSWORD)
+    out["generator"] = repeat_spread([_hold_and_dd(np.array(v)[:, :n], np.array(v)[:, n:2 * n - 1])
+                                      for v in vectors.values()])
+    return out
+
+
 def item_fit(bundle: ModelBundle, name: str, device: str, records) -> dict:
     """Percentiles of the scorer's item features: its shipped background against the sample."""
     scorer = bundle.scorers[name]
@@ -167,6 +210,7 @@ def main(argv: list[str] | None = None) -> dict:
     bundle = ModelBundle.load(args.bundle)
     report = {"sessions": str(args.sessions), "bundle": bundle.model_version,
               "keystrokes": keystroke_fit(records, datasets_root(args.datasets_dir)),
+              "same_text": same_text_fit(datasets_root(args.datasets_dir)),
               "pointer": item_fit(bundle, "pointer", "desktop", records),
               "touch": item_fit(bundle, "touch", "mobile", records),
               "served": served_separation(args.bundle, records),

@@ -27,6 +27,11 @@ With ``--max-presses K`` (Aalto) every query is cut to its first K presses (enro
 whole): a login page's username and password hold about 20, an Aalto sentence 46 (median);
 written under ``aalto_keystrokes_first<K>``.
 
+CMU (``--benchmark cmu``): fixed-text logins, the same text every time as on a login page
+(:mod:`biometrics.data.cmu_logins`: the password typed ``--cmu-reps`` times, one login a day;
+the test half of the subjects, none of them in a calibration); written under
+``cmu_logins_<presses>``.
+
 Writes ``bench/results/product_accuracy.json`` (one key per benchmark, merged).
 """
 
@@ -219,6 +224,34 @@ def run_strokepin(args) -> dict:
             "latency_ms": run.latency_ms(("p50", "p99"))}
 
 
+def run_cmu(args) -> dict:
+    """CMU's test subjects (the half ``biometrics.data.cmu_logins`` keeps out of every calibration)
+    logging in one day at a time: CMU's password typed ``--cmu-reps`` times per login, the first
+    login of days 1-5 enrolls, the first 5 logins of days 6-8 are genuine queries, the first login
+    of 10 other test subjects the impostor queries (module docstring)."""
+    from biometrics.data.cmu import load_cmu
+    from biometrics.data.cmu_logins import login_trials, split_subjects
+
+    data = load_cmu(datasets_root(args.datasets_dir))
+    subjects = split_subjects(data)[1]
+    run = ServedRun()
+    with tempfile.TemporaryDirectory() as tmp:
+        service = open_service(args.bundle, Path(tmp) / "cmu.db", min_enroll_sessions=args.enroll)
+        for s, enroll, genuine, impostor in login_trials(data, subjects, args.cmu_reps):
+            run.enroll(service, TENANT, s, enroll, limit=args.enroll)
+            for q in genuine:
+                run.score(service, TENANT, s, q, impostor=False)
+            for q in impostor:
+                run.score(service, TENANT, s, q, impostor=True)
+        thresholds = thresholds_of(service, ["keystrokes"])["by_modalities"]["keystrokes"]
+        service.store.close()
+    return {**run.figures(), "_rows": (run.genuine, run.impostor), "n_users": len(subjects),
+            "login_presses": 11 * args.cmu_reps, "enrollment_sessions": args.enroll,
+            "refused_at_enrollment": dict(run.refused), "thresholds_whole_session": thresholds,
+            "model_version": service.model_version, "bundle": str(args.bundle),
+            "latency_ms": run.latency_ms(("p50", "p99"))}
+
+
 def write_rows(key: str, genuine: list[dict], impostor: list[dict]) -> Path:
     """Every served answer of a benchmark (claimed user, genuine or impostor, risk), gzipped JSON
     lines under ``bench/results/served_scores/``: the input of ``bench/fusion.py``."""
@@ -233,7 +266,7 @@ def write_rows(key: str, genuine: list[dict], impostor: list[dict]) -> Path:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--benchmark", choices=("aalto", "balabit", "serwadda", "strokepin"), default="aalto")
+    ap.add_argument("--benchmark", choices=("aalto", "balabit", "serwadda", "strokepin", "cmu"), default="aalto")
     ap.add_argument("--bundle", type=Path, help="the served bundle (aalto; balabit builds its own per account)")
     ap.add_argument("--datasets-dir", default=None)
     ap.add_argument("--touch-run", type=Path, default=None,
@@ -248,6 +281,8 @@ def main(argv: list[str] | None = None) -> None:
                     help="aalto: enroll under this bundle, re-embed the profiles under --bundle, score under it")
     ap.add_argument("--max-presses", type=int, default=None,
                     help="aalto: cut every query to its first K presses (a login page's length)")
+    ap.add_argument("--cmu-reps", type=int, default=2, choices=(1, 2, 3),
+                    help="cmu: password typings per login (11 presses each)")
     ap.add_argument("--research", type=Path, default=None,
                     help="the run's metrics.json, to print the research figure beside the served one")
     args = ap.parse_args(argv)
@@ -260,6 +295,9 @@ def main(argv: list[str] | None = None) -> None:
     elif args.benchmark == "strokepin":
         args.bundle = args.bundle or ROOT / "bundles" / "default.pt"
         result = run_strokepin(args)
+    elif args.benchmark == "cmu":
+        args.bundle = args.bundle or ROOT / "bundles" / "default.pt"
+        result = run_cmu(args)
     else:
         if args.bundle is None:
             ap.error("--bundle is required for the aalto benchmark")
@@ -270,7 +308,7 @@ def main(argv: list[str] | None = None) -> None:
     result["command"] = rerun_command("bench/product_accuracy.py", argv)
     result["wall_s"] = round(time.time() - start, 1)
     key = {"aalto": "aalto_keystrokes", "balabit": "balabit_pointer", "serwadda": "serwadda_touch",
-           "strokepin": "strokepin_phone"}[args.benchmark]
+           "strokepin": "strokepin_phone", "cmu": f"cmu_logins_{11 * args.cmu_reps}"}[args.benchmark]
     if args.benchmark == "aalto" and args.upgrade_from is not None:
         key = "aalto_keystrokes_upgrade"
     if args.benchmark == "aalto" and args.max_presses is not None:

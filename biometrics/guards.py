@@ -59,6 +59,7 @@ import hashlib
 import math
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Literal
 
 import numpy as np
 
@@ -470,21 +471,41 @@ def signatures(session: Session, cfg: GuardConfig = GuardConfig()) -> dict[str, 
     return out
 
 
-def is_replay(signature: np.ndarray, stored: list[np.ndarray], cfg: GuardConfig = GuardConfig(),
-              modality: str = "keystrokes") -> bool:
-    """True when the signature repeats (a part of) a stored one of the same modality."""
+#: How a signature repeats a stored one: ``"exact"``, a copy (whole, cut or stretched) to the
+#: quantization step, or pointer and touch positions found again; ``"similar"``, keystroke
+#: timings within a replay's jitter of one stored session's (the soft words) and nothing exact.
+ReplayEvidence = Literal["exact", "similar"]
+
+
+def replay_evidence(signature: np.ndarray, stored: list[np.ndarray], cfg: GuardConfig = GuardConfig(),
+                    modality: str = "keystrokes") -> ReplayEvidence | None:
+    """How the signature repeats (a part of) a stored one of the same modality; None: it does not.
+
+    ``"similar"`` is what a jittered replay of typing gives, and also what a practised owner
+    retyping the same text can give (CMU's password typists: about one pair of sessions in ten,
+    ``bench/results/guards.json``): the scorer leaves it to the policy (``possible_replay``).
+    """
     if not stored:
-        return False
+        return None
     if modality == "keystrokes":
         r = keystroke_replay_score(signature, stored, cfg)
         if r is None:
-            return False
+            return None
+        if r.fine >= cfg.replay_min_fine_matches:
+            return "exact"
         soft = (r.presses >= cfg.replay_min_presses and r.margin >= cfg.replay_min_llr
                 and r.margin >= cfg.replay_min_margin_per_press * r.compared
                 and r.llr >= cfg.replay_min_llr_per_press * r.compared)
-        return bool(r.fine >= cfg.replay_min_fine_matches or soft)
+        return "similar" if soft else None
     share, n = path_replay_share(signature, stored)
-    return bool(n >= cfg.replay_min_points and share >= cfg.replay_min_containment)
+    return "exact" if n >= cfg.replay_min_points and share >= cfg.replay_min_containment else None
+
+
+def is_replay(signature: np.ndarray, stored: list[np.ndarray], cfg: GuardConfig = GuardConfig(),
+              modality: str = "keystrokes") -> bool:
+    """True when the signature repeats (a part of) a stored one of the same modality, exactly or
+    within a replay's jitter (:func:`replay_evidence`)."""
+    return replay_evidence(signature, stored, cfg, modality) is not None
 
 
 # --------------------------------------------------------------------------------------

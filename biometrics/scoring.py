@@ -35,13 +35,15 @@ import numpy as np
 from biometrics.bundle import ModelBundle
 from biometrics.calibration import QUANTILE_LEVELS, Calibration
 from biometrics.events import Session
-from biometrics.guards import GuardConfig, bot_like, is_replay, signatures
+from biometrics.guards import GuardConfig, ReplayEvidence, bot_like, replay_evidence, signatures
 from biometrics.heads import HeadState
 from biometrics.modalities import Items
 from biometrics.profiles import EnrollmentInputs, input_spec
 
 Decision = Literal["allow", "challenge", "deny"]
-DECISIONS: tuple[Decision, ...] = ("allow", "challenge", "deny")
+DECISIONS: tuple[Decision, ...] = ("allow", "challenge", "deny")  # in order of severity
+#: The decisions a tenant's policy sets (:class:`TenantPolicy`).
+POLICY_DECISIONS = ("enrolling_decision", "outdated_decision", "possible_replay_decision")
 Fusion = Literal["mean", "llr"]
 FUSIONS: tuple[Fusion, ...] = ("mean", "llr")
 
@@ -99,9 +101,14 @@ class TenantPolicy:
     #: The decision when no modality could be scored because the profile's vectors are of another
     #: model version (reason ``profile_model_outdated``); a guard overrides it.
     outdated_decision: Decision = "challenge"
+    #: The least decision for a session whose typing is within a replay's jitter of a stored
+    #: session's and repeats nothing exactly (reason ``possible_replay``): what a jittered
+    #: replay of keystrokes gives, and also a practised owner retyping the same login now and
+    #: then. ``"challenge"`` by default (a step-up the owner passes); ``"deny"`` to refuse it.
+    possible_replay_decision: Decision = "challenge"
 
     def __post_init__(self) -> None:
-        for name in ("enrolling_decision", "outdated_decision"):
+        for name in POLICY_DECISIONS:
             if getattr(self, name) not in DECISIONS:
                 raise ValueError(f"{name} must be one of {', '.join(DECISIONS)}, "
                                  f"not {getattr(self, name)!r}")
@@ -124,6 +131,7 @@ class ScoringConfig:
     deny_at_or_above: float = 0.9
     enrolling_decision: Decision = "challenge"
     outdated_decision: Decision = "challenge"
+    possible_replay_decision: Decision = "challenge"
     guard_risk: float = 0.97
     fusion: Fusion = "llr"
     guards: GuardConfig = field(default_factory=GuardConfig)
@@ -203,12 +211,18 @@ class Observed:
     modalities: dict[str, str] = field(default_factory=dict)  # scorer name -> its modality (when they differ)
     items: dict[str, Items] = field(default_factory=dict)  # the items the vectors were made of, by scorer
 
-    def replayed(self, profile: ProfileView | None, guards: GuardConfig) -> bool:
-        """True when a signature repeats one the profile stored for that scorer."""
+    def replay_evidence(self, profile: ProfileView | None, guards: GuardConfig) -> ReplayEvidence | None:
+        """The strongest evidence over the scorers that a signature repeats one the profile
+        stored for it (:func:`~biometrics.guards.replay_evidence`); None: nothing repeats."""
         if profile is None:
-            return False
-        return any(is_replay(sig, profile.replay_signatures(name), guards, self.modalities.get(name, name))
-                   for name, sig in self.signatures.items())
+            return None
+        found: ReplayEvidence | None = None
+        for name, sig in self.signatures.items():
+            e = replay_evidence(sig, profile.replay_signatures(name), guards, self.modalities.get(name, name))
+            if e == "exact":
+                return e
+            found = found or e
+        return found
 
 
 class ProfileView(Protocol):
@@ -364,6 +378,7 @@ class Scorer:
         cfg = self.config
         enrolling_decision = policy.enrolling_decision if policy is not None else cfg.enrolling_decision
         outdated_decision = policy.outdated_decision if policy is not None else cfg.outdated_decision
+        replay_decision = policy.possible_replay_decision if policy is not None else cfg.possible_replay_decision
         reasons: list[str] = []
         mods: dict[str, ModalityScore] = {}
         for name, n in observed.n_tokens.items():
@@ -387,8 +402,9 @@ class Scorer:
             reasons.append("too_little_data")
         if observed.bot_modalities:
             reasons.append("bot_like_timing")
-        if observed.replayed(profile, cfg.guards):
-            reasons.append("replayed_session")
+        replay = observed.replay_evidence(profile, cfg.guards)
+        if replay is not None:
+            reasons.append("replayed_session" if replay == "exact" else "possible_replay")
         thresholds = self.thresholds({name: self._evidence(observed, name) for name in scored})
         if "bot_like_timing" in reasons or "replayed_session" in reasons:
             risk, confidence = max(risk, cfg.guard_risk), 1.0
@@ -398,6 +414,8 @@ class Scorer:
                         else outdated_decision if "profile_model_outdated" in reasons else "challenge")
         else:
             decision = thresholds.decide(risk)
+        if "possible_replay" in reasons:
+            decision = max(decision, replay_decision, key=DECISIONS.index)
         return ScoreResult(round(risk, 6), decision, round(confidence, 4), mods, reasons, self.model_version)
 
     def _modality_score(self, name: str, observed: Observed, profile: ProfileView | None,

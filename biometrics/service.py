@@ -128,7 +128,7 @@ log = logging.getLogger(__name__)
 
 #: Characters of the hashed user key that logs may show.
 LOG_KEY_CHARS = 12
-GUARD_REASONS = ("bot_like_timing", "replayed_session")
+GUARD_REASONS = ("bot_like_timing", "replayed_session", "possible_replay")
 #: How long the answer to a request with a session id is kept for its retries.
 #: Long enough for a login flow's retries; short, because within it a verbatim copy of a captured
 #: body (same id) gets the recorded answer instead of the replay guard's verdict.
@@ -225,7 +225,8 @@ class BiometricService:
         self.answer_ttl = answer_ttl
         self.decision_retention = decision_retention
         self.policies = dict(policies or {})
-        self.default_policy = TenantPolicy(scorer.config.enrolling_decision, scorer.config.outdated_decision)
+        self.default_policy = TenantPolicy(scorer.config.enrolling_decision, scorer.config.outdated_decision,
+                                           scorer.config.possible_replay_decision)
         self._secret = bytes(user_id_secret)
         self._last_purge = time.monotonic()
         self.chunks = chunks if chunks is not None else ChunkBuffer()  # chunked sessions in progress
@@ -270,7 +271,9 @@ class BiometricService:
         shadowed: dict[str, bool] = {}  # set when this call enrolled (not a concurrent copy's answer)
 
         def merge(current: UserProfile | None) -> UserProfile:
-            if current is not None and observed.replayed(current, self.scorer.config.guards):
+            # Only an exact repeat is refused: a session merely as close as a jittered replay is
+            # what a practised owner retyping the same login gives (the policy's possible_replay).
+            if current is not None and observed.replay_evidence(current, self.scorer.config.guards) == "exact":
                 raise SessionRejectedError(
                     "replayed_session", "the session was not enrolled: its timing repeats a session "
                     "already stored for this user")

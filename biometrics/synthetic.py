@@ -52,14 +52,22 @@ Device = Literal["desktop", "mobile"]
 
 #: The generator's revision: a change to what a seed generates bumps it, so caches of generated
 #: data (the synthetic data module's) are not reused across it. 2: timing and movement
-#: statistics fitted to Aalto, Balabit and Serwadda (bench/generator_fit.py).
-GENERATOR_VERSION = 2
+#: statistics fitted to Aalto, Balabit and Serwadda (bench/generator_fit.py). 3: each account
+#: has a login name typed every session, and the spread of a person's timing over repeats of
+#: the same text is fitted to CMU's.
+GENERATOR_VERSION = 3
 
 DEMO_PASSWORD: tuple[str, ...] = (
     "Period", "KeyT", "KeyI", "KeyE", "Digit5", "ShiftRight", "KeyR",
     "KeyO", "KeyA", "KeyN", "KeyL", "Enter",
 )
 """CMU's ``.tie5Roanl`` followed by Enter, as browser ``KeyboardEvent.code`` presses."""
+
+DEMO_USERNAME: tuple[str, ...] = (
+    "KeyA", "KeyL", "KeyE", "KeyX", "Digit7", "ShiftRight", "Digit2", "KeyM", "KeyA", "KeyI", "KeyL",
+    "Period", "KeyC", "KeyO", "KeyM",
+)
+"""``alex7@mail.com`` as presses: the login name every user types where one is shared."""
 
 # --------------------------------------------------------------------------------------
 # Keyboard vocabulary and geometry (QWERTY, touch-typing finger assignment)
@@ -155,7 +163,7 @@ class UserStyle:
     shift_release: float  # shift released after this fraction of the shifted key's hold
     p_hesitation: float  # per-key probability of a thinking pause
     hesitation_ms: float
-    typo_rate: float  # per-character probability of a wrong key + Backspace in free text
+    typo_rate: float  # per-letter probability of a wrong key + Backspace in the login name
     drift_sigma: float  # session-to-session log spread of speed and hold
     digraph_offset: np.ndarray  # float32 [K, K] log-offset of down-down latency per key pair
     hold_offset: np.ndarray  # float32 [K] log-offset of hold per key
@@ -204,7 +212,11 @@ def sample_style(rng: np.random.Generator) -> UserStyle:
     hand_bias = rng.normal(0.0, 0.08)  # one hand slower than the other
     finger = np.array([v[2] for v in _KEYBOARD.values()])
     to_left = np.where(finger <= 3, hand_bias, -hand_bias)
-    digraph = rng.normal(0.0, 0.20, (k, k)) + to_left[None, :]
+    # Fitted to CMU's 51 typists of one password (bench/generator_fit.py, "same_text"): a
+    # person's log down-down at one position of the text varies by 0.26-0.33 over repeats (the
+    # generator: 0.31 with rollovers and pauses; hold 0.14-0.16, here 0.15), and people's
+    # per-position offsets from their own mean differ by 0.25 (here 0.26; hold 0.17, here 0.17).
+    digraph = rng.normal(0.0, 0.11, (k, k)) + to_left[None, :]
     return UserStyle(
         # Fitted to Aalto's desktop typists (bench/generator_fit.py): per user, median
         # down-down 190 ms with between-user log SD 0.35, median hold 100 ms (SD 0.22),
@@ -212,7 +224,7 @@ def sample_style(rng: np.random.Generator) -> UserStyle:
         dd_median_ms=float(np.clip(logn(190.0, 0.35), 70.0, 700.0)),
         dd_sigma=float(rng.uniform(0.08, 0.22)),
         hold_median_ms=float(np.clip(logn(100.0, 0.22), 45.0, 250.0)),
-        hold_sigma=float(rng.uniform(0.07, 0.18)),
+        hold_sigma=float(rng.uniform(0.10, 0.20)),
         p_rollover=float(rng.beta(0.8, 5.2)),
         rollover_frac=float(rng.uniform(0.35, 0.85)),
         shift_release=float(rng.uniform(0.3, 1.6)),
@@ -221,7 +233,7 @@ def sample_style(rng: np.random.Generator) -> UserStyle:
         typo_rate=float(rng.uniform(0.0, 0.06)),
         drift_sigma=float(rng.uniform(0.02, 0.05)),
         digraph_offset=digraph.astype(np.float32),
-        hold_offset=rng.normal(0.0, 0.12, k).astype(np.float32),
+        hold_offset=rng.normal(0.0, 0.18, k).astype(np.float32),
         rollover_logit_offset=rng.normal(0.0, 1.2, (k, k)).astype(np.float32),
         # Movement shape fitted towards Balabit's people (bench/generator_fit.py): peak
         # speeds near 2 px/ms, paths bowed about 10% of their length, pauses in a movement.
@@ -269,6 +281,7 @@ class Account:
     screen_width: int
     screen_height: int
     password: tuple[str, ...]  # browser key codes pressed, Enter last
+    username: tuple[str, ...] = ()  # the login name's key codes (an e-mail address), every session
 
 
 @dataclass(frozen=True)
@@ -298,13 +311,26 @@ def random_password(rng: np.random.Generator) -> tuple[str, ...]:
     return tuple(str(c) for c in presses)
 
 
+def random_username(rng: np.random.Generator) -> tuple[str, ...]:
+    """An e-mail address as pressed: name (maybe with digits), Shift + 2 for @, domain, dot, suffix."""
+    def letters(lo: int, hi: int) -> list[str]:
+        return [str(c) for c in rng.choice(_LETTERS, size=int(rng.integers(lo, hi)), p=_LETTER_P)]
+
+    name = letters(4, 11)
+    if rng.random() < 0.5:
+        name += [f"Digit{int(d)}" for d in rng.integers(0, 10, int(rng.integers(1, 4)))]
+    return tuple(name + ["ShiftRight", "Digit2"] + letters(4, 9) + ["Period"] + letters(2, 4))
+
+
 def make_account(
     user_id: str,
     rng: np.random.Generator,
     device: Device | None = None,
     password: Sequence[str] | None = None,
+    username: Sequence[str] | None = None,
 ) -> Account:
-    """An account with a screen for ``device`` (drawn if None) and ``password`` (drawn if None)."""
+    """An account with a screen for ``device``, ``password`` and login name ``username`` (each
+    drawn if None)."""
     if device is None:
         device = "mobile" if rng.random() < 0.4 else "desktop"
     screens = _MOBILE_SCREENS if device == "mobile" else _DESKTOP_SCREENS
@@ -313,7 +339,9 @@ def make_account(
     unknown = [c for c in pw if c not in _KEY_INDEX]
     if unknown:
         raise ValueError(f"password holds key codes the generator does not know: {unknown}")
-    return Account(user_id=user_id, device=device, screen_width=w, screen_height=h, password=pw)
+    name = random_username(rng) if username is None else tuple(username)
+    return Account(user_id=user_id, device=device, screen_width=w, screen_height=h, password=pw,
+                   username=name)
 
 
 def page_layout(account: Account) -> dict[str, Target]:
@@ -411,23 +439,15 @@ def _logit(p: float) -> float:
     return math.log(p / (1 - p))
 
 
-def _free_text_codes(rng: np.random.Generator, typo_rate: float) -> list[str]:
-    """A short free-text field: words of letters and spaces, a capital, typos fixed by Backspace."""
-    n_letters = int(rng.integers(10, 22))
-    letters = rng.choice(_LETTERS, size=n_letters, p=_LETTER_P)
-    codes: list[str] = []
-    word_left = int(rng.integers(2, 8))
-    for i, code in enumerate(letters):
-        if i == 0 and rng.random() < 0.3:
-            codes.append("ShiftLeft" if _KEYBOARD[code][2] >= 6 else "ShiftRight")
-        if rng.random() < typo_rate:
-            codes.extend([str(rng.choice(_LETTERS)), "Backspace"])
-        codes.append(str(code))
-        word_left -= 1
-        if word_left == 0 and i < n_letters - 1:
-            codes.append("Space")
-            word_left = int(rng.integers(2, 8))
-    return codes
+def _with_typos(codes: Sequence[str], rng: np.random.Generator, typo_rate: float) -> list[str]:
+    """``codes`` as typed by someone who hits a wrong letter (fixed by Backspace) at ``typo_rate``."""
+    typo = rng.random(len(codes)) < typo_rate
+    out: list[str] = []
+    for code, wrong in zip(codes, typo):
+        if wrong and code.startswith("Key"):
+            out.extend([str(rng.choice(_LETTERS)), "Backspace"])
+        out.append(code)
+    return out
 
 
 @dataclass
@@ -732,12 +752,12 @@ def _human_session(
         return float(style.pause_ms * math.exp(rng.normal(0.0, 0.35)))
 
     t = float(rng.uniform(200.0, 900.0))
-    free_text = _free_text_codes(rng, style.typo_rate)
+    username = _with_typos(account.username, rng, style.typo_rate)
     if account.device == "mobile":
         for _ in range(int(rng.integers(1, 4))):
             t = _human_swipe(tl, t, style, rng, account) + pause()
         t = _human_tap(tl, t, layout["username"], style, rng) + react()
-        t = type_codes(t, free_text) + pause()
+        t = type_codes(t, username) + pause()
         if rng.random() < 0.5:
             t = _human_swipe(tl, t, style, rng, account) + pause()
         t = _human_tap(tl, t, layout["password"], style, rng) + react()
@@ -760,7 +780,7 @@ def _human_session(
         return _click(tl, t, aim, hold), aim
 
     t, pos = go_click(t, pos, layout["username"])
-    t = type_codes(t + react(), free_text) + pause()
+    t = type_codes(t + react(), username) + pause()
     if rng.random() < style.p_remember:
         t, pos = go_click(t, pos, layout["remember"])
         t += pause()
@@ -772,12 +792,13 @@ def _human_session(
 def genuine_session(
     style: UserStyle, account: Account, rng: np.random.Generator, session_index: int = 0,
 ) -> Session:
-    """The account owner (``style``) logging in: free text, password + Enter, mouse or touch."""
+    """The account owner (``style``) logging in: login name, password + Enter, mouse or touch."""
     return _human_session(style, account, rng, session_index, unfamiliarity=1.0)
 
 
 def impostor_session(victim: Account, attacker_style: UserStyle, rng: np.random.Generator) -> Session:
-    """Another person typing the victim's password on the victim's page (a little unfamiliar)."""
+    """Another person typing the victim's login name and password on the victim's page (a little
+    unfamiliar)."""
     unfamiliarity = float(np.clip(math.exp(rng.normal(math.log(1.08), 0.08)), 0.9, 1.5))
     return _human_session(attacker_style, victim, rng, session_index=0, unfamiliarity=unfamiliarity)
 
@@ -803,7 +824,7 @@ def bot_session(rng: np.random.Generator, victim: Account | None = None) -> Sess
         up = down + hold + rng.uniform(-jitter, jitter, n) * 0.5
         return tl.add_presses(t0, idx, down, up, sensitive)
 
-    text = [str(c) for c in rng.choice(_LETTERS, size=int(rng.integers(6, 14)))]
+    text = list(victim.username) or random_username(rng)
     t = delay
     if victim.device == "mobile":
         w, h = victim.screen_width, victim.screen_height
@@ -934,12 +955,14 @@ def generate_dataset(
     n_enroll: int = 8,
     mobile_fraction: float = 0.4,
     password: Sequence[str] | None = None,
+    username: Sequence[str] | None = None,
 ) -> list[LabelledSession]:
     """Labelled sessions of ``n_users`` simulated users plus impostor, bot and replay attacks.
 
     Each user's first ``n_enroll`` genuine sessions are split "enroll", the rest "test";
     every attack is "test" and carries the attacked account's ``user_id``. Each user has
-    an own random password unless ``password`` (e.g. :data:`DEMO_PASSWORD`) is shared.
+    an own random password and login name unless ``password`` (e.g. :data:`DEMO_PASSWORD`) or
+    ``username`` (:data:`DEMO_USERNAME`) is shared.
     """
     if n_users < 2:
         raise ValueError(f"n_users must be at least 2 (impostors need another user), got {n_users}")
@@ -959,7 +982,7 @@ def generate_dataset(
         rng = np.random.default_rng([seed, 1, i])
         styles.append(sample_style(rng))
         device: Device = "mobile" if i in mobile else "desktop"
-        accounts.append(make_account(f"u{i:03d}", rng, device=device, password=password))
+        accounts.append(make_account(f"u{i:03d}", rng, device=device, password=password, username=username))
 
     records: list[LabelledSession] = []
     enrolled: dict[int, list[LabelledSession]] = {}
@@ -1092,15 +1115,15 @@ Load it with `biometrics.synthetic.load_sample_sessions("{args.out}")`.
   (`button: "none"`, `delta_y: 0`, `pointer_id: 0`) are left out of the file.
 - {args.users} users: {devices["desktop"]} desktop (keystrokes + mouse) and {devices["mobile"]} mobile (keystrokes + touch).
   Each has {args.sessions_per_user} genuine sessions: the first {args.enroll} are `enroll`, the rest `test`.
-- A session: (mobile: 1-3 scrolling swipes,) click or tap the first field, type
-  about 12-30 keys of free text (words, spaces, maybe a capital, typos fixed with
+- A session: (mobile: 1-3 scrolling swipes,) click or tap the first field, type the
+  account's login name (an e-mail address, the same every session; typos fixed with
   Backspace), (desktop: maybe tick "remember me"; mobile: maybe swipe,) click or tap
   the password field, type the password.
 - {password}
   The password's presses are the session's last `password_presses` presses:
   `tail_timing_vector(session, record.password_presses)` gives their hold, down-down
   and up-down times.
-- `impostor`: another person types the victim's password on the victim's page;
+- `impostor`: another person types the victim's login name and password on the victim's page;
   `user_id` is the attacked account, `attacker_id` the person (another dataset
   user `u...` for about half, an outside person `x...` for the rest).
 - `bot`: a script with near-constant, superhuman key timing and straight,

@@ -179,16 +179,13 @@ def scoring_config(settings: Settings, bundle: ModelBundle) -> ScoringConfig:
     guards = GuardConfig(sketch_key=hmac.new(settings.user_id_secret.get_secret_value().encode("utf-8"),
                                              b"replay-sketch", hashlib.sha256).digest())
     derived = ScoringConfig.from_targets(bundle, settings.target_far, settings.target_frr,
-                                         enrolling_decision=settings.enrolling_decision,
-                                         outdated_decision=settings.outdated_decision, guards=guards,
-                                         fusion=settings.fusion)
+                                         **settings.policy_of(), guards=guards, fusion=settings.fusion)
     if settings.allow_below is None and settings.deny_at_or_above is None:
         return derived
     deny = settings.deny_at_or_above if settings.deny_at_or_above is not None else derived.deny_at_or_above
     allow = settings.allow_below if settings.allow_below is not None else min(derived.allow_below, deny)
     return ScoringConfig(allow_below=allow, deny_at_or_above=deny,
-                         enrolling_decision=settings.enrolling_decision, outdated_decision=settings.outdated_decision,
-                         guards=guards, fusion=settings.fusion)
+                         **settings.policy_of(), guards=guards, fusion=settings.fusion)
 
 
 def build_service(settings: Settings) -> BiometricService:
@@ -206,8 +203,7 @@ def build_service(settings: Settings) -> BiometricService:
     profile_config = ProfileConfig(min_enroll_sessions=settings.min_enroll_sessions,
                                    auto_update_max_risk=settings.auto_update_max_risk,
                                    keep_inputs=settings.keep_enrollment_inputs)
-    policies = {tenant: TenantPolicy(settings.enrolling_decision_of(tenant),  # type: ignore[arg-type]
-                                     settings.outdated_decision_of(tenant))  # type: ignore[arg-type]
+    policies = {tenant: TenantPolicy(**settings.policy_of(tenant))  # type: ignore[arg-type]
                 for tenant in settings.tenant_policies}
     return BiometricService(scorer, store, profile_config,
                             settings.user_id_secret.get_secret_value().encode("utf-8"),

@@ -44,7 +44,7 @@ from serving.settings import Settings
 
 #: The tenant every evaluation enrolls its users under (each run has its own database).
 TENANT = "evaluation"
-ATTACK_REASONS = {"bot": "bot_like_timing", "replay": "replayed_session"}
+ATTACK_REASONS = {"bot": ("bot_like_timing",), "replay": ("replayed_session", "possible_replay")}
 LATENCY_STATS = ("p50", "p99", "mean")
 
 
@@ -326,6 +326,5 @@ def _attack_summary(label: str, rows: list[ServedRow]) -> dict[str, Any]:
     """Decisions of a kind of attack, the share not allowed and the share its guard flagged."""
     n = len(rows)
     decisions = dict(Counter(r["decision"] for r in rows))
-    reason = ATTACK_REASONS[label]
     return {"n": n, "decisions": decisions, "caught": 1.0 - decisions.get("allow", 0) / n,
-            "flagged_" + reason: sum(reason in r["reasons"] for r in rows) / n}
+            **{"flagged_" + reason: sum(reason in r["reasons"] for r in rows) / n for reason in ATTACK_REASONS[label]}}

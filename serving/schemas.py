@@ -229,12 +229,14 @@ class ScoreOut(BaseModel):
                     "challenge (ask for a second factor) between them; while the profile enrolls "
                     "(reason profile_enrolling), the tenant's enrolling policy (default challenge); "
                     "when no modality's profile is of the serving model (reason profile_model_outdated), "
-                    "the tenant's outdated policy (default challenge); deny for a bot or a replay")
+                    "the tenant's outdated policy (default challenge); deny for a bot or a replay, at "
+                    "least the tenant's possible-replay policy (default challenge) for a possible_replay")
     confidence: float = Field(description="how much the risk can be trusted, in [0, 1]")
     modalities: dict[str, ModalityScoreOut] = Field(
         description="per modality the session holds (keystrokes, pointer, touch)")
     reasons: list[str] = Field(description="reason codes, e.g. keystroke_mismatch, bot_like_timing, "
-                                           "replayed_session, profile_enrolling, profile_model_outdated, "
+                                           "replayed_session, possible_replay, profile_enrolling, "
+                                           "profile_model_outdated, "
                                            "too_little_data")
     enrollment: EnrollmentOut = Field(description="the profile's enrollment state after this session")
     model_version: str = Field(description="model that scored the session")

@@ -62,6 +62,13 @@ profile of another model version gets the reason ``profile_model_outdated`` and,
 else could be scored, ``BIOMETRICS_OUTDATED_DECISION`` (default ``challenge``; per tenant as
 ``outdated_decision`` in ``BIOMETRICS_TENANT_POLICIES``).
 
+**Replays.** A session that repeats a stored one exactly (a copy, cut or stretched; or its mouse
+or touch positions) gets ``replayed_session`` and is denied, and is never enrolled. One whose
+typing is only as close to a stored session's as a jittered replay gets ``possible_replay``
+and at least ``BIOMETRICS_POSSIBLE_REPLAY_DECISION`` (default ``challenge``; per tenant as
+``possible_replay_decision``): a practised owner retyping the same login gives that too
+(about one pair of sessions in ten on CMU's password typists), so it enrolls and steps up.
+
 The default SQLite file lives in ``var/`` (relative to the working directory; git ignores
 it), which start-up creates: a server run from a clone leaves nothing else behind.
 """
@@ -87,7 +94,7 @@ DEV_USER_ID_SECRET = "dev-only-user-id-secret-do-not-use-in-production"
 DEFAULT_DATABASE_URL = "sqlite:///var/biometrics.db"
 ENROLLING_DECISIONS = ("allow", "challenge", "deny")
 #: What a tenant may set in BIOMETRICS_TENANT_POLICIES (each defaults to the global setting).
-TENANT_POLICY_KEYS = ("enrolling_decision", "outdated_decision")
+TENANT_POLICY_KEYS = ("enrolling_decision", "outdated_decision", "possible_replay_decision")
 TENANT_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
@@ -125,6 +132,10 @@ class Settings(BaseSettings):
         "challenge", description="decision for a session none of whose modalities could be scored because "
                                  "the profile is of another model version (reason profile_model_outdated; "
                                  "python -m serving.reembed makes it current)")
+    possible_replay_decision: Literal["allow", "challenge", "deny"] = Field(
+        "challenge", description="least decision for a session whose typing is as close to a stored session's "
+                                 "as a jittered replay and repeats nothing exactly (reason possible_replay): "
+                                 "a practised owner retyping the same login can give it too")
     profile_key: SecretStr | None = Field(
         None, description="base64 of 32 bytes: the AES-256-GCM key of kept enrollment inputs (default: "
                           "derived from the user-id secret; required with require_secrets)")
@@ -211,7 +222,7 @@ class Settings(BaseSettings):
                 if key not in TENANT_POLICY_KEYS:
                     raise ValueError(f"{var}: tenant {tenant!r} has an unknown key {key!r} "
                                      f"(known: {', '.join(TENANT_POLICY_KEYS)})")
-                if key in ("enrolling_decision", "outdated_decision") and value not in ENROLLING_DECISIONS:
+                if value not in ENROLLING_DECISIONS:
                     raise ValueError(f"{var}: tenant {tenant!r} has {key} {value!r}; "
                                      f"use one of {', '.join(ENROLLING_DECISIONS)}")
         return v
@@ -280,13 +291,10 @@ class Settings(BaseSettings):
         return (any(k in DEV_API_KEYS for k in self.api_keys)
                 or self.user_id_secret.get_secret_value() == DEV_USER_ID_SECRET)
 
-    def enrolling_decision_of(self, tenant: str) -> str:
-        """The decision a tenant's sessions get against a still-enrolling profile."""
-        return self.tenant_policies.get(tenant, {}).get("enrolling_decision", self.enrolling_decision)
-
-    def outdated_decision_of(self, tenant: str) -> str:
-        """The decision a tenant's sessions get against a profile of another model version only."""
-        return self.tenant_policies.get(tenant, {}).get("outdated_decision", self.outdated_decision)
+    def policy_of(self, tenant: str | None = None) -> dict[str, str]:
+        """A tenant's decisions (:data:`TENANT_POLICY_KEYS`): its own where it set them, else the global ones."""
+        own = self.tenant_policies.get(tenant, {}) if tenant is not None else {}
+        return {key: own.get(key, getattr(self, key)) for key in TENANT_POLICY_KEYS}
 
     @property
     def profile_key_bytes(self) -> bytes:

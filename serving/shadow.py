@@ -66,7 +66,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from biometrics.events import Session
 from biometrics.profiles import ProfileConfig, UserProfile, enroll, new_profile
 from biometrics.scoring import Observed, Scorer, ScoreResult, TenantPolicy, modality_set_key
-from biometrics.service import with_signatures
+from biometrics.service import GUARD_REASONS, with_signatures
 from biometrics.store import DecisionRecord, ProfileStore
 
 log = logging.getLogger("serving.shadow")
@@ -76,7 +76,6 @@ RISK_BUCKETS = tuple(round(0.05 * i, 2) for i in range(1, 21))
 DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25, 0.5,
                     1.0, 2.5)
 LOG_PREFIX = "score_pairs-"
-_GUARDS = ("bot_like_timing", "replayed_session")
 
 
 class ShadowMetrics:
@@ -154,7 +153,7 @@ def _scored_modalities(result: ScoreResult) -> str:
 
 def _decision_record(session_id: str, result: ScoreResult) -> DecisionRecord:
     """As the champion's decisions are logged: a decision no threshold made is marked as a policy."""
-    guarded = any(r in result.reasons for r in _GUARDS)
+    guarded = any(r in result.reasons for r in GUARD_REASONS)
     scored = any(m.probability is not None for m in result.modalities.values())
     return DecisionRecord(session_id, float(result.risk), str(result.decision), not (guarded or scored),
                           result.model_version)

@@ -105,7 +105,9 @@ def test_challenger_loads_serves_and_separates_users(retrained):
     evaluation = set(retrained["comparison"]["users"]["evaluation"])
     held_out = [r for r in read_labelled_sessions(retrained["sessions"]) if r.user_id in evaluation]
     report = evaluate_labelled_sessions(held_out, alone, impostors=4, seed=0)
-    assert set(report["reasons"]) - {"keystroke_mismatch", "bot_like_timing"} == set()
+    # Keystrokes only: no mouse or touch reason; each user types one login name and password, so
+    # a steady typist's retyping may be a possible_replay.
+    assert set(report["reasons"]) - {"keystroke_mismatch", "bot_like_timing", "possible_replay"} == set()
     assert report["roc_auc"] > 0.7, report["roc_auc"]
 
 

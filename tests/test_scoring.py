@@ -10,7 +10,7 @@ from untrained import untrained_bundle
 from biometrics.bundle import ModelBundle
 from biometrics.calibration import QUANTILE_LEVELS, Calibration
 from biometrics.scoring import Observed, Scorer, ScoringConfig, TenantPolicy
-from biometrics.synthetic import generate_dataset
+from biometrics.synthetic import generate_dataset, replay_session
 
 
 def tiny_bundle() -> ModelBundle:
@@ -79,9 +79,28 @@ def test_guards_deny_an_enrolling_profile_even_when_its_policy_allows(scorer, re
     assert "replayed_session" in r.reasons and r.decision == "deny"
 
 
+def test_a_jittered_keystroke_replay_is_challenged_and_a_policy_can_deny_it(scorer, records):
+    """Typing within a replay's jitter of a stored session, with no exact repeat (and no mouse path
+    to find again), is ``possible_replay``: at least challenged, denied where the tenant says so.
+    An exact repeat is ``replayed_session``, denied."""
+    src = records[0].session
+    stored = scorer.observe(src)
+    prof = FakeProfile("verifying", dict(stored.vectors), {"keystrokes": [stored.signatures["keystrokes"]]})
+    jittered = scorer.observe(replay_session(src, np.random.default_rng(1), max_jitter_ms=20.0))
+    keys_only = dataclasses.replace(jittered, signatures={"keystrokes": jittered.signatures["keystrokes"]})
+    r = scorer.score(keys_only, prof)
+    assert "possible_replay" in r.reasons and "replayed_session" not in r.reasons
+    assert r.decision == "challenge" and scorer.score(keys_only, FakeProfile("verifying", prof.emb)).decision == "allow"
+    assert scorer.score(keys_only, prof, TenantPolicy(possible_replay_decision="deny")).decision == "deny"
+    copy = scorer.score(stored, prof)
+    assert "replayed_session" in copy.reasons and "possible_replay" not in copy.reasons and copy.decision == "deny"
+
+
 def test_a_policy_rejects_an_unknown_decision():
     with pytest.raises(ValueError, match="enrolling_decision must be one of allow, challenge, deny"):
         TenantPolicy(enrolling_decision="maybe")
+    with pytest.raises(ValueError, match="possible_replay_decision must be one of"):
+        TenantPolicy(possible_replay_decision="block")
 
 
 def test_distance_maps_through_calibration_and_decides(scorer):

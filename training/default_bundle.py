@@ -4,9 +4,11 @@
     python -m training.default_bundle --keystrokes-run logs/aalto_typenet/runs/<run>
 
 - **keystrokes**: the Aalto TypeNet encoder (trained on the 1,364 training users, the 400
-  test users held out) with its distance head, calibrated on the 100 validation users (on
-  whole sentences, and on sentences cut to 8 ... 40 presses for shorter sessions such as a
-  login page's, :mod:`biometrics.data.keystroke_scorer`):
+  test users held out) with its distance head, the distance scaled by the user's own
+  enrollment spread (``SPREAD_ALPHA``, chosen by ``bench/keystroke_spread.py``: a login's text
+  typed alike every time brings everyone's sessions closer), calibrated on the 100 validation
+  users (on whole sentences, and on sentences cut to 8 ... 40 presses for shorter sessions
+  such as a login page's, :mod:`biometrics.data.keystroke_scorer`):
   exported from ``--keystrokes-run`` (a run of ``python -m training.train
   experiment=aalto_typenet``), or taken from ``--keystrokes-bundle`` (default
   ``bundles/aalto_keystrokes.pt``, the export of such a run);
@@ -40,7 +42,7 @@ from pathlib import Path
 
 from biometrics.bundle import ModelBundle
 from biometrics.data.balabit import load_balabit
-from biometrics.data.keystroke_scorer import aalto_sessions, length_calibrations
+from biometrics.data.keystroke_scorer import aalto_sessions, spread_scaled
 from biometrics.data.paths import datasets_root
 from biometrics.data.pointer_scorer import build_pointer_scorer
 from biometrics.data.serwadda import load_serwadda
@@ -58,9 +60,10 @@ AALTO_LICENCE = ("Aalto 136M Keystrokes (Dhakal et al., CHI 2018): non-commercia
 PHONE_DEVICES = ("mobile", "tablet")
 #: The recipe's revision, in the model version: a change to how a scorer is built (r2: touch
 #: ignores the contact area, pointer heads draw at least 256 background actions; r3: pointer
-#: and touch calibrated per item count; r4: keystrokes calibrated per press count) re-versions
-#: the bundle even when the keystroke export is the same.
-RECIPE = "r4"
+#: and touch calibrated per item count; r4: keystrokes calibrated per press count; r5: keystroke
+#: distances scaled by the user's spread) re-versions the bundle even when the keystroke export
+#: is the same.
+RECIPE = "r5"
 
 
 def keystroke_scorer(run: Path | None, bundle: Path, ckpt: str = "best"):
@@ -94,7 +97,7 @@ def main(argv: list[str] | None = None) -> None:
     start = time.time()
     keys, keys_version = keystroke_scorer(args.keystrokes_run, args.keystrokes_bundle)
     validation = aalto_sessions(datasets_root(args.datasets_dir), ROOT / ".cache" / "aalto-desktop", "val")
-    keys = dataclasses.replace(keys, licence=AALTO_LICENCE, item_calibrations=length_calibrations(keys, validation))
+    keys = dataclasses.replace(spread_scaled(keys, validation), licence=AALTO_LICENCE)
     data = load_balabit(args.datasets_dir)
     pointer = build_pointer_scorer(data, data.accounts, seed=args.seed)
     touch = build_touch_scorer(load_serwadda(args.datasets_dir), args.touch_test_fold, seed=args.seed)

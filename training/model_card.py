@@ -1006,6 +1006,13 @@ def write_card(s: dict, args) -> str:
                        f"{pct(v['genuine_denied'])}, not allowed {pct(v['genuine_not_allowed'])}"
                        for c, v in lengths["bands"].items())
                    + ". The genuine side only: the impostor rows do not record which sentence they are.")
+    cmu = product.get("cmu_logins_22")
+    if cmu:
+        lim.append(f"**Fixed-text passwords**: CMU's typists logging in with one shared password typed twice, "
+                   f"one login a day (`bench/product_accuracy.py --benchmark cmu`): AUC {cmu['roc_auc']:.2f}, "
+                   f"impostors allowed {pct(cmu.get('impostors_allowed'))}. The keystroke calibration is fitted on "
+                   "free text; a masked password everyone types alike is not verified by it (the spread-scaled "
+                   "head helps where the login name is visible: the synthetic logins).")
     if "serwadda_touch" in bench:
         e = product["serwadda_touch"]
         lim.append(f"**Touch swipes** are weak alone: EER per user {pct(e.get('eer_mean_per_user'))} at "

@@ -11,23 +11,27 @@ press count (:attr:`biometrics.scorers.ModalityScorer.item_calibrations`; a sess
 evidence is its token count), each with user-bootstrap bounded quantiles as the headline's.
 
 The comparisons are the research protocol's on the 100 validation users (never the test
-users): each enrolls its first ``N_ENROLL`` sentences whole, its last ``N_QUERIES`` are the
-genuine queries and one sentence of each of ``IMPOSTORS`` other validation users the impostor
-queries, all cut to the length, scored by the scorer's own ``vectors``, ``fit`` and ``anomaly``.
+users): each enrolls its first ``N_ENROLL`` sentences whole, every later one is a genuine query
+(ten: the deny threshold sits in the genuine tail) and one sentence of each of ``IMPOSTORS``
+other validation users (the protocol's picks) an impostor query, all cut to the length, scored
+by the scorer's own ``vectors``, ``fit`` and ``anomaly``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from biometrics.calibration import Calibration, fit_item_calibrations
+from biometrics.calibration import Calibration, fit_calibration, fit_item_calibrations
 from biometrics.data import aalto
 from biometrics.data.keystroke_modules import split_users
 from biometrics.data.sessions import first_presses, keystroke_session
 from biometrics.events import Session
+from biometrics.heads.distance import DistanceHead, loo_distances
 from biometrics.protocols import impostor_picks
 from biometrics.scorers import ModalityScorer
 
@@ -53,26 +57,86 @@ def aalto_sessions(datasets: Path, cache_dir: Path, role: str, seed: int = SPLIT
     return dict(sorted(out.items()))
 
 
-def length_calibrations(scorer: ModalityScorer, sessions: dict[int, list[Session]],
-                        lengths: tuple[int, ...] = QUERY_PRESSES, seed: int = 0
-                        ) -> tuple[tuple[int, Calibration], ...]:
-    """The scorer's calibrations of queries cut to each of ``lengths`` presses, from the
-    validation users' ``sessions`` (module docstring), ascending."""
+@dataclass(frozen=True)
+class Comparison:
+    """One query against one validation user's enrollment: the vectors a head scores."""
+
+    label: str  # "genuine" or "impostor"
+    presses: int | None  # the query's cut (None: whole)
+    user: int
+    enroll: np.ndarray  # [n_enroll, K]
+    query: np.ndarray  # [1, K]
+
+
+def comparisons(scorer: ModalityScorer, sessions: dict[int, list[Session]],
+                lengths: tuple[int | None, ...] = (None, *QUERY_PRESSES), seed: int = 0) -> list[Comparison]:
+    """The protocol's comparisons (module docstring) among ``sessions``' users, each query whole
+    (None) and cut to each of ``lengths`` presses, embedded once: any head scores them."""
     users = list(sessions)
     picks = impostor_picks(len(users), PER_USER, N_QUERIES, seed)
     rng = np.random.default_rng(seed)
-    scores = {label: defaultdict(list) for label in ("genuine", "impostor")}
-    groups = {label: defaultdict(list) for label in ("genuine", "impostor")}
+    out = []
     for ui, u in enumerate(users):
         enroll = np.concatenate([v for s in sessions[u][:N_ENROLL] if (v := scorer.vectors(s)[0]) is not None])
-        state = scorer.fit(enroll)
         others = rng.choice(np.delete(np.arange(len(users)), ui), size=IMPOSTORS, replace=False)
-        queries = [("genuine", s) for s in sessions[u][PER_USER - N_QUERIES:]] + \
+        queries = [("genuine", s) for s in sessions[u][N_ENROLL:]] + \
                   [("impostor", sessions[users[vi]][picks[vi]]) for vi in others]
         for label, query in queries:
             for k in lengths:
                 vectors, _ = scorer.vectors(first_presses(query, k))
                 if vectors is not None:
-                    scores[label][k].append(scorer.anomaly(enroll, state, vectors))
-                    groups[label][k].append(u)
-    return fit_item_calibrations(scores["genuine"], scores["impostor"], groups["genuine"], groups["impostor"])
+                    out.append(Comparison(label, k, u, enroll, vectors))
+    return out
+
+
+def anomalies(scorer: ModalityScorer, pairs: list[Comparison]) -> dict[str, dict[int | None, tuple[list, list]]]:
+    """Per label and cut: (the scorer's anomalies, their users)."""
+    out: dict[str, dict] = {"genuine": defaultdict(lambda: ([], [])), "impostor": defaultdict(lambda: ([], []))}
+    states: dict[int, dict] = {}  # by enrollment (the comparisons of a user share its array)
+    for c in pairs:
+        if id(c.enroll) not in states:
+            states[id(c.enroll)] = scorer.fit(c.enroll)
+        scores, users = out[c.label][c.presses]
+        scores.append(scorer.anomaly(c.enroll, states[id(c.enroll)], c.query))
+        users.append(c.user)
+    return out
+
+
+def calibrations(scorer: ModalityScorer, pairs: list[Comparison]) -> tuple[Calibration, tuple[tuple[int, Calibration], ...]]:
+    """The scorer's headline calibration (whole queries) and its per-length ones (each cut), from
+    the validation comparisons, with user-bootstrap bounded quantiles."""
+    a = anomalies(scorer, pairs)
+    g, i = a["genuine"], a["impostor"]
+    headline = fit_calibration(np.array(g[None][0]), np.array(i[None][0]), np.array(g[None][1]), np.array(i[None][1]))
+    cut = lambda d, j: {k: v[j] for k, v in d.items() if k is not None}
+    return headline, fit_item_calibrations(cut(g, 0), cut(i, 0), cut(g, 1), cut(i, 1))
+
+
+def length_calibrations(scorer: ModalityScorer, sessions: dict[int, list[Session]],
+                        lengths: tuple[int, ...] = QUERY_PRESSES, seed: int = 0
+                        ) -> tuple[tuple[int, Calibration], ...]:
+    """The scorer's calibrations of queries cut to each of ``lengths`` presses, from the
+    validation users' ``sessions`` (module docstring), ascending."""
+    return calibrations(scorer, comparisons(scorer, sessions, (None, *lengths), seed))[1]
+
+
+#: How far the served head scales a distance by the user's own spread (``DistanceHead("spread")``),
+#: chosen on Aalto's validation users by ``bench/keystroke_spread.py`` (``bench/results/keystroke_spread.json``):
+#: the largest that loses no validation AUC on free text (whole sentences, 20 presses).
+SPREAD_ALPHA = 0.5
+
+
+def spread_reference(pairs: list[Comparison]) -> float:
+    """The median over the comparisons' users of their enrollment's leave-one-out mean distance."""
+    return float(np.median([loo_distances(e).mean() for e in {id(c.enroll): c.enroll for c in pairs}.values()]))
+
+
+def spread_scaled(scorer: ModalityScorer, sessions: dict[int, list[Session]], alpha: float = SPREAD_ALPHA,
+                  seed: int = 0) -> ModalityScorer:
+    """The scorer with the ``"spread"`` distance head of ``alpha`` (its reference spread the
+    validation users') and its headline and per-length calibrations refitted for it on them."""
+    pairs = comparisons(scorer, sessions, seed=seed)
+    head = DistanceHead("spread", spread_alpha=alpha, spread_ref=spread_reference(pairs))
+    scaled = dataclasses.replace(scorer, head=head)
+    headline, by_length = calibrations(scaled, pairs)
+    return dataclasses.replace(scaled, calibration=headline, item_calibrations=by_length)

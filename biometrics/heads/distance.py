@@ -10,7 +10,7 @@ import numpy as np
 from biometrics.distances import mean_distance
 from biometrics.heads import Head, HeadState
 
-NORMALIZATIONS = ("none", "zscore")
+NORMALIZATIONS = ("none", "zscore", "spread")
 
 
 def loo_distances(enroll: np.ndarray) -> np.ndarray:
@@ -32,15 +32,26 @@ class DistanceHead(Head):
     ``normalize="zscore"`` divides the distance, less the user's own leave-one-out mean, by
     their spread (floored at ``sd_floor`` times that mean), so a user whose sessions vary
     a lot is not flagged for being themselves; ``"none"`` keeps the raw distance.
+
+    ``"spread"`` scales the distance by ``(spread_ref / m) ** spread_alpha``, ``m`` the user's
+    leave-one-out mean distance (their enrollment sessions' own spread; ``spread_ref``, the
+    typical one, leaves a typical user's distance as it was). Typing one text again and again
+    (a login) brings the owner's sessions and anyone else's closer together than free text
+    does, and the user's own spread shows how much: with ``spread_alpha`` 1 the distance is
+    relative to it. Fewer than two enrollment vectors: no scaling.
     """
 
     normalize: str = "none"
     sd_floor: float = 0.25
+    spread_alpha: float = 0.0
+    spread_ref: float = 1.0
     kind: ClassVar[str] = "distance"
 
     def __post_init__(self) -> None:
         if self.normalize not in NORMALIZATIONS:
             raise ValueError(f"normalize must be one of {NORMALIZATIONS}, not {self.normalize!r}")
+        if not (self.spread_alpha >= 0.0 and self.spread_ref > 0.0):
+            raise ValueError("spread_alpha must be >= 0 and spread_ref > 0")
 
     def fit(self, enroll: np.ndarray) -> HeadState:
         """Nothing to store: the enrollment vectors are the model."""
@@ -54,11 +65,22 @@ class DistanceHead(Head):
             if loo.size >= 2:
                 mean = float(loo.mean())
                 d = (d - mean) / max(float(loo.std(ddof=1)), self.sd_floor * mean, 1e-9)
+        elif self.normalize == "spread":
+            d = d * self.spread_scale(enroll)
         return d
 
+    def spread_scale(self, enroll: np.ndarray) -> float:
+        """The ``"spread"`` factor of a user's enrollment vectors (1 with fewer than two)."""
+        loo = loo_distances(enroll)
+        if loo.size < 2:
+            return 1.0
+        return float((self.spread_ref / max(float(loo.mean()), 1e-6)) ** self.spread_alpha)
+
     def payload(self) -> dict:
-        return {"kind": self.kind, "normalize": self.normalize, "sd_floor": float(self.sd_floor)}
+        return {"kind": self.kind, "normalize": self.normalize, "sd_floor": float(self.sd_floor),
+                "spread_alpha": float(self.spread_alpha), "spread_ref": float(self.spread_ref)}
 
     @classmethod
     def from_payload(cls, payload: dict) -> DistanceHead:
-        return cls(str(payload.get("normalize", "none")), float(payload.get("sd_floor", 0.25)))
+        return cls(str(payload.get("normalize", "none")), float(payload.get("sd_floor", 0.25)),
+                   float(payload.get("spread_alpha", 0.0)), float(payload.get("spread_ref", 1.0)))

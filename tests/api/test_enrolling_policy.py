@@ -9,6 +9,7 @@ import sys
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 from pydantic import ValidationError
 
@@ -16,6 +17,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
+from biometrics.synthetic import replay_session
 from serving.app import create_app
 from serving.settings import Settings
 
@@ -94,6 +96,24 @@ def test_guards_still_deny_while_enrolling_under_an_allow_policy(client_for, ses
     assert "replayed_session" in replay["reasons"] and replay["decision"] == "deny"
 
 
+def test_a_possible_replay_is_challenged_unless_the_tenant_denies_it(client_for, sessions):
+    """Typing as close to a stored session's as a jittered replay: at least challenged (the
+    default), denied for a tenant whose policy says so (issue 13.1)."""
+    from tests.api.conftest import HEADERS_A, HEADERS_B
+
+    client = client_for(tenant_policies={"tenant-b": {"enrolling_decision": "allow",
+                                                      "possible_replay_decision": "deny"}})
+    keys_only = sessions["u005"]["enroll"][0].session.model_copy(update={"pointer": [], "touch": [],
+                                                                          "session_id": None})
+    jittered = replay_session(keys_only, np.random.default_rng(3), max_jitter_ms=20.0)
+    for headers, decision in ((HEADERS_A, "challenge"), (HEADERS_B, "deny")):
+        r = client.post("/v1/users/u005/enroll", headers=headers,
+                        json={"session": keys_only.model_dump(mode="json", exclude_defaults=True)})
+        assert r.status_code == 200, r.text
+        scored = _score(client, headers, "u005", jittered.model_copy(update={"session_id": None}))
+        assert "possible_replay" in scored["reasons"] and scored["decision"] == decision, scored
+
+
 @pytest.mark.parametrize("env,words", [
     ({"BIOMETRICS_ENROLLING_DECISION": "maybe"},
      "BIOMETRICS_ENROLLING_DECISION must be one of allow, challenge, deny"),
@@ -101,6 +121,8 @@ def test_guards_still_deny_while_enrolling_under_an_allow_policy(client_for, ses
      "BIOMETRICS_TENANT_POLICIES: tenant 'dev' has enrolling_decision 'yes'"),
     ({"BIOMETRICS_TENANT_POLICIES": '{"dev": {"enroling_decision": "allow"}}'},
      "BIOMETRICS_TENANT_POLICIES: tenant 'dev' has an unknown key 'enroling_decision'"),
+    ({"BIOMETRICS_TENANT_POLICIES": '{"dev": {"possible_replay_decision": "block"}}'},
+     "BIOMETRICS_TENANT_POLICIES: tenant 'dev' has possible_replay_decision 'block'"),
     ({"BIOMETRICS_TENANT_POLICIES": '{"dev": "allow"}'},
      "BIOMETRICS_TENANT_POLICIES: the policy of tenant 'dev' must be a JSON object"),
     ({"BIOMETRICS_TENANT_POLICIES": '{"acme": {"enrolling_decision": "allow"}}'},

@@ -5,7 +5,10 @@ from __future__ import annotations
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
+
 from biometrics.profiles import user_key
+from biometrics.synthetic import replay_session
 
 
 def _rows(db_path, sql: str, *args) -> list[tuple]:
@@ -117,6 +120,18 @@ def test_enroll_refuses_bot_and_replayed_sessions(api, sessions):
     again = api.enroll("erin", api.new_id(first))  # the same events in another request: a replay
     assert again.status_code == 422 and "repeats a session" in again.json()["detail"]
     assert api.client.get("/v1/users/erin", headers=api.headers_a).json()["sessions"] == 1
+
+
+def test_enroll_takes_typing_only_as_close_as_a_jittered_replay(api, sessions):
+    """Only an exact repeat is refused: typing within a replay's jitter of a stored session is what
+    a practised owner retyping the same login gives, and enrolls (its score says possible_replay)."""
+    first = sessions["u000"]["enroll"][3].session
+    keys_only = api.new_id(first.model_copy(update={"pointer": [], "touch": []}))
+    assert api.enroll("fay", keys_only).status_code == 200
+    r = api.enroll("fay", replay_session(keys_only, np.random.default_rng(1), max_jitter_ms=20.0))
+    assert r.status_code == 200 and r.json()["sessions"] == 2, r.text
+    scored = api.score("fay", replay_session(keys_only, np.random.default_rng(2), max_jitter_ms=20.0)).json()
+    assert "possible_replay" in scored["reasons"] and scored["decision"] != "allow"
 
 
 def test_enroll_refuses_a_session_with_too_little_data(api):
