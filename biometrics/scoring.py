@@ -167,6 +167,10 @@ class ScoringConfig:
         return cls(allow_below=full.allow_below, deny_at_or_above=full.deny_at_or_above, by_modalities=by,
                    targets=(target_far, target_frr), **kw)
 
+    def default_policy(self) -> TenantPolicy:
+        """The policy of a tenant that set none: this config's decisions."""
+        return TenantPolicy(self.enrolling_decision, self.outdated_decision, self.possible_replay_decision)
+
     def thresholds(self, modalities: Iterable[str] = ()) -> Thresholds:
         """The thresholds for a session scored on ``modalities`` (defaults when none are set)."""
         key = modality_set_key(modalities)
@@ -373,12 +377,11 @@ class Scorer:
               policy: TenantPolicy | None = None) -> ScoreResult:
         """Risk, decision, confidence and reasons for an observed session against a profile.
 
-        ``policy``: the tenant's (what an enrolling profile gets); default ``config.enrolling_decision``.
+        ``policy``: the tenant's decisions (an enrolling profile, an outdated one, a possible replay);
+        default ``config.default_policy()``.
         """
         cfg = self.config
-        enrolling_decision = policy.enrolling_decision if policy is not None else cfg.enrolling_decision
-        outdated_decision = policy.outdated_decision if policy is not None else cfg.outdated_decision
-        replay_decision = policy.possible_replay_decision if policy is not None else cfg.possible_replay_decision
+        policy = policy or cfg.default_policy()
         reasons: list[str] = []
         mods: dict[str, ModalityScore] = {}
         for name, n in observed.n_tokens.items():
@@ -410,12 +413,12 @@ class Scorer:
             risk, confidence = max(risk, cfg.guard_risk), 1.0
             decision = thresholds.decide(risk)
         elif not scored:
-            decision = (enrolling_decision if "profile_enrolling" in reasons
-                        else outdated_decision if "profile_model_outdated" in reasons else "challenge")
+            decision = (policy.enrolling_decision if "profile_enrolling" in reasons
+                        else policy.outdated_decision if "profile_model_outdated" in reasons else "challenge")
         else:
             decision = thresholds.decide(risk)
         if "possible_replay" in reasons:
-            decision = max(decision, replay_decision, key=DECISIONS.index)
+            decision = max(decision, policy.possible_replay_decision, key=DECISIONS.index)
         return ScoreResult(round(risk, 6), decision, round(confidence, 4), mods, reasons, self.model_version)
 
     def _modality_score(self, name: str, observed: Observed, profile: ProfileView | None,

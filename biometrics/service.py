@@ -225,8 +225,7 @@ class BiometricService:
         self.answer_ttl = answer_ttl
         self.decision_retention = decision_retention
         self.policies = dict(policies or {})
-        self.default_policy = TenantPolicy(scorer.config.enrolling_decision, scorer.config.outdated_decision,
-                                           scorer.config.possible_replay_decision)
+        self.default_policy = scorer.config.default_policy()
         self._secret = bytes(user_id_secret)
         self._last_purge = time.monotonic()
         self.chunks = chunks if chunks is not None else ChunkBuffer()  # chunked sessions in progress
