@@ -16,6 +16,7 @@ from biometrics.events import (
     POINTER_TYPES,
     SCHEMA_VERSION,
     TOUCH_TYPES,
+    KeyClass,
     KeystrokeArrays,
     PointerArrays,
     Session,
@@ -33,6 +34,23 @@ def keystroke_session(keys: KeystrokeArrays, device_type: str = "desktop") -> Se
               for ti, d, p, c in zip(t, keys.is_down, keys.press, keys.key_class)]
     return Session.model_validate({"schema_version": SCHEMA_VERSION, "keystrokes": events,
                                    "meta": {"device_type": device_type}})
+
+
+def joined_presses(parts: list[KeystrokeArrays], gap_ms: float = 1000.0) -> KeystrokeArrays:
+    """Recordings of one field typed again and again, one after another ``gap_ms`` apart, as one
+    recording of masked presses (a password field: key class ``MASKED``), press ids renumbered."""
+    t, down, press, offset, end = [], [], [], 0, 0.0
+    for r in parts:
+        start = end + gap_ms if t else 0.0
+        t.append(np.asarray(r.t, np.float64) - r.t[0] + start)
+        end = float(t[-1].max())
+        down.append(r.is_down)
+        press.append(np.asarray(r.press) + offset)
+        offset += int(np.asarray(r.press).max()) + 1
+    n = sum(x.size for x in t)
+    return KeystrokeArrays(t=np.concatenate(t), is_down=np.concatenate(down),
+                           key_class=np.full(n, int(KeyClass.MASKED), np.int8), key_bucket=np.zeros(n, np.int32),
+                           press=np.concatenate(press).astype(np.int32))
 
 
 def first_presses(session: Session, k: int | None) -> Session:
