@@ -11,7 +11,9 @@ against one other (``genuine_pairs_flagged``) nor against all the person's other
 (users after the first ``--skip-users``; ``bench/replay_fit.py`` fits the LLR table on those
 before); pointer: Balabit sessions cut into login-sized chunks of ``--chunk`` events; and
 CMU (every subject's same password, ``--cmu-per-subject`` repetitions each, and the
-password typed twice as one login: a text typed the same every time).
+password typed twice as one login: a text typed the same every time). Each rate has its
+``exact_rate`` beside it: the share flagged on exact evidence (``replayed_session``, denied); the
+rest of the flagged are ``possible_replay`` (challenged by default, ``biometrics.guards.replay_evidence``).
 
 Bots (finding 3): synthetic keystroke bots (fixed delay, +-40 % uniform random waits with
 Playwright-like fixed or uniform holds) and pointer bots (straight and Bezier paths at a
@@ -106,22 +108,32 @@ def _rate(flags) -> dict:
     return {"n": int(flags.size), "rate": round(float(flags.mean()), 5) if flags.size else None}
 
 
+def _evidence_rates(evidence: list) -> dict:
+    """Flagged (any evidence) and, of all, ``exact`` (``replayed_session``, denied; the rest of the
+    flagged are ``possible_replay``, challenged by default)."""
+    exact = np.array([e == "exact" for e in evidence], bool)
+    return {**_rate([e is not None for e in evidence]),
+            "exact_rate": round(float(exact.mean()), 5) if exact.size else None}
+
+
 def replay_eval(people: list[list], sketch, replay, modality: str, cfg, rng, per_person: int) -> dict:
     """Genuine pairs (every two sessions of a person) and replay variants against the stored set."""
     sk = [[sketch(s) for s in ss] for ss in people]
-    gen = [G.is_replay(a, [b], cfg, modality) for ss in sk for a, b in itertools.permutations(ss, 2)
+    gen = [G.replay_evidence(a, [b], cfg, modality) for ss in sk for a, b in itertools.permutations(ss, 2)
            if a.size and b.size]
-    store = [G.is_replay(a, ss[:i] + ss[i + 1:], cfg, modality) for ss in sk for i, a in enumerate(ss) if a.size]
-    out = {"genuine_pairs_flagged": _rate(gen), "genuine_vs_store_flagged": _rate(store), "persons": len(people)}
+    store = [G.replay_evidence(a, ss[:i] + ss[i + 1:], cfg, modality)
+             for ss in sk for i, a in enumerate(ss) if a.size]
+    out = {"genuine_pairs_flagged": _evidence_rates(gen), "genuine_vs_store_flagged": _evidence_rates(store),
+           "persons": len(people)}
     t0, n_calls = time.perf_counter(), 0
     for kind in KINDS:
         caught = []
         for ss, sks in zip(people, sk):
             for i in rng.choice(len(ss), min(per_person, len(ss)), replace=False):
                 v = ss[i] if kind == "verbatim" else replay(ss[i], kind, rng)
-                caught.append(G.is_replay(sketch(v), sks, cfg, modality))
+                caught.append(G.replay_evidence(sketch(v), sks, cfg, modality))
                 n_calls += 1
-        out[kind] = _rate(caught)
+        out[kind] = _evidence_rates(caught)
     out["ms_per_is_replay_vs_person_store"] = round((time.perf_counter() - t0) * 1000 / max(n_calls, 1), 3)
     return out
 
