@@ -497,11 +497,14 @@ def guard_limits(guards: dict | None) -> list[str]:
     out = []
     for data, v in (get(guards, "replay", default={}) or {}).items():
         missed = {k: x["rate"] for k, x in v.items() if isinstance(x, dict) and "rate" in x
-                  and k != "genuine_pairs_flagged" and x["rate"] < 0.9}
+                  and not k.startswith("genuine_") and x["rate"] < 0.9}
+        pairs = get(v, "genuine_pairs_flagged", default={}) or {}
         if missed:
+            exact = pairs.get("exact_rate")
             out.append(f"Replays of {data} caught below 90%: " + ", ".join(
                 f"{k.replace('_', ' ')} {pct(r, 1)}" for k, r in missed.items())
-                + f" (genuine pairs flagged as replays {pct(get(v, 'genuine_pairs_flagged', 'rate'), 3)}).")
+                + f" (genuine pairs flagged as replays {pct(pairs.get('rate'), 3)}"
+                + ("" if exact is None else f", as exact repeats, denied, {pct(exact, 3)}") + ").")
     bots = get(guards, "bots", default={}) or {}
     for group in ("keystroke_bots_caught", "pointer_bots_caught"):
         missed = {k: x["rate"] for k, x in (bots.get(group) or {}).items() if x["rate"] < 0.9}
