@@ -1,7 +1,6 @@
-"""Per-length calibrations of the served desktop keystroke scorer, from Aalto's validation users.
+"""The served desktop keystroke scorer's head and calibrations, from Aalto's validation users.
 
-The keystroke scorer's headline calibration (``python -m training.export`` of an
-``experiment=aalto_typenet`` run) is fitted on whole Aalto sentences, 46 presses at the median.
+The headline calibration is fitted on whole Aalto sentences, 46 presses at the median.
 A login page's username and password hold about 20, and the embedding of so few presses lies
 further from its owner's enrollment: served on Aalto's test users with every query cut to its
 first 20 presses, the headline calibration denied 4.0% of genuine sessions against 1.3% on
@@ -9,6 +8,8 @@ whole sentences (``bench/product_accuracy.py --max-presses 20``). So the scorer 
 calibrations fitted on queries cut to 8 ... 40 presses (:data:`QUERY_PRESSES`), keyed by the
 press count (:attr:`biometrics.scorers.ModalityScorer.item_calibrations`; a session unit's
 evidence is its token count), each with user-bootstrap bounded quantiles as the headline's.
+Both are refitted for the head the bundle serves: the distance scaled by the user's own
+enrollment spread (:func:`spread_scaled`, ``SPREAD_ALPHA``).
 
 The comparisons are the research protocol's on the 100 validation users (never the test
 users): each enrolls its first ``N_ENROLL`` sentences whole, every later one is a genuine query
@@ -110,14 +111,6 @@ def calibrations(scorer: ModalityScorer, pairs: list[Comparison]) -> tuple[Calib
     headline = fit_calibration(np.array(g[None][0]), np.array(i[None][0]), np.array(g[None][1]), np.array(i[None][1]))
     cut = lambda d, j: {k: v[j] for k, v in d.items() if k is not None}
     return headline, fit_item_calibrations(cut(g, 0), cut(i, 0), cut(g, 1), cut(i, 1))
-
-
-def length_calibrations(scorer: ModalityScorer, sessions: dict[int, list[Session]],
-                        lengths: tuple[int, ...] = QUERY_PRESSES, seed: int = 0
-                        ) -> tuple[tuple[int, Calibration], ...]:
-    """The scorer's calibrations of queries cut to each of ``lengths`` presses, from the
-    validation users' ``sessions`` (module docstring), ascending."""
-    return calibrations(scorer, comparisons(scorer, sessions, (None, *lengths), seed))[1]
 
 
 #: How far the served head scales a distance by the user's own spread (``DistanceHead("spread")``),
