@@ -88,18 +88,16 @@ def sample_comparisons(scorer, path: Path) -> list[Comparison]:
 
 
 def decisions(scorer, pairs: list[Comparison], far: float = 0.05, frr: float = 0.01) -> dict:
-    """AUC, and at the thresholds of each comparison's calibration: allowed and denied shares."""
-    rows = {"genuine": [], "impostor": []}
-    states: dict[int, dict] = {}
-    for c in pairs:
-        if id(c.enroll) not in states:
-            states[id(c.enroll)] = scorer.fit(c.enroll)
-        a = scorer.anomaly(c.enroll, states[id(c.enroll)], c.query)
-        cal = scorer.calibration_for(c.presses)
-        t = derive_thresholds([cal], far, frr)
-        p = float(cal.probability(a))
-        rows[c.label].append((a, p < t.allow_below, p >= t.deny_at_or_above, p))
-    g, i = np.array(rows["genuine"]), np.array(rows["impostor"])
+    """AUC, and at the thresholds of each comparison's calibration (by its length): allowed and
+    denied shares, and the impostors' median calibrated probability."""
+    rows: dict[str, list] = {"genuine": [], "impostor": []}
+    for label, by_length in anomalies(scorer, pairs).items():
+        for presses, (scores, _) in by_length.items():
+            cal = scorer.calibration_for(presses)
+            t = derive_thresholds([cal], far, frr)
+            p = cal.probability(np.array(scores))
+            rows[label] += zip(scores, p < t.allow_below, p >= t.deny_at_or_above, p)
+    g, i = np.array(rows["genuine"], float), np.array(rows["impostor"], float)
     return {"auc": round(roc_auc(g[:, 0], i[:, 0]), 4), "impostors_allowed": round(float(i[:, 1].mean()), 4),
             "impostor_median_probability": round(float(np.median(i[:, 3])), 4),
             "genuine_allowed": round(float(g[:, 1].mean()), 4), "genuine_denied": round(float(g[:, 2].mean()), 4),
