@@ -95,7 +95,7 @@ def breakdown(service, bodies: list[bytes]) -> dict:
     out["guards.bots"] = cpu_ms(lambda us: bot_like(us[1], service.scorer.config.guards), sessions)
     out["guards.sketches"] = cpu_ms(lambda us: signatures(us[1], service.scorer.config.guards), sessions)
     observed = [(u, scorer.observe(x)) for u, x in sessions]
-    out["guards.replay_search"] = cpu_ms(lambda uo: uo[1].replayed(profiles[uo[0]], service.scorer.config.guards),
+    out["guards.replay_search"] = cpu_ms(lambda uo: uo[1].replay_evidence(profiles[uo[0]], service.scorer.config.guards),
                                          observed)
     sessions = fresh()
     start = time.process_time()
