@@ -14,6 +14,9 @@ CMU (every subject's same password, ``--cmu-per-subject`` repetitions each, and 
 password typed twice as one login: a text typed the same every time). Each rate has its
 ``exact_rate`` beside it: the share flagged on exact evidence (``replayed_session``, denied); the
 rest of the flagged are ``possible_replay`` (challenged by default, ``biometrics.guards.replay_evidence``).
+A pointer variant whose cut holds fewer than ``replay_min_points`` distinct positions (the
+cursor stood still: no path to replay, nor to score) counts as missed in ``rate``; it is
+counted in ``no_path``, and ``rate_with_path`` leaves it out.
 
 Bots (finding 3): synthetic keystroke bots (fixed delay, +-40 % uniform random waits with
 Playwright-like fixed or uniform holds) and pointer bots (straight and Bezier paths at a
@@ -21,7 +24,11 @@ constant rate), plus the browser rig's bots and people when ``bench/guard_bots.p
 them (whole sessions, and their typing alone); genuine flag rates on Aalto (sentences, and
 login-sized runs of 12-30 presses of them), Balabit chunks, StrokePIN PIN entries (single,
 PIN + confirmation, and three in a row: the regular typist at login length) and the rig's
-people. The bots draw from their own seeded generator. Writes ``bench/results/guards.json``.
+people. Aalto and the synthetic bots (desktop logins) are judged by the keyboard's jitter rule,
+StrokePIN by the touchscreen's (``GuardConfig.jitter_keyboard`` / ``jitter_touchscreen``), the
+rig's sessions by their own device type; ``keystroke_bots_caught_as_touchscreen`` is the same
+bots claiming a phone. The bots draw from their own seeded generator. Writes
+``bench/results/guards.json``.
 """
 
 from __future__ import annotations
@@ -116,6 +123,10 @@ def _evidence_rates(evidence: list) -> dict:
             "exact_rate": round(float(exact.mean()), 5) if exact.size else None}
 
 
+def _distinct_positions(p: PointerArrays) -> int:
+    return int(np.unique(np.round(np.c_[p.x, p.y]), axis=0).shape[0])
+
+
 def replay_eval(people: list[list], sketch, replay, modality: str, cfg, rng, per_person: int) -> dict:
     """Genuine pairs (every two sessions of a person) and replay variants against the stored set."""
     sk = [[sketch(s) for s in ss] for ss in people]
@@ -127,13 +138,17 @@ def replay_eval(people: list[list], sketch, replay, modality: str, cfg, rng, per
            "persons": len(people)}
     t0, n_calls = time.perf_counter(), 0
     for kind in KINDS:
-        caught = []
+        caught, moved = [], []
         for ss, sks in zip(people, sk):
             for i in rng.choice(len(ss), min(per_person, len(ss)), replace=False):
                 v = ss[i] if kind == "verbatim" else replay(ss[i], kind, rng)
                 caught.append(G.replay_evidence(sketch(v), sks, cfg, modality))
+                moved.append(modality == "keystrokes" or _distinct_positions(v) >= cfg.replay_min_points)
                 n_calls += 1
         out[kind] = _evidence_rates(caught)
+        if not all(moved):  # a cut where the cursor stood still: no path to replay, nor to score
+            out[kind]["no_path"] = int(np.sum(~np.array(moved)))
+            out[kind]["rate_with_path"] = _rate([c is not None for c, m in zip(caught, moved) if m])["rate"]
     out["ms_per_is_replay_vs_person_store"] = round((time.perf_counter() - t0) * 1000 / max(n_calls, 1), 3)
     return out
 
@@ -269,8 +284,8 @@ def login_chunks(people: list[list[KeystrokeArrays]], rng, lo: int = 12, hi: int
     return out
 
 
-def key_flag(k: KeystrokeArrays, cfg) -> bool:
-    return bool(G.keystroke_bot_reasons(G.keystroke_bot_stats(k, cfg), cfg))
+def key_flag(k: KeystrokeArrays, cfg, keyboard: bool) -> bool:
+    return bool(G.keystroke_bot_reasons(G.keystroke_bot_stats(k, cfg), cfg, keyboard=keyboard))
 
 
 def _joined(ks: list[KeystrokeArrays]) -> KeystrokeArrays:
@@ -314,13 +329,13 @@ def browser_eval(cfg) -> dict | None:
     out = {}
     people = [Session.model_validate(r["session"]) for r in data["people"]]
     out["people_flagged"] = _rate([bool(G.bot_like(s, cfg)) for s in people])
-    out["people_flagged_by_keystrokes"] = _rate([key_flag(s.keystroke_arrays(), cfg) for s in people])
+    out["people_flagged_by_keystrokes"] = _rate([G.keystroke_bot_like(s, cfg) for s in people])
     by: dict[str, list] = {}
     by_keys: dict[str, list] = {}  # the typing alone: a bot may move the mouse like a person
     for r in data["bots"]:
         s = Session.model_validate(r["session"])
         by.setdefault(f"{r['typing']}+{r['pointer']}", []).append(bool(G.bot_like(s, cfg)))
-        by_keys.setdefault(r["typing"], []).append(key_flag(s.keystroke_arrays(), cfg))
+        by_keys.setdefault(r["typing"], []).append(G.keystroke_bot_like(s, cfg))
     out["bots_caught"] = {k: _rate(v) for k, v in by.items()}
     out["bots_caught_by_keystrokes"] = {k: _rate(v) for k, v in by_keys.items()}
     return out
@@ -359,15 +374,18 @@ def main() -> None:
     kb, pb = keystroke_bots(brng, args.bots), pointer_bots(brng, args.bots // 4)
     pins = pin_entries(root)
     res["bots"] = {
-        "keystroke_bots_caught": {k: _rate([key_flag(b, cfg) for b in v]) for k, v in kb.items()},
+        # Desktop logins; and the same scripts claiming a touchscreen (device_type mobile).
+        "keystroke_bots_caught": {k: _rate([key_flag(b, cfg, True) for b in v]) for k, v in kb.items()},
+        "keystroke_bots_caught_as_touchscreen": {k: _rate([key_flag(b, cfg, False) for b in v])
+                                                 for k, v in kb.items()},
         "pointer_bots_caught": {k: _rate([G.pointer_bot_like_arrays(b, cfg) for b in v]) for k, v in pb.items()},
         "genuine_flagged": {
-            "aalto_keystrokes": _rate([key_flag(k, cfg) for ss in aal for k in ss]),
+            "aalto_keystrokes": _rate([key_flag(k, cfg, True) for ss in aal for k in ss]),
             "balabit_pointer_chunks": _rate([G.pointer_bot_like_arrays(p, cfg) for ss in bal for p in ss]),
-            "aalto_login_chunks": _rate([key_flag(k, cfg) for k in login_chunks(aal, brng)]),
-            "strokepin_single_pin": _rate([key_flag(k, cfg) for k in pins["single"]]),
-            "strokepin_pin_and_confirm": _rate([key_flag(k, cfg) for k in pins["doubled"]]),
-            "strokepin_three_entries": _rate([key_flag(k, cfg) for k in pins["tripled"]]),
+            "aalto_login_chunks": _rate([key_flag(k, cfg, True) for k in login_chunks(aal, brng)]),
+            "strokepin_single_pin": _rate([key_flag(k, cfg, False) for k in pins["single"]]),
+            "strokepin_pin_and_confirm": _rate([key_flag(k, cfg, False) for k in pins["doubled"]]),
+            "strokepin_three_entries": _rate([key_flag(k, cfg, False) for k in pins["tripled"]]),
         },
         "browser_rig": browser_eval(cfg) or "not run: no cache (python bench/guard_bots.py writes it)",
     }

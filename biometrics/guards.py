@@ -96,6 +96,15 @@ _MISSING = -1  # a soft word where the press has no tempo (the last presses)
 
 
 @dataclass(frozen=True)
+class JitterRule:
+    """The evidence the uniform-jitter bot rule needs on one kind of keyboard (``GuardConfig``)."""
+
+    min_waits: int
+    min_hold_spread: float
+    min_llr: float
+
+
+@dataclass(frozen=True)
 class GuardConfig:
     """Thresholds of the bot and replay guards (documented in the README)."""
 
@@ -121,23 +130,28 @@ class GuardConfig:
     # Uniform jitter: a script drawing each wait from base x U(1-j, 1+j) keeps all its waits
     # (down-down, or up-down for press-then-sleep scripts) inside a band of (1+j)/(1-j), flat
     # within it, with holds drawn as independently and never rolling over. Flagged, over at
-    # least ``min_intervals_for_shape`` waits within bursts: no rollover, every wait within
-    # ``bot_max_wait_band`` (+-40%: 2.3% of login-sized chunks of Aalto users 0-299 are), holds
-    # spread (log-sd) at least ``bot_min_hold_spread`` x the waits' (people's holds are steadier
-    # than their intervals) and a joint log-likelihood ratio (flat vs log-normal waits, flat
-    # vs log-normal holds, no rollover vs the rollovers a person would make with these holds)
-    # of at least ``bot_min_jitter_llr``. Regular PIN typists share the band and the spread:
-    # without the LLR the rule flags 25% of StrokePIN sessions of three PIN entries in a row
-    # (18 taps; +-40% bots with uniform holds caught 96%). 7 nats is the least whole LLR with
-    # at most 1% of them flagged in the first half of StrokePIN's users (0.9%; the other
-    # half 0.3%); the bots caught fall to 63%, the slow ones (holds never reaching the next
-    # press) and the short ones: at ~15 waits people as regular look the same (bench/guards.py).
-    min_intervals_for_shape: int = 12
+    # least ``JitterRule.min_waits`` waits within bursts: no rollover, every wait within
+    # ``bot_max_wait_band`` (+-40%), holds spread (log-sd) at least ``min_hold_spread`` x the
+    # waits' (people's holds are steadier than their intervals) and a joint log-likelihood
+    # ratio (flat vs log-normal waits, flat vs log-normal holds, no rollover vs the rollovers
+    # a person would make with these holds) of at least ``min_llr``. How much evidence that
+    # takes depends on the keyboard (:func:`typed_on_keyboard`):
+    # * a touchscreen: one thumb taps a keypad, never rolls over and can be as regular as a
+    #   script. Without the LLR the rule flags 25% of StrokePIN sessions of three PIN entries in
+    #   a row (18 taps); 7 nats is the least whole LLR with at most 1% of them flagged in the
+    #   first half of StrokePIN's users (0.9%; the other half 0.3%), and +-40% scripts are then
+    #   caught only ~60% of the time;
+    # * a physical keyboard: people roll over and vary their waits more (of login-sized runs of
+    #   12-30 presses of Aalto users 0-299, 0.4% pass the band, spread and rollover tests at
+    #   all). Chosen there against +-40% scripts of their own seed (``bench/guards.py`` measures
+    #   other users and other scripts): 10 waits, spread 0.9 and an LLR of 0 flag 0.98% of the
+    #   runs and catch 99.25% of the scripts (12 waits, spread 1.0 and 7 nats: 0.5%, 60%).
+    min_intervals_for_shape: int = 12  # a shorter entry (a PIN) needs regular holds as well
     burst_gap_factor: float = 3.0  # an interval over this x the median is a pause, not rhythm
     field_gap_factor: float = 2.0  # ... and the longest, over this x, is a move to the next field
     bot_max_wait_band: float = 2.33
-    bot_min_hold_spread: float = 1.0
-    bot_min_jitter_llr: float = 7.0
+    jitter_touchscreen: JitterRule = JitterRule(min_waits=12, min_hold_spread=1.0, min_llr=7.0)
+    jitter_keyboard: JitterRule = JitterRule(min_waits=10, min_hold_spread=0.9, min_llr=0.0)
     # Pointer: a human path bows and speeds up then slows down; a scripted one is a ruler line
     # or keeps a constant step along its path.
     min_actions_for_bot_check: int = 2
@@ -542,13 +556,14 @@ def _burst(x: np.ndarray, cfg: GuardConfig) -> np.ndarray:
     return b
 
 
-def _jitter_test(waits: np.ndarray, log_hold_sd: float, cfg: GuardConfig) -> tuple[float, float, float]:
-    """Band (max / min), hold spread (log-sd of holds / of waits) and flat LLR of some waits."""
+def _jitter_test(waits: np.ndarray, log_hold_sd: float, cfg: GuardConfig) -> tuple[float, float, float, int]:
+    """Band (max / min), hold spread (log-sd of holds / of waits), flat LLR and count of some
+    waits within bursts (band inf below the fewest waits either jitter rule reads)."""
     b = _burst(waits, cfg)
-    if b.size < cfg.min_intervals_for_shape or b.min() <= 0:
-        return math.inf, 0.0, -math.inf
+    if b.size < min(cfg.jitter_keyboard.min_waits, cfg.jitter_touchscreen.min_waits) or b.min() <= 0:
+        return math.inf, 0.0, -math.inf, int(b.size)
     return (float(b.max() / b.min()), log_hold_sd / max(float(np.log(b).std()), 1e-9),
-            flat_vs_lognormal_llr(b))
+            flat_vs_lognormal_llr(b), int(b.size))
 
 
 def keystroke_bot_stats(keys: KeystrokeArrays, cfg: GuardConfig = GuardConfig()) -> dict[str, float]:
@@ -559,7 +574,7 @@ def keystroke_bot_stats(keys: KeystrokeArrays, cfg: GuardConfig = GuardConfig())
     out = {"n_intervals": float(dd.size), "robust_cv": nan, "median_dd_ms": nan,
            "median_hold_ms": nan, "hold_cv": nan, "fixed_hold_share": nan, "burst_intervals": nan,
            "rollovers": nan, "near_releases": nan, "expected_rollovers": nan, "wait_band": nan,
-           "hold_spread": nan, "jitter_llr": nan}
+           "hold_spread": nan, "jitter_llr": nan, "jitter_waits": nan}
     if dd.size < cfg.min_presses_for_bot_check:
         return out
     med = float(np.median(dd))
@@ -595,15 +610,17 @@ def keystroke_bot_stats(keys: KeystrokeArrays, cfg: GuardConfig = GuardConfig())
     lsd = float(np.log(h).std())
     # A script waits either between presses (down-down) or after each release (up-down).
     tests = [_jitter_test(gap, lsd, cfg), _jitter_test(gap - h[:-1], lsd, cfg)]
-    band, spread, llr = min(tests)
-    out["wait_band"], out["hold_spread"] = band, spread
+    band, spread, llr, n_waits = min(tests)
+    out["wait_band"], out["hold_spread"], out["jitter_waits"] = band, spread, float(n_waits)
     if math.isfinite(band):
         out["jitter_llr"] = llr + flat_vs_lognormal_llr(h) + (out["expected_rollovers"] if not out["rollovers"] else 0.0)
     return out
 
 
-def keystroke_bot_reasons(stats: dict[str, float], cfg: GuardConfig = GuardConfig()) -> list[str]:
-    """Which keystroke rules fire on :func:`keystroke_bot_stats` (empty: human-like)."""
+def keystroke_bot_reasons(stats: dict[str, float], cfg: GuardConfig = GuardConfig(),
+                          keyboard: bool = False) -> list[str]:
+    """Which keystroke rules fire on :func:`keystroke_bot_stats` (empty: human-like); ``keyboard``:
+    typed on a physical keyboard (:func:`typed_on_keyboard`), else a touchscreen's rule."""
     out = []
     # A short entry (a PIN) of a steady typist can be very regular: there the holds must be too.
     short = stats["n_intervals"] < cfg.min_intervals_for_shape + 4
@@ -619,15 +636,24 @@ def keystroke_bot_reasons(stats: dict[str, float], cfg: GuardConfig = GuardConfi
     if no_rollover and stats["near_releases"] >= max(cfg.bot_min_near_releases,
                                                      cfg.bot_min_near_release_share * stats["burst_intervals"]):
         out.append("releases_before_next_key")
-    if (no_rollover and stats["wait_band"] <= cfg.bot_max_wait_band
-            and stats["hold_spread"] >= cfg.bot_min_hold_spread and stats["jitter_llr"] >= cfg.bot_min_jitter_llr):
+    rule = cfg.jitter_keyboard if keyboard else cfg.jitter_touchscreen
+    if (no_rollover and stats["jitter_waits"] >= rule.min_waits and stats["wait_band"] <= cfg.bot_max_wait_band
+            and stats["hold_spread"] >= rule.min_hold_spread and stats["jitter_llr"] >= rule.min_llr):
         out.append("uniform_jitter")
     return out  # comparisons with NaN are False: too little evidence flags nothing
 
 
+def typed_on_keyboard(session: Session) -> bool:
+    """Whether the session's keys came from a physical keyboard: a desktop, or a device of unknown
+    type with no touch input (a script that leaves the type out gets the keyboard's rule)."""
+    kind = session.meta.device_type
+    return kind == "desktop" or (kind == "unknown" and not session.touch)
+
+
 def keystroke_bot_like(session: Session, cfg: GuardConfig = GuardConfig()) -> bool:
     """Too regular, too fast, zero or fixed holds, or flat random waits: no human types so."""
-    return bool(keystroke_bot_reasons(keystroke_bot_stats(session.keystroke_arrays(), cfg), cfg))
+    stats = keystroke_bot_stats(session.keystroke_arrays(), cfg)
+    return bool(keystroke_bot_reasons(stats, cfg, keyboard=typed_on_keyboard(session)))
 
 
 _STRAIGHT = ACTION_FEATURES.index("straightness")

@@ -308,6 +308,42 @@ def test_regular_and_rolling_typists_at_login_length_are_not_bots():
         desk.append(_keys(np.r_[0.0, np.cumsum(dd)], rng.lognormal(np.log(100), 0.25, n)))
     for sessions in (keypad, desk):
         assert sum(bool(keystroke_bot_reasons(keystroke_bot_stats(k))) for k in sessions) <= 1
+    # A keyboard's rule asks for less evidence: these i.i.d. log-normal typists are steadier than
+    # Aalto's people (0.98% of whose login-sized runs it flags, bench/guards.py), still few flagged.
+    assert sum(bool(keystroke_bot_reasons(keystroke_bot_stats(k), keyboard=True)) for k in desk) <= 9
+
+
+def test_on_a_keyboard_slow_jitter_scripts_are_caught():
+    """Slow +-40% scripts at login length: the touchscreen's rule (a regular thumb on a keypad
+    looks alike) caught 39 of these 100, a keyboard's catches nearly all."""
+    rng = np.random.default_rng(13)
+    scripts = [_jitter_script(rng, 180, int(rng.integers(6, 16)), int(rng.integers(6, 14))) for _ in range(100)]
+    on_keyboard = np.mean([bool(keystroke_bot_reasons(keystroke_bot_stats(k), keyboard=True)) for k in scripts])
+    on_touchscreen = np.mean([bool(keystroke_bot_reasons(keystroke_bot_stats(k))) for k in scripts])
+    assert on_keyboard >= 0.93 and on_touchscreen <= 0.5
+
+
+def _as_session(k, device_type: str, touch: bool = False):
+    from biometrics.events import Session
+
+    events = [{"t": float(t), "type": "down" if d else "up", "press": int(p), "key_class": 0}
+              for t, d, p in zip(k.t, k.is_down, k.press)]
+    taps = [{"t": 0.0, "type": "start", "x": 10.0, "y": 10.0}, {"t": 50.0, "type": "end", "x": 10.0, "y": 10.0}]
+    return Session.model_validate({"schema_version": 2, "keystrokes": events, "touch": taps if touch else [],
+                                   "meta": {"device_type": device_type}})
+
+
+def test_the_device_chooses_the_jitter_rule():
+    from biometrics.guards import keystroke_bot_like, typed_on_keyboard
+
+    rng = np.random.default_rng(13)
+    k = next(k for k in (_jitter_script(rng, 180, 12, 10) for _ in range(100))
+             if keystroke_bot_reasons(keystroke_bot_stats(k), keyboard=True)
+             and not keystroke_bot_reasons(keystroke_bot_stats(k)))
+    assert keystroke_bot_like(_as_session(k, "desktop")) and not keystroke_bot_like(_as_session(k, "mobile"))
+    # A script that leaves the device type out is judged as a keyboard, unless it sent touches.
+    assert typed_on_keyboard(_as_session(k, "unknown")) and not typed_on_keyboard(_as_session(k, "unknown", True))
+    assert not typed_on_keyboard(_as_session(k, "tablet"))
 
 
 def test_a_modifier_chord_is_one_press_not_a_rollover():
