@@ -51,7 +51,7 @@ from biometrics.data import aalto, strokepin
 from biometrics.data.balabit import load_balabit
 from biometrics.data.cmu import cmu_to_keystroke_arrays, load_cmu
 from biometrics.data.paths import datasets_root
-from biometrics.events import KeystrokeArrays, PointerArrays
+from biometrics.events import KeyClass, KeystrokeArrays, PointerArrays
 
 OUT = ROOT / "bench" / "results" / "guards.json"
 KINDS = ("verbatim", "jitter", "stretch", "partial_half", "partial_third", "jitter_stretch",
@@ -198,18 +198,21 @@ def balabit_people(root: Path, size: int, most: int) -> list[list[PointerArrays]
 
 # --- bots ------------------------------------------------------------------------------------
 
-def _keys_from(down: np.ndarray, hold: np.ndarray) -> KeystrokeArrays:
+def _keys_from(down: np.ndarray, hold: np.ndarray, n_masked: int = 0) -> KeystrokeArrays:
+    """Key events of presses at ``down`` held ``hold``; the last ``n_masked`` in a password field
+    (``KeyClass.MASKED``, as the collector sends them), the others letters."""
     n = down.size
     t = np.concatenate([down, down + hold])
     dn = np.r_[np.ones(n, bool), np.zeros(n, bool)]
     pr = np.r_[np.arange(n), np.arange(n)].astype(np.int32)
+    cls = np.where(np.arange(n) >= n - n_masked, int(KeyClass.MASKED), int(KeyClass.LETTER)).astype(np.int8)
     o = np.lexsort((~dn, t))
-    z = np.zeros(2 * n, np.int8)
-    return KeystrokeArrays(t=t[o] - t[o][0], is_down=dn[o], key_class=z, key_bucket=z.astype(np.int32), press=pr[o])
+    return KeystrokeArrays(t=t[o] - t[o][0], is_down=dn[o], key_class=np.r_[cls, cls][o],
+                           key_bucket=np.zeros(2 * n, np.int32), press=pr[o])
 
 
 def keystroke_bots(rng, n: int) -> dict[str, list[KeystrokeArrays]]:
-    """Scripted typing of a 10-30 key username + password with a pause between the fields."""
+    """Scripted typing of a 12-28 key username + password (masked) with a pause between the fields."""
     out: dict[str, list] = {k: [] for k in ("fixed_delay", "type_delay", "jitter40_uniform_hold",
                                             "jitter40_fixed_hold", "jitter40_tiny_hold")}
     for _ in range(n):
@@ -233,7 +236,7 @@ def keystroke_bots(rng, n: int) -> dict[str, list[KeystrokeArrays]]:
             else:
                 hold = rng.uniform(40, 140, down.size)
             hold = np.minimum(hold, np.r_[gaps, 1e9] - 1)  # press() releases before the next key
-            items.append(_keys_from(down, np.maximum(hold, 0.5)))
+            items.append(_keys_from(down, np.maximum(hold, 0.5), n_masked=n2))
     return out
 
 

@@ -63,7 +63,7 @@ from typing import Literal
 
 import numpy as np
 
-from biometrics.events import KeystrokeArrays, PointerArrays, Session
+from biometrics.events import KeyClass, KeystrokeArrays, PointerArrays, Session
 from biometrics.features.action_tokens import session_mouse_views
 from biometrics.features.keystroke import keystroke_presses
 from biometrics.features.mouse import ACTION_FEATURES, mouse_actions
@@ -546,20 +546,22 @@ def flat_vs_lognormal_llr(x: np.ndarray) -> float:
     return float(-n * math.log(span) - ll_lognormal)
 
 
-def _burst(x: np.ndarray, cfg: GuardConfig) -> np.ndarray:
+def _burst(x: np.ndarray, cfg: GuardConfig, fields_known: bool = False) -> np.ndarray:
     """Waits within bursts: positive, at most ``burst_gap_factor`` x the median (longer ones are
-    pauses), less the longest when over ``field_gap_factor`` x (moving to the next field)."""
+    pauses), less the longest when over ``field_gap_factor`` x (moving to the next field), unless
+    the moves between fields are known (and already left out of ``x``)."""
     med = float(np.median(x))
     b = x[(x > 0) & (x <= cfg.burst_gap_factor * med)]
-    if b.size and b.max() > cfg.field_gap_factor * med:
+    if not fields_known and b.size and b.max() > cfg.field_gap_factor * med:
         b = np.delete(b, np.argmax(b))
     return b
 
 
-def _jitter_test(waits: np.ndarray, log_hold_sd: float, cfg: GuardConfig) -> tuple[float, float, float, int]:
+def _jitter_test(waits: np.ndarray, log_hold_sd: float, cfg: GuardConfig,
+                 fields_known: bool) -> tuple[float, float, float, int]:
     """Band (max / min), hold spread (log-sd of holds / of waits), flat LLR and count of some
     waits within bursts (band inf below the fewest waits either jitter rule reads)."""
-    b = _burst(waits, cfg)
+    b = _burst(waits, cfg, fields_known)
     if b.size < min(cfg.jitter_keyboard.min_waits, cfg.jitter_touchscreen.min_waits) or b.min() <= 0:
         return math.inf, 0.0, -math.inf, int(b.size)
     return (float(b.max() / b.min()), log_hold_sd / max(float(np.log(b).std()), 1e-9),
@@ -592,9 +594,10 @@ def keystroke_bot_stats(keys: KeystrokeArrays, cfg: GuardConfig = GuardConfig())
         return out
     # Rollover and jitter statistics on presses with a release, a chord (a press released
     # inside the one before it, as a held Shift and its key) counted as one press.
-    down, up = p.down_t[np.isfinite(p.hold)], p.up_t[np.isfinite(p.hold)]
+    released = np.isfinite(p.hold)
+    down, up, masked = p.down_t[released], p.up_t[released], p.key_class[released] == KeyClass.MASKED
     outer = np.r_[True, up[1:] > np.maximum.accumulate(up)[:-1]]
-    down, up = down[outer], up[outer]
+    down, up, masked = down[outer], up[outer], masked[outer]
     if down.size < cfg.min_presses_for_bot_check + 1:
         return out
     gap, h = np.diff(down), np.maximum(up - down, 0.1)
@@ -608,8 +611,11 @@ def keystroke_bot_stats(keys: KeystrokeArrays, cfg: GuardConfig = GuardConfig())
     # holds hardly depend on the next interval): no rollover has probability ~exp(-expected).
     out["expected_rollovers"] = float(np.searchsorted(bd, h, side="left").sum()) / max(h.size, 1)
     lsd = float(np.log(h).std())
-    # A script waits either between presses (down-down) or after each release (up-down).
-    tests = [_jitter_test(gap, lsd, cfg), _jitter_test(gap - h[:-1], lsd, cfg)]
+    # A script waits either between presses (down-down) or after each release (up-down). Where a
+    # masked (sensitive) field's keys meet unmasked ones the typist moved to another field: no rhythm.
+    same_field = masked[1:] == masked[:-1]
+    fields_known = not same_field.all()
+    tests = [_jitter_test(w[same_field], lsd, cfg, fields_known) for w in (gap, gap - h[:-1])]
     band, spread, llr, n_waits = min(tests)
     out["wait_band"], out["hold_spread"], out["jitter_waits"] = band, spread, float(n_waits)
     if math.isfinite(band):

@@ -311,6 +311,8 @@ def test_regular_and_rolling_typists_at_login_length_are_not_bots():
     # A keyboard's rule asks for less evidence: these i.i.d. log-normal typists are steadier than
     # Aalto's people (0.98% of whose login-sized runs it flags, bench/guards.py), still few flagged.
     assert sum(bool(keystroke_bot_reasons(keystroke_bot_stats(k), keyboard=True)) for k in desk) <= 9
+    assert sum(bool(keystroke_bot_reasons(keystroke_bot_stats(_password_after(k, 8)), keyboard=True))
+               for k in desk) <= 9
 
 
 def test_on_a_keyboard_slow_jitter_scripts_are_caught():
@@ -321,6 +323,29 @@ def test_on_a_keyboard_slow_jitter_scripts_are_caught():
     on_keyboard = np.mean([bool(keystroke_bot_reasons(keystroke_bot_stats(k), keyboard=True)) for k in scripts])
     on_touchscreen = np.mean([bool(keystroke_bot_reasons(keystroke_bot_stats(k))) for k in scripts])
     assert on_keyboard >= 0.93 and on_touchscreen <= 0.5
+
+
+def _password_after(k, n_masked: int):
+    """The same key events with the last ``n_masked`` presses in a password field (masked)."""
+    from biometrics.events import KeyClass, KeystrokeArrays
+
+    cls = np.where(k.press >= k.press.max() + 1 - n_masked, int(KeyClass.MASKED), int(KeyClass.LETTER))
+    return KeystrokeArrays(t=k.t, is_down=k.is_down, key_class=cls.astype(np.int8), key_bucket=k.key_bucket,
+                           press=k.press)
+
+
+def test_the_move_into_the_password_field_is_not_rhythm():
+    """A slow script that pauses only a little before the password: without the masked class to
+    say where the field changed, that pause stays among its waits and widens their band."""
+    rng = np.random.default_rng(21)
+    unknown, known = [], []
+    for _ in range(100):
+        gaps = 260 * rng.uniform(0.6, 1.4, 19)
+        gaps[9] += rng.uniform(150, 300)
+        k = _keys(np.r_[0.0, np.cumsum(gaps)], np.minimum(rng.uniform(40, 140, 20), np.r_[gaps, 1e9] - 1))
+        unknown.append(bool(keystroke_bot_reasons(keystroke_bot_stats(k), keyboard=True)))
+        known.append(bool(keystroke_bot_reasons(keystroke_bot_stats(_password_after(k, 10)), keyboard=True)))
+    assert np.mean(unknown) <= 0.6 and np.mean(known) >= 0.95
 
 
 def _as_session(k, device_type: str, touch: bool = False):
