@@ -49,8 +49,9 @@ that keep ending just before the next press but never roll over, or with uniform
 jitter (every wait inside a +-40% band, holds as jittery as the waits, never a rollover, and
 a joint flat-vs-log-normal likelihood ratio that says so); pointer movements that are all
 ruler-straight or keep one step length (no speed-up and slow-down). With ~15 waits a slow
-+-40% script and a regular PIN typist look alike: the jitter rule then needs strong evidence
-and misses about a third of such scripts (``GuardConfig``, ``bench/guards.py``).
++-40% script and a regular PIN typist on a touchscreen look alike: there the jitter rule needs
+strong evidence and misses about a third of such scripts; on a keyboard people roll over and
+vary more, and it needs little (:func:`typed_on_keyboard`, ``GuardConfig``, ``bench/guards.py``).
 """
 
 from __future__ import annotations
@@ -650,10 +651,12 @@ def keystroke_bot_reasons(stats: dict[str, float], cfg: GuardConfig = GuardConfi
 
 
 def typed_on_keyboard(session: Session) -> bool:
-    """Whether the session's keys came from a physical keyboard: a desktop, or a device of unknown
-    type with no touch input (a script that leaves the type out gets the keyboard's rule)."""
-    kind = session.meta.device_type
-    return kind == "desktop" or (kind == "unknown" and not session.touch)
+    """Whether the session's keys came from a physical keyboard: a desktop; or no touch input, with
+    a mouse moved or the device type left out (a script claiming a phone but moving a mouse, or
+    naming no device, gets the keyboard's rule)."""
+    if session.meta.device_type == "desktop":
+        return True
+    return not session.touch and (session.meta.device_type == "unknown" or bool(session.pointer))
 
 
 def keystroke_bot_like(session: Session, cfg: GuardConfig = GuardConfig()) -> bool:

@@ -348,14 +348,15 @@ def test_the_move_into_the_password_field_is_not_rhythm():
     assert np.mean(unknown) <= 0.6 and np.mean(known) >= 0.95
 
 
-def _as_session(k, device_type: str, touch: bool = False):
+def _as_session(k, device_type: str, touch: bool = False, mouse: bool = False):
     from biometrics.events import Session
 
     events = [{"t": float(t), "type": "down" if d else "up", "press": int(p), "key_class": 0}
               for t, d, p in zip(k.t, k.is_down, k.press)]
     taps = [{"t": 0.0, "type": "start", "x": 10.0, "y": 10.0}, {"t": 50.0, "type": "end", "x": 10.0, "y": 10.0}]
+    moves = [{"t": 10.0 * i, "type": "move", "x": 5.0 * i, "y": 3.0 * i} for i in range(5)]
     return Session.model_validate({"schema_version": 2, "keystrokes": events, "touch": taps if touch else [],
-                                   "meta": {"device_type": device_type}})
+                                   "pointer": moves if mouse else [], "meta": {"device_type": device_type}})
 
 
 def test_the_device_chooses_the_jitter_rule():
@@ -368,7 +369,10 @@ def test_the_device_chooses_the_jitter_rule():
     assert keystroke_bot_like(_as_session(k, "desktop")) and not keystroke_bot_like(_as_session(k, "mobile"))
     # A script that leaves the device type out is judged as a keyboard, unless it sent touches.
     assert typed_on_keyboard(_as_session(k, "unknown")) and not typed_on_keyboard(_as_session(k, "unknown", True))
-    assert not typed_on_keyboard(_as_session(k, "tablet"))
+    assert not typed_on_keyboard(_as_session(k, "tablet")) and not typed_on_keyboard(_as_session(k, "mobile", True))
+    # A phone with a mouse and no touch is a script's claim (a phone's fields are tapped).
+    assert typed_on_keyboard(_as_session(k, "mobile", mouse=True))
+    assert keystroke_bot_like(_as_session(k, "mobile", mouse=True))
 
 
 def test_a_modifier_chord_is_one_press_not_a_rollover():
