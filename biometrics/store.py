@@ -55,6 +55,16 @@ other method that reads what scores write (:meth:`get`, the decisions and feedba
 :meth:`close` writes the rest. What a process had queued when it died (killed, out of memory,
 power lost) is lost: at most the last ``write_behind_s`` of decision rows and replay signatures.
 Enrollments, profile updates, idempotency answers and feedback are never deferred.
+
+**Profile cache** (``profile_cache_bytes`` > 0, the default; only where the database has the version
+triggers of revision 0006, :meth:`ProfileStore.has_version_triggers`): :meth:`read_and_queue` keeps the
+profiles it decodes, each with the stamp of the rows it came from (the user row's id, creation time and
+``version``). The database's triggers raise ``users.version`` in the transaction of every change of the
+user's rows, whatever wrote it, so a later score reads the stamp alone (one small query) and reuses the
+decoded profile only when it is unchanged; otherwise it reads the rows again (their stamp in the same
+statement). A batch of queued writes moves this process's cached profile from the stamp it locked to the
+one it wrote. Nothing else reads from the cache: :meth:`get` and the locked reads of :meth:`update` and
+:meth:`update_once` always read the rows.
 """
 
 from __future__ import annotations
@@ -63,10 +73,12 @@ import dataclasses
 import functools
 import hashlib
 import json
+import logging
 import os
 import re
 import struct
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -125,6 +137,11 @@ from biometrics.profiles import (
 )
 from biometrics.write_behind import WriteBehind
 
+log = logging.getLogger(__name__)
+
+#: Default memory for a store's cache of decoded profiles (:class:`ProfileStore`).
+DEFAULT_PROFILE_CACHE_BYTES = 64 << 20
+
 ProfileUpdate = Callable[[UserProfile | None], UserProfile | None]
 
 metadata = MetaData()
@@ -138,6 +155,8 @@ users = Table(
     Column("n_sessions", Integer, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # Raised by the database's triggers on every change of the user's rows (revision 0006).
+    Column("version", BigInteger, nullable=False, server_default="0"),
     UniqueConstraint("tenant", "user_key", name="uq_users_tenant_user_key"),
 )
 
@@ -198,6 +217,58 @@ feedback = Table(
     Index("ix_feedback_created_at", "created_at"),
 )
 
+# The triggers that raise users.version (revision 0006, which keeps its own frozen copy: a test
+# checks the two agree). Made here too for a database made by create_all.
+_VERSION_TRIGGERS = {
+    "sqlite": (
+        """CREATE TRIGGER users_version_on_update AFTER UPDATE ON users
+    WHEN NEW.version = OLD.version
+    BEGIN UPDATE users SET version = OLD.version + 1 WHERE id = NEW.id; END""",
+        """CREATE TRIGGER modality_profiles_version_on_insert AFTER INSERT ON modality_profiles
+    BEGIN UPDATE users SET version = version + 1 WHERE id = NEW.user_id; END""",
+        """CREATE TRIGGER modality_profiles_version_on_update AFTER UPDATE ON modality_profiles
+    BEGIN UPDATE users SET version = version + 1 WHERE id IN (OLD.user_id, NEW.user_id); END""",
+        """CREATE TRIGGER modality_profiles_version_on_delete AFTER DELETE ON modality_profiles
+    BEGIN UPDATE users SET version = version + 1 WHERE id = OLD.user_id; END""",
+    ),
+    "postgresql": (
+        """CREATE FUNCTION users_version_bump() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF NEW.version = OLD.version THEN
+            NEW.version := OLD.version + 1;
+        END IF;
+        RETURN NEW;
+    END $$""",
+        """CREATE TRIGGER users_version_on_update BEFORE UPDATE ON users
+    FOR EACH ROW EXECUTE FUNCTION users_version_bump()""",
+        """CREATE FUNCTION modality_profiles_version_bump() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF TG_OP <> 'INSERT' THEN
+            UPDATE users SET version = version + 1 WHERE id = OLD.user_id;
+        END IF;
+        IF TG_OP = 'INSERT' OR (TG_OP = 'UPDATE' AND NEW.user_id IS DISTINCT FROM OLD.user_id) THEN
+            UPDATE users SET version = version + 1 WHERE id = NEW.user_id;
+        END IF;
+        RETURN NULL;
+    END $$""",
+        """CREATE TRIGGER modality_profiles_version AFTER INSERT OR UPDATE OR DELETE ON modality_profiles
+    FOR EACH ROW EXECUTE FUNCTION modality_profiles_version_bump()""",
+    ),
+}
+#: Trigger names per dialect (what :meth:`ProfileStore.has_version_triggers` looks for).
+_VERSION_TRIGGER_NAMES = {
+    "sqlite": ("users_version_on_update", "modality_profiles_version_on_insert",
+               "modality_profiles_version_on_update", "modality_profiles_version_on_delete"),
+    "postgresql": ("users_version_on_update", "modality_profiles_version"),
+}
+
+
+@event.listens_for(modality_profiles, "after_create")
+def _create_version_triggers(_table: Table, conn: Connection, **_kw: Any) -> None:
+    for statement in _VERSION_TRIGGERS.get(conn.dialect.name, ()):
+        conn.exec_driver_sql(statement)
+
+
 _KEY = re.compile(r"[0-9a-f]{64}")
 _FINGERPRINT = re.compile(r"[0-9a-f]{64}")
 _SESSION_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -208,7 +279,7 @@ _SCHEMA_LOCK = 0x42494F4D  # PostgreSQL advisory lock id serializing migrations 
 def _profile_rows() -> Select:
     mp = modality_profiles
     return (select(users.c.id, users.c.state, users.c.n_sessions, users.c.created_at,
-                   users.c.updated_at, mp.c.modality, mp.c.model_version, mp.c.embeddings,
+                   users.c.updated_at, users.c.version, mp.c.modality, mp.c.model_version, mp.c.embeddings,
                    mp.c.genuine_mean, mp.c.genuine_sd, mp.c.n_sessions.label("m_n_sessions"),
                    mp.c.signatures, mp.c.head_state, mp.c.enrolled_signatures, mp.c.enrollment_inputs,
                    mp.c.other_versions)
@@ -219,6 +290,20 @@ def _profile_rows() -> Select:
 
 # Built once: constructing a statement costs more than SQLAlchemy's cached compilation of it.
 _PROFILE_ROWS = _profile_rows()
+# The write-behind writer's statements (built once).
+_LIVE_USERS = (select(users.c.id, users.c.tenant, users.c.user_key, users.c.created_at, users.c.version)
+               .where(users.c.id.in_(bindparam("b_ids", expanding=True))).order_by(users.c.id).with_for_update())
+_USER_VERSIONS = select(users.c.id, users.c.version).where(users.c.id.in_(bindparam("b_ids", expanding=True)))
+_INSERT_DECISIONS = insert(decisions)
+_SIGNATURE_RINGS = (select(modality_profiles.c.user_id, modality_profiles.c.modality, modality_profiles.c.signatures)
+                    .where(modality_profiles.c.user_id.in_(bindparam("b_ids", expanding=True))))
+_SET_SIGNATURE_RING = (update(modality_profiles)
+                       .where(modality_profiles.c.user_id == bindparam("b_user_id"),
+                              modality_profiles.c.modality == bindparam("b_modality"))
+                       .values(signatures=bindparam("b_signatures")))
+#: A user's stamp: what a cached profile is checked against (see :class:`_ProfileCache`).
+_PROFILE_STAMP = (select(users.c.id, users.c.created_at, users.c.version)
+                  .where(users.c.tenant == bindparam("b_tenant"), users.c.user_key == bindparam("b_user_key")))
 
 
 def _check_ids(tenant: str, user_key: str) -> None:
@@ -368,6 +453,98 @@ class _Queued:
 #: Stripes of the per-process user locks that serialize reads and queued writes of one user.
 _USER_LOCKS = 64
 
+#: What a cached profile was decoded from: its user row's id, creation time and version. The
+#: version is raised by the database's triggers with every change of the user's rows (revision
+#: 0006), so rows with the same stamp are the same rows; the id and creation time tell a user
+#: erased and created again apart (SQLite may give the new row the old id, and its version
+#: starts again).
+Stamp = tuple[int, datetime, int]
+
+
+def _stamp(row: Row) -> Stamp:
+    return int(row.id), _utc(row.created_at), int(row.version)
+
+
+def _profile_nbytes(profile: UserProfile) -> int:
+    """About the memory a decoded profile holds (its arrays, and a little for the rest)."""
+    n = 1024
+    for m in profile.modalities.values():
+        n += 512 + m.embeddings.nbytes + sum(a.nbytes for a in m.head_state.values())
+        n += sum(s.nbytes + 112 for s in m.replay_signatures) + sum(s.nbytes + 112 for s in m.enrolled_signatures)
+        for v in m.other_versions.values():
+            n += v.embeddings.nbytes + sum(a.nbytes for a in v.head_state.values())
+    return n
+
+
+class _ProfileCache:
+    """This process's decoded profiles (read for scoring: kept inputs left encrypted), least
+    recently used first out, within ``max_bytes``; each with the :data:`Stamp` of the rows it was
+    decoded from. A profile is served only to a reader that has just read the same stamp from
+    the database (:meth:`ProfileStore.read_and_queue`), so it is never older than a read of
+    the rows would be. Thread-safe; profiles are immutable, so readers share them."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = int(max_bytes)
+        self._entries: OrderedDict[tuple[str, str], tuple[Stamp, UserProfile, int]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, key: tuple[str, str]) -> bool:
+        return key in self._entries
+
+    def get(self, key: tuple[str, str], stamp: Stamp) -> UserProfile | None:
+        """The profile decoded from rows with this stamp, or None (an older one is dropped)."""
+        with self._lock:
+            held = self._entries.get(key)
+            if held is None or held[0] != stamp:
+                self.misses += 1
+                if held is not None:
+                    self._drop(key)
+                return None
+            self._entries.move_to_end(key)
+            self.hits += 1
+            return held[1]
+
+    def put(self, key: tuple[str, str], stamp: Stamp, profile: UserProfile) -> None:
+        """Keep a profile decoded from rows with this stamp (a newer one held stays)."""
+        size = _profile_nbytes(profile)
+        if size > self.max_bytes:
+            return
+        with self._lock:
+            held = self._entries.get(key)
+            if held is not None:
+                if held[0][:2] == stamp[:2] and held[0][2] > stamp[2]:
+                    return  # a concurrent reader or writer already holds a newer one
+                self._drop(key)
+            self._entries[key] = (stamp, profile, size)
+            self._bytes += size
+            while self._bytes > self.max_bytes:
+                self._drop(next(iter(self._entries)))
+
+    def advance(self, key: tuple[str, str], before: Stamp, after: Stamp,
+                change: Callable[[UserProfile], UserProfile]) -> None:
+        """A write this process committed took the rows from ``before`` to ``after``: a profile
+        held at ``before`` becomes ``change(profile)`` at ``after`` (another is left as it is)."""
+        with self._lock:
+            held = self._entries.get(key)
+            if held is None or held[0] != before:
+                return
+            self._drop(key)
+        self.put(key, after, change(held[1]))
+
+    def drop(self, key: tuple[str, str]) -> None:
+        with self._lock:
+            self._drop(key)
+
+    def _drop(self, key: tuple[str, str]) -> None:
+        held = self._entries.pop(key, None)
+        if held is not None:
+            self._bytes -= held[2]
+
 
 @dataclass(frozen=True)
 class StoredFeedback:
@@ -399,13 +576,16 @@ class ProfileStore:
 
     def __init__(self, url: str = "sqlite:///profiles.db", *, busy_timeout_ms: int = 10_000,
                  pool_size: int = 5, create_tables: bool = True, profile_key: bytes | None = None,
-                 write_behind_s: float = 0.0) -> None:
+                 write_behind_s: float = 0.0, profile_cache_bytes: int = DEFAULT_PROFILE_CACHE_BYTES) -> None:
         """``profile_key``: 32 bytes that encrypt kept enrollment inputs (None: the store neither
         reads nor writes them); checked against a stored blob when the store opens.
         ``write_behind_s``: how long :meth:`read_and_queue` may keep a score's writes queued
-        (0: it writes them before it returns)."""
+        (0: it writes them before it returns). ``profile_cache_bytes``: memory for the decoded
+        profiles :meth:`read_and_queue` keeps (0: none; see the module docstring)."""
         if write_behind_s < 0:
             raise ValueError("write_behind_s must not be negative")
+        if profile_cache_bytes < 0:
+            raise ValueError("profile_cache_bytes must not be negative")
         self._cipher = InputsCipher(profile_key) if profile_key is not None else None
         self._user_locks = [threading.Lock() for _ in range(_USER_LOCKS)]
         self._unwritten: dict[tuple[str, str], list[_Queued]] = {}  # queued signatures, per user
@@ -441,6 +621,13 @@ class ProfileStore:
         if create_tables:
             self.create_tables()
             self.check_profile_key()
+        self._cache: _ProfileCache | None = None
+        if profile_cache_bytes > 0:
+            if self.has_version_triggers():
+                self._cache = _ProfileCache(profile_cache_bytes)
+            else:
+                log.warning("the profile store's version triggers are missing (schema not migrated to "
+                            "revision 0006, or a table was recreated): serving without the profile cache")
         if write_behind_s > 0:  # started last: a store that failed to open leaves no thread behind
             self._behind = WriteBehind(self._write_scores, write_behind_s, on_written=self._written,
                                        name="profile-store-writes")
@@ -454,6 +641,24 @@ class ProfileStore:
     def keeps_inputs(self) -> bool:
         """Whether the store has a profile key, so it can keep enrollment inputs."""
         return self._cipher is not None
+
+    def has_version_triggers(self) -> bool:
+        """Whether the database has the (enabled) triggers that raise ``users.version`` on every
+        change of a user's rows: without them a cached profile could not be checked."""
+        if self._sqlite:
+            query = text("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+            names = _VERSION_TRIGGER_NAMES["sqlite"]
+        else:
+            query = text("SELECT t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+                         "WHERE NOT t.tgisinternal AND t.tgenabled <> 'D' AND pg_table_is_visible(c.oid) "
+                         "AND c.relname IN ('users', 'modality_profiles')")
+            names = _VERSION_TRIGGER_NAMES["postgresql"]
+        try:
+            with self._transaction(write=False) as conn:
+                found = {r[0] for r in conn.execute(query)}
+        except SQLAlchemyError:
+            return False
+        return set(names) <= found
 
     def check_profile_key(self) -> None:
         """Raise :class:`ProfileKeyError` when the profile key cannot decrypt a stored blob of kept inputs."""
@@ -731,15 +936,15 @@ class ProfileStore:
             with self._unwritten_lock:
                 queued = list(self._unwritten.get((tenant, user_key), ()))
             with self._transaction(write=False) as conn:
-                rows = self._rows(conn, tenant, user_key)
-            if not rows:
+                read = self._scoring_profile(conn, tenant, user_key)
+            if read is None:
                 return None
-            # A score never reads kept inputs; one that enrolls is merged again under update().
-            profile = _with_unwritten(self._profile(tenant, user_key, rows, read_inputs=False), queued)
+            user_id, stored = read
+            profile = _with_unwritten(stored, queued)
             writes = plan(profile)
             if writes is None or (writes.decision is None and not writes.signatures):
                 return profile
-            item = _Queued(int(rows[0].id), tenant, user_key, writes, datetime.now(UTC))
+            item = _Queued(user_id, tenant, user_key, writes, datetime.now(UTC))
             if self._behind is None:
                 self._write_scores([item])
                 return profile
@@ -753,6 +958,35 @@ class ProfileStore:
                 raise
         return profile
 
+    def _scoring_profile(self, conn: Connection, tenant: str, user_key: str) -> tuple[int, UserProfile] | None:
+        """The user's row id and stored profile as a score reads it (kept inputs left encrypted: a
+        score never uses them; one that enrolls is merged again under :meth:`update`), or None.
+
+        From the profile cache when it holds the profile decoded from rows with the stamp the
+        database has now (one small query); else read, decoded and kept in the cache."""
+        key = (tenant, user_key)
+        cache = self._cache
+        if cache is not None and key in cache:
+            row = conn.execute(_PROFILE_STAMP, {"b_tenant": tenant, "b_user_key": user_key}).one_or_none()
+            if row is None:
+                cache.drop(key)
+                return None
+            held = cache.get(key, _stamp(row))
+            if held is not None:
+                return int(row.id), held
+        rows = self._rows(conn, tenant, user_key)
+        if not rows:
+            return None
+        profile = self._profile(tenant, user_key, rows, read_inputs=False)
+        if cache is not None:
+            cache.put(key, _stamp(rows[0]), profile)
+        return int(rows[0].id), profile
+
+    @property
+    def profile_cache(self) -> _ProfileCache | None:
+        """The cache of decoded profiles (None without one): its ``hits``, ``misses`` and size."""
+        return self._cache
+
     def _user_lock(self, tenant: str, user_key: str) -> threading.Lock:
         """This process's lock of a user (striped: a few users share one)."""
         return self._user_locks[hash((tenant, user_key)) % _USER_LOCKS]
@@ -764,27 +998,37 @@ class ProfileStore:
 
     def _write_scores(self, batch: list[_Queued]) -> None:
         """One transaction: the batch's decision rows, and its signatures appended to each modality's
-        ring, for the users that still exist (an erased user's writes are dropped)."""
+        ring, for the users that still exist (an erased user's writes are dropped). A profile this
+        process holds in its cache as it was before the transaction gets the new rings after it."""
         ids = sorted({q.user_id for q in batch})
+        advanced: list[tuple[tuple[str, str], Stamp, Stamp, dict[str, tuple[np.ndarray, ...]]]] = []
         with self._transaction(write=True) as conn:
             # Locked in id order (PostgreSQL), as update() locks one: no lost update, no deadlock.
-            live = {tuple(r) for r in conn.execute(
-                select(users.c.id, users.c.tenant, users.c.user_key).where(users.c.id.in_(ids))
-                .order_by(users.c.id).with_for_update())}
-            batch = [q for q in batch if (q.user_id, q.tenant, q.user_key) in live]
+            live = {r.id: r for r in conn.execute(_LIVE_USERS, {"b_ids": ids})}
+            batch = [q for q in batch if (r := live.get(q.user_id)) is not None
+                     and (r.tenant, r.user_key) == (q.tenant, q.user_key)]
             rows = [_decision_values(q.tenant, q.user_id, q.writes.decision, q.at)
                     for q in batch if q.writes.decision is not None]
             if rows:
-                conn.execute(insert(decisions), rows)
-            self._append_signatures(conn, [q for q in batch if q.writes.signatures])
+                conn.execute(_INSERT_DECISIONS, rows)
+            rings = self._append_signatures(conn, [q for q in batch if q.writes.signatures])
+            cache = self._cache
+            held = sorted({u for u, _ in rings if (live[u].tenant, live[u].user_key) in cache}) if cache is not None else []
+            if held:  # the versions our writes left (the rows stay locked until the commit)
+                after = dict(conn.execute(_USER_VERSIONS, {"b_ids": held}).tuples().all())
+                for u in held:
+                    r = live[u]
+                    advanced.append(((r.tenant, r.user_key), _stamp(r), (*_stamp(r)[:2], int(after[u])),
+                                     {m: ring for (uid, m), ring in rings.items() if uid == u}))
+        for key, before, after_stamp, changed in advanced:  # committed
+            cache.advance(key, before, after_stamp, functools.partial(_with_rings, changed))
 
     @staticmethod
-    def _append_signatures(conn: Connection, batch: list[_Queued]) -> None:
+    def _append_signatures(conn: Connection, batch: list[_Queued]) -> dict[tuple[int, str], tuple[np.ndarray, ...]]:
+        """Append the batch's signatures to the stored rings; the rings written, by (user row id, modality)."""
         if not batch:
-            return
-        mp = modality_profiles
-        found = conn.execute(select(mp.c.user_id, mp.c.modality, mp.c.signatures)
-                             .where(mp.c.user_id.in_(sorted({q.user_id for q in batch}))))
+            return {}
+        found = conn.execute(_SIGNATURE_RINGS, {"b_ids": sorted({q.user_id for q in batch})})
         rings = {(r.user_id, r.modality): vectors_from_bytes(r.signatures) for r in found}
         changed = set()
         for q in batch:  # in the order scored
@@ -793,11 +1037,10 @@ class ProfileStore:
                     rings[q.user_id, name] = (rings[q.user_id, name] + (sig,))[-q.writes.keep:]
                     changed.add((q.user_id, name))
         if changed:
-            conn.execute(update(mp).where(mp.c.user_id == bindparam("b_user_id"),
-                                          mp.c.modality == bindparam("b_modality"))
-                         .values(signatures=bindparam("b_signatures")),
+            conn.execute(_SET_SIGNATURE_RING,
                          [{"b_user_id": u, "b_modality": m, "b_signatures": vectors_to_bytes(rings[u, m])}
                           for u, m in sorted(changed)])
+        return {k: rings[k] for k in changed}
 
     def _written(self, batch: list[_Queued]) -> None:
         """A batch is committed: its signatures are now read from the store, not from the queue."""
@@ -964,6 +1207,8 @@ class ProfileStore:
         """Erase a user's profile, all its rows, and its queued score writes; False when there was none."""
         _check_ids(tenant, user_key)
         self._forget_queued(tenant, user_key)
+        if self._cache is not None:
+            self._cache.drop((tenant, user_key))
         with self._transaction(write=True) as conn:
             user_id = conn.execute(select(users.c.id).where(users.c.tenant == tenant,
                                                            users.c.user_key == user_key)
@@ -1023,6 +1268,15 @@ def _with_unwritten(profile: UserProfile, queued: Sequence[_Queued]) -> UserProf
             mods[name] = dataclasses.replace(m, replay_signatures=ring)
             changed = True
     return dataclasses.replace(profile, modalities=mods) if changed else profile
+
+
+def _with_rings(rings: Mapping[str, tuple[np.ndarray, ...]], profile: UserProfile) -> UserProfile:
+    """The profile with these modalities' recent replay-signature rings (as written)."""
+    mods = dict(profile.modalities)
+    for name, ring in rings.items():
+        if name in mods:
+            mods[name] = dataclasses.replace(mods[name], replay_signatures=ring)
+    return dataclasses.replace(profile, modalities=mods)
 
 
 def _modality_values(m: ModalityProfile, before: ModalityProfile | None) -> dict:

@@ -199,7 +199,8 @@ def build_service(settings: Settings) -> BiometricService:
     settings.prepare_database_dir()
     # Kept enrollment inputs are encrypted under the profile key (a wrong key stops start-up here).
     store = ProfileStore(settings.database_url, profile_key=settings.profile_key_bytes,
-                         write_behind_s=settings.write_behind_ms / 1000.0)
+                         write_behind_s=settings.write_behind_ms / 1000.0,
+                         profile_cache_bytes=int(settings.profile_cache_mb * (1 << 20)))
     profile_config = ProfileConfig(min_enroll_sessions=settings.min_enroll_sessions,
                                    auto_update_max_risk=settings.auto_update_max_risk,
                                    keep_inputs=settings.keep_enrollment_inputs)

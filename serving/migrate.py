@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{s.revision}  {(s.doc or '').splitlines()[0] if s.doc else ''}")
         return 0
     try:
-        with ProfileStore(url, create_tables=False) as store:
+        with ProfileStore(url, create_tables=False, profile_cache_bytes=0) as store:
             if args.command == "upgrade":
                 store.migrate(args.revision)
             elif args.command in ("downgrade", "stamp"):

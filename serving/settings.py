@@ -157,6 +157,11 @@ class Settings(BaseSettings):
                     "much of them; another process sees a signature once written); 0: written in the "
                     "score's own locked transaction. Enrollments, profile updates and idempotent answers "
                     "are never deferred")
+    profile_cache_mb: float = Field(
+        64.0, ge=0.0, le=65_536.0,
+        description="megabytes per process for decoded profiles that scores reuse while the database says "
+                    "they are unchanged (one small query per score instead of reading and decoding the "
+                    "profile; the database's triggers version every change, whoever writes it); 0: none")
     decision_retention_days: int = Field(90, ge=1, le=3650,
                                          description="days score decisions and outcome feedback are "
                                                      "kept (then purged lazily)")

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 from datetime import UTC, datetime
 
 import numpy as np
@@ -39,7 +40,7 @@ from biometrics.store import DecisionRecord, ProfileStore, RequestKey, metadata
 from serving import migrate
 
 SECRET = b"test-secret-0123456789abcdef0123"
-HEAD = "0005"
+HEAD = "0006"
 SID = "0b6f3c1e-2a4d-4e8f-9c7b-5d1a2e3f4b6c"
 
 # The previous release's tables, verbatim (biometrics/store.py before scored_sessions).
@@ -122,9 +123,81 @@ def _schema_diff(url: str, target: MetaData) -> list:
     return [d for d in diff if not (d[0] == "remove_table" and d[1].name == "alembic_version")]
 
 
+def _triggers(url: str) -> set[str]:
+    """The names of the triggers on the store's tables."""
+    engine = _engine(url)
+    try:
+        with engine.connect() as conn:
+            if conn.dialect.name == "sqlite":
+                query = "SELECT name FROM sqlite_master WHERE type = 'trigger'"
+            else:
+                query = ("SELECT t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+                         "WHERE NOT t.tgisinternal AND pg_table_is_visible(c.oid)")
+            return {r[0] for r in conn.execute(text(query))}
+    finally:
+        engine.dispose()
+
+
+_VERSION_TRIGGERS = {"users_version_on_update", "modality_profiles_version_on_insert",
+                     "modality_profiles_version_on_update", "modality_profiles_version_on_delete"}
+_PG_VERSION_TRIGGERS = {"users_version_on_update", "modality_profiles_version"}
+
+
+def _version_triggers(url: str) -> set[str]:
+    return _VERSION_TRIGGERS if url.startswith("sqlite") else _PG_VERSION_TRIGGERS
+
+
+def test_the_store_makes_the_version_triggers_of_revision_6():
+    """create_all (a database made without migrations) makes the same triggers as the frozen 0006."""
+    import importlib.util
+
+    from biometrics import store
+
+    path = Path(migrations.__file__).parent / "versions" / "0006_profile_version.py"
+    spec = importlib.util.spec_from_file_location("revision_0006", path)
+    rev = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(rev)
+    assert store._VERSION_TRIGGERS == {"sqlite": rev.SQLITE_TRIGGERS, "postgresql": rev.POSTGRESQL_TRIGGERS}
+
+
+def test_the_version_triggers_raise_the_version_on_every_change(store_url: str):
+    with ProfileStore(store_url) as store:
+        assert store.has_version_triggers()
+    assert _version_triggers(store_url) <= _triggers(store_url)
+    key, _embs, _sigs = user_key("acme", "alice", SECRET), None, None
+    engine = _engine(store_url)
+    now = datetime.now(UTC)
+    versions = []
+
+    def version(conn) -> int:
+        return conn.execute(text("SELECT version FROM users")).scalar_one()
+
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO users (tenant, user_key, state, n_sessions, created_at, updated_at) "
+                          "VALUES ('acme', :k, 'enrolling', 0, :t, :t)"), {"k": key, "t": now})
+        uid = conn.execute(text("SELECT id FROM users")).scalar_one()
+        versions.append(version(conn))
+        conn.execute(text("UPDATE users SET n_sessions = 1 WHERE id = :u"), {"u": uid})
+        versions.append(version(conn))
+        conn.execute(text("INSERT INTO modality_profiles (user_id, modality, model_version, embeddings, "
+                          "genuine_mean, genuine_sd, n_sessions, signatures) VALUES (:u, 'keystrokes', 'v1', "
+                          ":e, 0, 0, 1, :s)"),
+                     {"u": uid, "e": embeddings_to_bytes(np.zeros((1, 4), np.float32)), "s": vectors_to_bytes([])})
+        versions.append(version(conn))
+        conn.execute(text("UPDATE modality_profiles SET signatures = :s WHERE user_id = :u"),
+                     {"u": uid, "s": vectors_to_bytes([np.ones(4, np.float32)])})
+        versions.append(version(conn))
+        conn.execute(text("UPDATE users SET version = 1000 WHERE id = :u"), {"u": uid})  # set as such
+        versions.append(version(conn))
+        conn.execute(text("DELETE FROM modality_profiles WHERE user_id = :u"), {"u": uid})
+        versions.append(version(conn))
+    engine.dispose()
+    assert versions == [0, 1, 2, 3, 1000, 1001]
+
+
 def test_head_is_the_newest_revision():
     assert migrations.head() == HEAD
-    assert [s.revision for s in migrations.script().walk_revisions()] == ["0005", "0004", "0003", "0002", "0001"]
+    assert [s.revision for s in migrations.script().walk_revisions()] == ["0006", "0005", "0004", "0003", "0002", "0001"]
 
 
 def test_previous_release_database_is_stamped_and_upgraded(store_url: str):
@@ -210,17 +283,24 @@ def test_database_made_by_create_all_of_this_release_is_stamped_at_head(store_ur
     with engine.begin() as conn:
         metadata.create_all(conn)
     engine.dispose()
+    assert _version_triggers(store_url) <= _triggers(store_url)
     with ProfileStore(store_url) as store:
-        assert store.schema_revision() == HEAD
+        assert store.schema_revision() == HEAD and store.profile_cache is not None
     assert _version_rows(store_url) == [HEAD]
 
 
 def test_downgrade_and_upgrade_keep_the_profiles(store_url: str):
     key, embs, _sigs = _previous_release_database(store_url)
     ProfileStore(store_url).close()
+    assert _version_triggers(store_url) <= _triggers(store_url)
+    assert migrate.main(["--url", store_url, "downgrade", "0005"]) == 0  # the triggers and the column go
+    assert not _version_triggers(store_url) & _triggers(store_url)
+    with ProfileStore(store_url, create_tables=False) as store:
+        assert store.profile_cache is None
     assert migrate.main(["--url", store_url, "downgrade", "0001"]) == 0
     assert "scored_sessions" not in _tables(store_url) and _version_rows(store_url) == ["0001"]
     assert migrate.main(["--url", store_url, "upgrade"]) == 0
+    assert _version_triggers(store_url) <= _triggers(store_url)
     with ProfileStore(store_url) as store:
         assert store.schema_revision() == HEAD
         np.testing.assert_array_equal(store.get("acme", key).modalities["keystrokes"].embeddings, embs)
@@ -228,13 +308,13 @@ def test_downgrade_and_upgrade_keep_the_profiles(store_url: str):
 
 def test_cli_current_upgrade_stamp(store_url: str, capsys: pytest.CaptureFixture[str]):
     assert migrate.main(["--url", store_url, "current"]) == 0
-    assert "database at no revision; head is 0005" in capsys.readouterr().out
+    assert "database at no revision; head is 0006" in capsys.readouterr().out
     assert migrate.main(["--url", store_url, "upgrade", "0001"]) == 0
     assert "database at 0001" in capsys.readouterr().out
     assert migrate.main(["--url", store_url, "upgrade"]) == 0
-    assert capsys.readouterr().out.strip() == "database at 0005; head is 0005"
+    assert capsys.readouterr().out.strip() == "database at 0006; head is 0006"
     assert migrate.main(["--url", store_url, "history"]) == 0
-    assert capsys.readouterr().out.splitlines()[0].startswith("0005  modality_profiles.enrollment_inputs")
+    assert capsys.readouterr().out.splitlines()[0].startswith("0006  users.version")
 
 
 def test_a_newer_schema_or_unknown_tables_are_refused(store_url: str, tmp_path):

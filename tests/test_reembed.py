@@ -365,7 +365,7 @@ def test_upgrade_from_0004_keeps_profiles_and_adds_the_columns(store_url: str):
                                        enrolled_signatures=vectors_to_bytes([])))
     engine.dispose()
     with ProfileStore(store_url, profile_key=KEY) as store:
-        assert store.schema_revision() == "0005"
+        assert store.schema_revision() == "0006"
         p = store.get("acme", key)
         m = p.modalities["keystrokes"]
         assert p.state == "verifying" and m.inputs is None and m.other_versions == {}
@@ -376,7 +376,7 @@ def test_upgrade_from_0004_keeps_profiles_and_adds_the_columns(store_url: str):
         store.update("acme", key, lambda cur: reembed(cur, {"keystrokes": embs}, "bundle-b"))
         m = store.get("acme", key).modalities["keystrokes"]
         assert len(m.inputs) == 1 and m.current_for() == ("bundle-a", "bundle-b")
-    assert _version_rows(store_url) == ["0005"] and _schema_diff(store_url, metadata) == []
+    assert _version_rows(store_url) == ["0006"] and _schema_diff(store_url, metadata) == []
     with ProfileStore(store_url, create_tables=False) as store, store.schema_lock() as conn:
         from biometrics import migrations
         migrations.downgrade(conn, "0004")

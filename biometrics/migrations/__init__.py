@@ -15,6 +15,8 @@ Revisions (``versions/``):
 - ``0004`` adds ``modality_profiles.head_state`` (the per-user head a scorer fitted).
 - ``0005`` adds ``modality_profiles.enrollment_inputs`` (kept enrollment inputs, encrypted) and
   ``other_versions`` (vectors re-embedded under other model versions).
+- ``0006`` adds ``users.version`` and the triggers that raise it on every change of a user's
+  rows (what the profile store's cache of decoded profiles checks).
 
 A new revision: copy the newest file in ``versions/``, set ``revision`` / ``down_revision``,
 write ``upgrade`` / ``downgrade`` with ``alembic.op``, change the Tables in
@@ -43,7 +45,8 @@ _TABLES_OF = (("0001", ("users", "modality_profiles")), ("0002", ("scored_sessio
               ("0003", ("decisions", "feedback")))
 # Revisions after those that add a column rather than a table: (revision, table, column).
 _COLUMNS_OF = (("0004", "modality_profiles", "head_state"),
-               ("0005", "modality_profiles", "enrollment_inputs"))
+               ("0005", "modality_profiles", "enrollment_inputs"),
+               ("0006", "users", "version"))
 
 
 def config(connection: Connection | None = None) -> Config:
