@@ -97,7 +97,8 @@ def inputs(tmp_path: Path) -> dict:
     product["balabit_pointer"]["protocol"] = "leave one account out (synthetic)"
     (results / "product_accuracy.json").write_text(json.dumps(product))
     (results / "guards.json").write_text(json.dumps({"bots": {"keystroke_bots_caught": {
-        "uniform": {"n": 10, "rate": 0.5}, "fixed": {"n": 10, "rate": 1.0}}}}))
+        "uniform": {"n": 10, "rate": 0.5}, "fixed": {"n": 10, "rate": 1.0}},
+        "keystroke_bots_caught_as_touchscreen": {"uniform": {"n": 10, "rate": 0.3}}}}))
     card = tmp_path / "docs" / "model_card.md"
     argv = ["--results-dir", str(results), "--datasets-dir", str(datasets), "--cache-dir", str(tmp_path / "cache"),
             "--bundle", str(tmp_path / "no_bundle.pt"), "--card", str(card), "--bootstrap", "50", "--repeats", "2"]
@@ -165,6 +166,8 @@ def test_model_card_sections_plots_and_consistent_numbers(inputs):
     assert "StrokePIN typing speed not computed" in card and "bundle not found" in card
     assert "no dataset used here records them" in card
     assert "uniform 50.0%" in card  # the guards' limits, from guards.json
+    assert "Keystroke bots claiming a phone (no mouse, judged by the touchscreen's jitter rule) caught below 90%: " \
+           "uniform 30.0%" in card
     assert not re.search(r"\bnan%|None%", card)
 
 

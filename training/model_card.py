@@ -506,10 +506,14 @@ def guard_limits(guards: dict | None) -> list[str]:
                 + f" (genuine pairs flagged as replays {pct(pairs.get('rate'), 3)}"
                 + ("" if exact is None else f", as exact repeats, denied, {pct(exact, 3)}") + ").")
     bots = get(guards, "bots", default={}) or {}
-    for group in ("keystroke_bots_caught", "pointer_bots_caught"):
+    groups = {"keystroke_bots_caught": "Keystroke bots caught",
+              "keystroke_bots_caught_as_touchscreen": "Keystroke bots claiming a phone (no mouse, judged by "
+                                                      "the touchscreen's jitter rule) caught",
+              "pointer_bots_caught": "Pointer bots caught"}
+    for group, label in groups.items():
         missed = {k: x["rate"] for k, x in (bots.get(group) or {}).items() if x["rate"] < 0.9}
         if missed:
-            out.append(f"{group.replace('_', ' ').capitalize()} below 90%: " + ", ".join(
+            out.append(f"{label} below 90%: " + ", ".join(
                 f"{k.replace('_', ' ')} {pct(r, 1)}" for k, r in missed.items()) + ".")
     flagged = bots.get("genuine_flagged") or {}
     if flagged:
@@ -518,6 +522,10 @@ def guard_limits(guards: dict | None) -> list[str]:
     rig = get(bots, "browser_rig", "people_flagged")
     if rig:
         out.append(f"Scripted people in the browser rig flagged as bots: {pct(rig['rate'], 1)} of {rig['n']}.")
+    by_keys = {k: x for k, x in (get(bots, "browser_rig", "bots_caught_by_keystrokes") or {}).items() if x["rate"] < 0.9}
+    if by_keys:
+        out.append("Browser-rig bots caught by their typing alone (their mouse is not judged) below 90%: " + ", ".join(
+            f"{k.replace('_', ' ')} {pct(x['rate'], 1)} of {x['n']}" for k, x in by_keys.items()) + ".")
     return out or ["The guards caught at least 90% of every measured attack (`bench/results/guards.json`)."]
 
 
