@@ -345,3 +345,35 @@ def test_summary_vector():
     assert len(names) == 5 * F and names[0] == "hold_mean" and names[-1] == "key_bucket_p90"
     with pytest.raises(ValueError):
         summary_vector(np.zeros(3))
+
+
+def test_a_sessions_presses_are_paired_once_and_shared_read_only():
+    """The scorer's tokens, the guards and the drift monitor of one score pair the session's
+    keys once: read-only arrays keep their presses; arrays that can change are paired anew."""
+    import dataclasses
+
+    from biometrics.events import Session
+
+    session = Session.model_validate({"schema_version": 2, "keystrokes": [
+        {"t": t, "type": k, "key_class": 1, "press": i // 2} for i, (t, k) in enumerate(
+            [(0, "down"), (90, "up"), (150, "down"), (230, "up"), (300, "down"), (370, "up")])]})
+    arr = session.keystroke_arrays()
+    p = keystroke_presses(arr)
+    assert keystroke_presses(session.keystroke_arrays()) is p  # shared
+    assert not p.hold.flags.writeable and not p.down_t.flags.writeable
+    np.testing.assert_array_equal(keystroke_tokens(arr), _tokens_of_fresh(arr))
+    writable = dataclasses.replace(arr, t=arr.t.copy())  # its own writable copy: never kept
+    q = keystroke_presses(writable)
+    assert q is not p and keystroke_presses(writable) is not q and q.hold.flags.writeable
+    np.testing.assert_array_equal(q.hold, p.hold)
+    view = np.array(arr.t)  # a read-only view of a writable array can still change under it
+    ro = view[:]
+    ro.flags.writeable = False
+    assert keystroke_presses(dataclasses.replace(arr, t=ro)) is not keystroke_presses(dataclasses.replace(arr, t=ro))
+
+
+def _tokens_of_fresh(arr):
+    """Tokens of a writable copy of the arrays (paired anew)."""
+    import dataclasses
+
+    return keystroke_tokens(dataclasses.replace(arr, t=arr.t.copy()))

@@ -257,15 +257,48 @@ def _tokens(p: Presses, cfg: KeystrokeFeatureConfig) -> np.ndarray:
 
 
 def keystroke_presses(arr: KeystrokeArrays) -> Presses:
-    """Pair one session's key downs and ups into presses with raw ms latencies."""
-    return _presses(arr, None)
+    """Pair one session's key downs and ups into presses with raw ms latencies.
+
+    Arrays nothing can change (every array read-only, over memory no writable array shares: a
+    session's own, :meth:`biometrics.events.Session.keystroke_arrays`) are paired once, and the
+    presses are kept with them: the scorer's tokens, the guards and the drift monitor of one
+    score share them (four pairings a score before). Those presses' arrays are read-only.
+    """
+    held = arr.__dict__.get(_PRESSES)
+    if held is not None:
+        return held
+    p = _presses(arr, None)
+    if _unchangeable(arr):
+        for a in vars(p).values():
+            if isinstance(a, np.ndarray):
+                a.flags.writeable = False
+        arr.__dict__[_PRESSES] = p  # not a field: equality, repr and replace() ignore it
+    return p
+
+
+_PRESSES = "_keystroke_presses"
+
+
+def _unchangeable(arr: KeystrokeArrays) -> bool:
+    """Whether no array of ``arr`` can change: read-only, and no writable array (or writable
+    buffer) under any of them."""
+    for a in vars(arr).values():
+        if a is None or not isinstance(a, np.ndarray):
+            continue
+        while isinstance(a, np.ndarray):
+            if a.flags.writeable:
+                return False
+            a = a.base
+        if a is not None and not isinstance(a, bytes):
+            return False
+    return True
 
 
 def keystroke_tokens(
     arr: KeystrokeArrays, cfg: KeystrokeFeatureConfig = KeystrokeFeatureConfig()
 ) -> np.ndarray:
     """One session's key events -> float32 tokens ``[P, len(KEYSTROKE_FEATURES)]`` (P presses)."""
-    p = _presses(arr, None)
+    p = keystroke_presses(arr)
     if cfg.max_len is not None and len(p) > cfg.max_len:
         return _tokens(p, cfg)[: cfg.max_len]
     return _tokens(p, cfg)
