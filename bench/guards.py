@@ -22,7 +22,8 @@ Bots (finding 3): synthetic keystroke bots (fixed delay, +-40 % uniform random w
 Playwright-like fixed or uniform holds) and pointer bots (straight and Bezier paths at a
 constant rate), plus the browser rig's bots and people when ``bench/guard_bots.py`` has cached
 them (whole sessions, and their typing alone); genuine flag rates on Aalto (sentences, and
-login-sized runs of 12-30 presses of them), Balabit chunks, StrokePIN PIN entries (single,
+login-sized runs of 12-30 presses of them, and the same runs ending in a masked password
+field), Balabit chunks, StrokePIN PIN entries (single,
 PIN + confirmation, and three in a row: the regular typist at login length) and the rig's
 people. Aalto and the synthetic bots (desktop logins) are judged by the keyboard's jitter rule,
 StrokePIN by the touchscreen's (``GuardConfig.jitter_keyboard`` / ``jitter_touchscreen``), the
@@ -287,6 +288,18 @@ def login_chunks(people: list[list[KeystrokeArrays]], rng, lo: int = 12, hi: int
     return out
 
 
+def password_last(chunks: list[KeystrokeArrays], rng) -> list[KeystrokeArrays]:
+    """Each run's last 4 to n-4 presses made a password field (masked): the guard then judges the
+    two fields each on its own scale, as it does a login."""
+    out = []
+    for k in chunks:
+        ids = k.press[k.is_down][np.argsort(k.t[k.is_down], kind="stable")]
+        cut = int(rng.integers(4, max(5, ids.size - 3)))
+        cls = np.where(np.isin(k.press, ids[cut:]), int(KeyClass.MASKED), k.key_class).astype(np.int8)
+        out.append(KeystrokeArrays(t=k.t, is_down=k.is_down, key_class=cls, key_bucket=k.key_bucket, press=k.press))
+    return out
+
+
 def key_flag(k: KeystrokeArrays, cfg, keyboard: bool) -> bool:
     return bool(G.keystroke_bot_reasons(G.keystroke_bot_stats(k, cfg), cfg, keyboard=keyboard))
 
@@ -376,6 +389,7 @@ def main() -> None:
     brng = np.random.default_rng(1)  # the bots' own draws: unchanged by the replay section
     kb, pb = keystroke_bots(brng, args.bots), pointer_bots(brng, args.bots // 4)
     pins = pin_entries(root)
+    chunks = login_chunks(aal, brng)
     res["bots"] = {
         # Desktop logins; and the same scripts claiming a touchscreen (device_type mobile).
         "keystroke_bots_caught": {k: _rate([key_flag(b, cfg, True) for b in v]) for k, v in kb.items()},
@@ -385,7 +399,8 @@ def main() -> None:
         "genuine_flagged": {
             "aalto_keystrokes": _rate([key_flag(k, cfg, True) for ss in aal for k in ss]),
             "balabit_pointer_chunks": _rate([G.pointer_bot_like_arrays(p, cfg) for ss in bal for p in ss]),
-            "aalto_login_chunks": _rate([key_flag(k, cfg, True) for k in login_chunks(aal, brng)]),
+            "aalto_login_chunks": _rate([key_flag(k, cfg, True) for k in chunks]),
+            "aalto_login_chunks_password_last": _rate([key_flag(k, cfg, True) for k in password_last(chunks, brng)]),
             "strokepin_single_pin": _rate([key_flag(k, cfg, False) for k in pins["single"]]),
             "strokepin_pin_and_confirm": _rate([key_flag(k, cfg, False) for k in pins["doubled"]]),
             "strokepin_three_entries": _rate([key_flag(k, cfg, False) for k in pins["tripled"]]),
