@@ -420,20 +420,24 @@ def path_sketch(x: np.ndarray, y: np.ndarray, key: bytes = DEV_SKETCH_KEY,
     ``capacity``, as ``level << 16 | tag`` (sorted). Any two sketches compare on the levels both
     kept, so a part of a session meets the same sample of positions as the whole.
     """
-    xy = np.unique(np.round(np.stack([np.asarray(x, float), np.asarray(y, float)], 1)).astype(np.int64), axis=0)
-    if xy.shape[0] == 0:
+    # Distinct positions: one 64-bit key per (x, y) pair (the contract bounds both by MAX_COORD).
+    px = np.round(np.asarray(x, float)).astype(np.int64)
+    py = np.round(np.asarray(y, float)).astype(np.int64)
+    pairs = np.unique((px << 32) + (py + (1 << 31)))
+    if pairs.size == 0:
         return np.zeros(0, np.float32)
+    xy = np.stack([pairs >> 32, (pairs & 0xFFFFFFFF) - (1 << 31)], 1)
     k = _keys(bytes(key))
     h = _hash_rows(xy, k.path_k)
     low = (h & np.uint64(0xFFFF)).astype(np.int64)
-    level = np.zeros(h.size, np.int64)
-    alive = np.ones(h.size, bool)
-    for b in range(15):  # trailing zero bits above the tag, at most 15
-        alive &= ((h >> np.uint64(16 + b)) & np.uint64(1)) == 0
-        level += alive
-    lv = 0
-    while (level >= lv).sum() > capacity:
-        lv += 1
+    # Level: trailing zero bits above the tag, at most 15 (the lowest set bit's exponent; a power
+    # of two below 2**48 is exact in float64).
+    v = (h >> np.uint64(16)) & np.uint64(0xFFFF)
+    lowest = (v & (~v + np.uint64(1))).astype(np.float64)
+    level = np.where(v == 0, 15, np.log2(np.maximum(lowest, 1.0))).astype(np.int64)
+    # The smallest level that leaves at most ``capacity`` positions.
+    at_least = np.cumsum(np.bincount(level, minlength=16)[::-1])[::-1]
+    lv = int(np.argmax(at_least <= capacity)) if (at_least <= capacity).any() else 16
     keep = level >= lv
     entries = np.sort((level[keep] << 16) | low[keep])
     return np.concatenate([[PATH_SKETCH_V, lv], entries]).astype(np.float32)
@@ -549,10 +553,17 @@ def flat_vs_lognormal_llr(x: np.ndarray) -> float:
     return float(-n * math.log(span) - ll_lognormal)
 
 
+def _median(x: np.ndarray) -> float:
+    """``np.median`` of a short 1-D array without its wrapper's cost (the same value)."""
+    s = np.sort(x)
+    n = s.size
+    return float(s[(n - 1) // 2] + s[n // 2]) / 2
+
+
 def _burst(x: np.ndarray, cfg: GuardConfig) -> np.ndarray:
     """Waits within bursts: positive and at most ``burst_gap_factor`` x the median (longer ones
     are pauses)."""
-    med = float(np.median(x))
+    med = _median(x)
     return x[(x > 0) & (x <= cfg.burst_gap_factor * med)]
 
 
@@ -565,16 +576,25 @@ def _burst_waits(waits: np.ndarray, same_field: np.ndarray, cfg: GuardConfig) ->
     the next field, unmarked)."""
     if same_field.all():
         b = _burst(waits, cfg)
-        if b.size and b.max() > cfg.field_gap_factor * float(np.median(waits)):
+        if b.size and b.max() > cfg.field_gap_factor * _median(waits):
             b = np.delete(b, np.argmax(b))
         return b
-    field = np.r_[0, np.cumsum(~same_field)][:-1]  # the field of each wait's first press
-    out = []
-    for f in np.unique(field[same_field]):
-        b = _burst(waits[same_field & (field == f)], cfg)
-        if b.size >= 3:
-            out.append(b / (0.5 * float(b.max() + b.min())))
-    return np.concatenate(out) if out else np.zeros(0)
+    # Fields are runs of presses, so each field's waits are contiguous: per-field reductions at
+    # the runs' starts, in time order (the order the per-field loop this replaces produced).
+    field = np.cumsum(~same_field)[same_field]
+    w = waits[same_field]
+    if w.size == 0:
+        return w
+    start = np.flatnonzero(np.r_[True, field[1:] != field[:-1]])
+    count = np.diff(np.r_[start, w.size])
+    group = np.repeat(np.arange(start.size), count)
+    s = w[np.lexsort((w, field))]
+    med = (s[start + (count - 1) // 2] + s[start + count // 2]) / 2
+    burst = (w > 0) & (w <= cfg.burst_gap_factor * med[group])
+    hi = np.maximum.reduceat(np.where(burst, w, 0.0), start)  # burst waits are > 0
+    lo = np.minimum.reduceat(np.where(burst, w, np.inf), start)
+    keep = burst & (np.add.reduceat(burst, start) >= 3)[group]
+    return w[keep] / (0.5 * (hi + lo))[group[keep]]
 
 
 def _jitter_test(b: np.ndarray, log_hold_sd: float, cfg: GuardConfig) -> tuple[float, float, float, int]:
@@ -597,14 +617,14 @@ def keystroke_bot_stats(keys: KeystrokeArrays, cfg: GuardConfig = GuardConfig())
            "hold_spread": nan, "jitter_llr": nan, "jitter_waits": nan}
     if dd.size < cfg.min_presses_for_bot_check:
         return out
-    med = float(np.median(dd))
+    med = _median(dd)
     out["median_dd_ms"] = med
-    out["robust_cv"] = float(np.median(np.abs(dd - med))) / max(med, 1e-9)
+    out["robust_cv"] = _median(np.abs(dd - med)) / max(med, 1e-9)
     hold = p.hold[np.isfinite(p.hold)]
     if hold.size >= cfg.min_presses_for_bot_check:
-        mh = float(np.median(hold))
+        mh = _median(hold)
         out["median_hold_ms"] = mh
-        out["hold_cv"] = float(np.median(np.abs(hold - mh))) / max(mh, 1e-9)
+        out["hold_cv"] = _median(np.abs(hold - mh)) / max(mh, 1e-9)
         # Share of holds at the median within the collector's resolution: a script's fixed hold
         # gives ~1; a person's holds on a coarse clock can share the median often (MAD 0), not ~always.
         out["fixed_hold_share"] = float(np.mean(np.abs(hold - mh) <= max(2.0, 0.02 * mh)))
