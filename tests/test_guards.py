@@ -447,3 +447,25 @@ def test_the_pointer_guard_and_the_action_items_segment_a_session_once(monkeypat
     copy = session.model_copy(update={"pointer": session.pointer[:-3]})  # other events: its own pass
     action_tokens.session_mouse_views(copy)
     assert len(calls) == 2
+
+
+def test_path_sketch_keeps_the_levels_and_positions_of_a_plain_count():
+    """The sketch's vectorized level (trailing zero bits above the tag) and distinct positions,
+    negative coordinates included, against a bit-by-bit count over np.unique of the rows."""
+    from biometrics.guards import DEV_SKETCH_KEY, PATH_SKETCH_V, _hash_rows, _keys
+
+    rng = np.random.default_rng(31)
+    x, y = rng.integers(-3000, 3000, 5000).astype(float), rng.integers(-50, 2000, 5000).astype(float)
+    xy = np.unique(np.stack([x, y], 1).astype(np.int64), axis=0)
+    h = _hash_rows(xy, _keys(DEV_SKETCH_KEY).path_k)
+    level, alive = np.zeros(h.size, np.int64), np.ones(h.size, bool)
+    for b in range(15):
+        alive &= ((h >> np.uint64(16 + b)) & np.uint64(1)) == 0
+        level += alive
+    for capacity in (126, 40, 5000):
+        lv = 0
+        while (level >= lv).sum() > capacity:
+            lv += 1
+        want = np.sort((level[level >= lv] << 16) | (h[level >= lv] & np.uint64(0xFFFF)).astype(np.int64))
+        got = path_sketch(x, y, capacity=capacity)
+        assert got[0] == PATH_SKETCH_V and got[1] == lv and np.array_equal(got[2:], want.astype(np.float32))
