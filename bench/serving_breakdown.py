@@ -78,7 +78,9 @@ def breakdown(service, bodies: list[bytes]) -> dict:
         if not present:
             continue
         # Timed on fresh sessions: a session computes its mouse pass once, for the scorer's
-        # actions and the pointer bot guard (Session.derived), so the guards below reuse it.
+        # actions and the pointer bot guard (Session.derived), and its key presses once, for the
+        # keystroke tokens, the keystroke guards and the drift monitor (keystroke_presses), so
+        # the guards below reuse them.
         out[f"{name}.items"] = cpu_ms(s.items, [x for _, x in fresh() if s.spec.present(x)])
         items = [s.items(x) for x in present]
         if s.encoder is not None:
