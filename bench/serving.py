@@ -14,7 +14,8 @@ JSON line:
 
 Each request is a distinct desktop session of about 100 key events and 300 pointer events
 (synthetic login sessions of the enrolled user, joined back to back and cut to size; every
-request's intervals get their own jitter so the replay guard does not short-cut it). The
+request's intervals get their own jitter and its pointer path its own offset, so that the
+replay guard does not short-cut it). The
 request bodies are built before the clock starts. ``--columnar`` sends each session in the
 contract's columnar form (one array per field and modality, :mod:`biometrics.columnar`)
 instead of lists of events. Latency is measured by the client, so it
@@ -82,8 +83,12 @@ def _without_pointer(body: dict) -> dict:
 
 
 def _jittered(session: dict, rng: np.random.Generator) -> dict:
-    """The session with every inter-event interval lengthened by its own 0-20 ms (order kept)."""
+    """The session with every inter-event interval lengthened by its own 0-20 ms (order kept) and
+    its pointer path moved by its own whole-pixel offset (up to 40 px each way): the replay guard
+    matches exact positions, so a path repeated unmoved would be denied as a replay of an earlier
+    request (most requests were, before the offset); a moved one keeps its shape and speeds."""
     out = dict(session)
+    dx, dy = (float(v) for v in rng.integers(-40, 41, 2))
     for name in ("keystrokes", "pointer"):
         events = session[name]
         if not events:
@@ -91,7 +96,8 @@ def _jittered(session: dict, rng: np.random.Generator) -> dict:
         t = np.array([e["t"] for e in events])
         gaps = np.diff(t, prepend=0.0) + rng.uniform(0.0, 20.0, len(t))
         new_t = np.round(np.cumsum(gaps), 3)
-        out[name] = [{**e, "t": float(v)} for e, v in zip(events, new_t)]
+        move = {"x": dx, "y": dy} if name == "pointer" else {}
+        out[name] = [{**e, "t": float(v), **{k: e[k] + d for k, d in move.items()}} for e, v in zip(events, new_t)]
     return out
 
 
