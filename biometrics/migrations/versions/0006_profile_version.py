@@ -2,7 +2,7 @@
 
 Revision ID: 0006
 Revises: 0005
-Create Date: 2027-02-10
+Create Date: 2026-12-07
 
 ``users.version`` (BIGINT; the profiles stored before start at the upgrade's time in
 microseconds, a new user at 0) is raised by triggers, never by the
