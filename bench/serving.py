@@ -2,6 +2,7 @@
 
     python bench/serving.py [--bundle bundles/sample.pt] [--concurrency 32] [--requests 2000]
                             [--workers 1] [--max-seconds 40] [--rate RPS] [--keys-only] [--columnar]
+                            [--session-ids]
 
 Starts ``uvicorn serving.app:app`` in a subprocess on 127.0.0.1 (``serving.launch``: a free
 port, a temporary SQLite file, its own API key and secret), enrolls a few synthetic users over HTTP, then
@@ -36,6 +37,7 @@ import os
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -80,6 +82,12 @@ def columnar_body(body: bytes) -> bytes:
 def _without_pointer(body: dict) -> dict:
     """A score request's body with its pointer events dropped: a keystroke-only login."""
     return {**body, "session": {**body["session"], "pointer": []}}
+
+
+def _with_session_id(body: dict, i: int, seed: int) -> dict:
+    """A score request's body whose session carries a UUID of its own (seeded), as the collector's do."""
+    sid = str(uuid.UUID(int=int(np.random.default_rng([seed, i]).integers(0, 2**63)) << 64 | i, version=4))
+    return {**body, "session": {**body["session"], "session_id": sid}}
 
 
 def _jittered(session: dict, rng: np.random.Generator) -> dict:
@@ -258,6 +266,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--label", default=None,
                     help="also record the result under this name in bench/results/serving.json")
     ap.add_argument("--keys-only", action="store_true", help="keystroke-only sessions (no pointer events)")
+    ap.add_argument("--session-ids", action="store_true",
+                    help="give every session its own random session_id, as the browser collector does "
+                         "(idempotent scores: the locked path, not the write-behind one)")
     ap.add_argument("--columnar", action="store_true",
                     help="send sessions in the columnar form (one array per field) instead of event lists")
     args = ap.parse_args(argv)
@@ -269,6 +280,8 @@ def main(argv: list[str] | None = None) -> None:
     enroll, bodies, sizes = build_bodies(args.users, 3, args.requests + args.warmup, args.seed)
     if args.keys_only:
         bodies = [json.dumps(_without_pointer(json.loads(b))).encode() for b in bodies]
+    if args.session_ids:
+        bodies = [json.dumps(_with_session_id(json.loads(b), i, args.seed)).encode() for i, b in enumerate(bodies)]
     if args.columnar:
         bodies = [columnar_body(b) for b in bodies]
     secret = {"BIOMETRICS_USER_ID_SECRET": "bench-secret-0123456789abcdef"}
