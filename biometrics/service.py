@@ -417,9 +417,10 @@ class BiometricService:
                 raise UnknownUserError(_UNKNOWN_USER)
             result, status = answer["result"], self._status(profile)
         else:
+            # Without update_profile nothing here enrolls: the kept inputs stay encrypted.
             stored = self._update_once(tenant, key, merge, once,
                                        lambda p: _score_json(answer["result"], self._status(p)),
-                                       decision_of=decision_of)
+                                       decision_of=decision_of, read_inputs=update_profile)
             if stored is None:
                 raise UnknownUserError(_UNKNOWN_USER)
             result, status = _score_from_json(stored)
@@ -536,11 +537,11 @@ class BiometricService:
 
     def _update_once(self, tenant: str, key: str, merge: Callable[[UserProfile | None], UserProfile | None],
                      once: RequestKey, answer_of: Callable[[UserProfile], dict[str, Any]],
-                     decision_of: Callable[[], DecisionRecord | None] | None = None
-                     ) -> dict[str, Any] | None:
+                     decision_of: Callable[[], DecisionRecord | None] | None = None,
+                     read_inputs: bool = True) -> dict[str, Any] | None:
         """Apply ``merge`` and record its answer, or return the answer a concurrent copy recorded."""
         stored = self.store.update_once(tenant, key, merge, once, answer_of, not_before=self._not_before(),
-                                        decision_of=decision_of)
+                                        decision_of=decision_of, read_inputs=read_inputs)
         self._maybe_purge()
         return None if stored is None else _checked(stored, once)
 

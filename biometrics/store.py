@@ -63,8 +63,10 @@ profiles it decodes, each with the stamp of the rows it came from (the user row'
 user's rows, whatever wrote it, so a later score reads the stamp alone (one small query) and reuses the
 decoded profile only when it is unchanged; otherwise it reads the rows again (their stamp in the same
 statement). A batch of queued writes moves this process's cached profile from the stamp it locked to the
-one it wrote. Nothing else reads from the cache: :meth:`get` and the locked reads of :meth:`update` and
-:meth:`update_once` always read the rows.
+one it wrote. A score with a session id (:meth:`update_once` with ``read_inputs`` False) reads the
+stamp of the row it locks and reuses the cached profile the same way. Nothing else reads from the
+cache: :meth:`get`, :meth:`update` and an enrolling :meth:`update_once` always read the rows (and
+decrypt the kept inputs).
 """
 
 from __future__ import annotations
@@ -846,7 +848,7 @@ class ProfileStore:
     @_after_queued_writes
     def update_once(self, tenant: str, user_key: str, fn: ProfileUpdate, key: RequestKey,
                     answer_of: AnswerOf, *, not_before: datetime,
-                    decision_of: DecisionOf | None = None) -> StoredAnswer | None:
+                    decision_of: DecisionOf | None = None, read_inputs: bool = True) -> StoredAnswer | None:
         """:meth:`update` at most once per ``key``: apply ``fn`` and record its answer, atomically.
 
         In the user's transaction (the one :meth:`update` serializes): when an answer for
@@ -861,7 +863,9 @@ class ProfileStore:
         the same key first (another user, same session id: PostgreSQL) rolls this one back
         entirely and its answer is returned. ``decision_of`` (called after ``fn``, when an
         answer is recorded) gives a decision to log in the same transaction; a retry that
-        finds its answer logs nothing again.
+        finds its answer logs nothing again. ``read_inputs`` False (a score: it never uses
+        the kept enrollment inputs) gives ``fn`` the profile with them left encrypted, from
+        the profile cache when it holds the rows' stamp read under the lock.
         """
         _check_ids(tenant, user_key)
         not_before = _utc(not_before)
@@ -872,7 +876,7 @@ class ProfileStore:
             with self._engine.connect() as conn:
                 conn.execution_options(**{_WRITE: True})
                 with conn.begin() as tx:
-                    user_id, claimed, current = self._lock(conn, tenant, user_key)
+                    user_id, claimed, current = self._lock(conn, tenant, user_key, read_inputs)
                     prior = self._answer(conn, tenant, key.operation, key.session_id, not_before)
                     if prior is not None:
                         tx.rollback()  # also undoes a claimed user row
@@ -1141,24 +1145,33 @@ class ProfileStore:
             n += conn.execute(delete(feedback).where(feedback.c.created_at < cutoff)).rowcount or 0
         return int(n)
 
-    def _lock(self, conn: Connection, tenant: str,
-              user_key: str) -> tuple[int, bool, UserProfile | None]:
-        """Lock (or claim) the user's row: (row id, claimed now, stored profile or None)."""
+    def _lock(self, conn: Connection, tenant: str, user_key: str,
+              read_inputs: bool = True) -> tuple[int, bool, UserProfile | None]:
+        """Lock (or claim) the user's row: (row id, claimed now, stored profile or None).
+
+        ``read_inputs`` False: the profile with its kept inputs left encrypted, from the profile
+        cache when it holds the stamp of the locked row (nothing can change it until commit)."""
         # Lock the user row first, then read the profile in a later statement: under
         # READ COMMITTED a locking join would re-check only the locked row after a
         # wait and return the other table's rows as of before the wait.
-        lock = select(users.c.id).where(users.c.tenant == tenant, users.c.user_key == user_key)
-        user_id = conn.execute(lock.with_for_update()).scalar_one_or_none()
+        cache = None if read_inputs else self._cache
+        cols = (users.c.id, users.c.created_at, users.c.version) if cache is not None else (users.c.id,)
+        lock = select(*cols).where(users.c.tenant == tenant, users.c.user_key == user_key).with_for_update()
+        row = conn.execute(lock).one_or_none()
         claimed = False
-        if user_id is None:
+        if row is None:
             user_id = self._claim(conn, tenant, user_key)
             claimed = user_id is not None
-            if not claimed:  # another transaction created the user meanwhile
-                user_id = conn.execute(lock.with_for_update()).scalar_one()
-        current: UserProfile | None = None
-        if not claimed:
-            current = self._profile(tenant, user_key, self._rows(conn, tenant, user_key))
-        return user_id, claimed, current
+            if claimed:
+                return user_id, True, None
+            row = conn.execute(lock).one()  # another transaction created the user meanwhile
+        if cache is not None and (held := cache.get((tenant, user_key), _stamp(row))) is not None:
+            return int(row.id), claimed, held
+        rows = self._rows(conn, tenant, user_key)
+        current = self._profile(tenant, user_key, rows, read_inputs=read_inputs)
+        if cache is not None:
+            cache.put((tenant, user_key), _stamp(rows[0]), current)
+        return int(row.id), claimed, current
 
     def _claim(self, conn: Connection, tenant: str, user_key: str) -> int | None:
         """Insert an empty user row (id), or None if a concurrent transaction inserted it first."""
@@ -1286,7 +1299,8 @@ def _modality_values(m: ModalityProfile, before: ModalityProfile | None) -> dict
     a pointer profile, up to thousands of action vectors) are then the same objects and are
     not serialized and rewritten with every score.
     """
-    if m.inputs_unread:
+    if m.inputs_unread and not (before is not None and before.inputs_unread and before.inputs is m.inputs):
+        # Its kept inputs are still encrypted in the row: writing is safe only where they stay.
         raise ValueError(f"{m.modality}: a profile read without its kept inputs cannot be written")
     same = lambda field: before is not None and getattr(before, field) is getattr(m, field)
     values = {"model_version": m.model_version, "genuine_mean": float(m.genuine_mean),

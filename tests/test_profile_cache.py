@@ -231,3 +231,33 @@ def test_without_the_version_triggers_there_is_no_cache(tmp_path, caplog: pytest
     assert "without the profile cache" in caplog.text
     with ProfileStore(url, profile_cache_bytes=0) as store:
         assert store.profile_cache is None
+
+
+def _locked_read(store: ProfileStore, key: str, n: int) -> UserProfile:
+    """A score with a session id (under the user's lock, kept inputs left encrypted): the profile it got."""
+    from datetime import UTC, datetime
+
+    from biometrics.store import RequestKey
+
+    seen: list[UserProfile] = []
+    rk = RequestKey("score", f"00000000-0000-4000-8000-{n:012d}", "f" * 64)
+    store.update_once("acme", key, lambda p: seen.append(p) or None, rk, lambda p: {"n": p.n_sessions},
+                      not_before=datetime(2000, 1, 1, tzinfo=UTC), read_inputs=False)
+    return seen[0]
+
+
+def test_a_locked_score_reuses_the_profile_and_sees_another_process_enrollment(store_url: str):
+    key = _key("alice")
+    with ProfileStore(store_url) as store, ProfileStore(store_url, profile_cache_bytes=0) as other:
+        _enrolled(store, key)
+        first = _locked_read(store, key, 1)
+        assert _locked_read(store, key, 2) is first and store.profile_cache.hits == 1
+        assert _read(store, key) is first  # the write-behind read shares it
+        _enroll(other, key, 7.0)
+        after = _locked_read(store, key, 3)
+        assert after is not first and after.n_sessions == 4
+        _same(after, _fresh(store_url, key))
+        # An enrolling update reads the rows (and the kept inputs), never the cache.
+        hits = store.profile_cache.hits
+        store.update("acme", key, lambda p: None)
+        assert store.profile_cache.hits == hits

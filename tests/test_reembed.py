@@ -406,3 +406,44 @@ def test_a_score_leaves_kept_inputs_encrypted_and_says_they_are_kept(tmp_path, b
     profile = store.get("acme", service.key("acme", user))  # a full read decrypts them
     assert opened and all(m.inputs is not None and not m.inputs_unread for m in profile.modalities.values())
     store.close()
+
+
+def test_a_score_with_a_session_id_leaves_kept_inputs_encrypted_and_keeps_them(tmp_path, bundles, dataset,
+                                                                                monkeypatch):
+    """A score with a session_id (the collector's; idempotent, under the user's lock) reads the
+    profile without decrypting its kept inputs, from the profile cache while no write changed it
+    (a denied score writes nothing to it), and an allowed one writes its replay
+    signatures without touching the encrypted inputs."""
+    import uuid
+
+    from biometrics.bundle import ModelBundle
+
+    store = ProfileStore(f"sqlite:///{tmp_path / 'p.db'}", profile_key=KEY)
+    service = BiometricService(Scorer(ModelBundle.load(bundles[0]), ScoringConfig()), store,
+                               ProfileConfig(min_enroll_sessions=MIN, keep_inputs=True), SECRET)
+    user = "u000"
+    _enroll_all(service, dataset, {user})
+    key = service.key("acme", user)
+    before = store.get("acme", key)
+    opened = []
+    real = store._cipher.open
+    monkeypatch.setattr(store._cipher, "open", lambda *a: opened.append(a) or real(*a))
+    decisions = []
+    genuine = dataset[user]["genuine"][:2]
+    for i, session in enumerate(genuine + [genuine[0], genuine[0], genuine[1]]):  # then replays: denied
+        sid = str(uuid.UUID(int=i + 1, version=4))
+        result, status = service.score("acme", user, session.model_copy(update={"session_id": sid}))
+        decisions.append(result.decision)
+        assert all(s.reembeddable for s in status.modalities.values())
+    assert opened == []
+    assert "allow" in decisions[:2] and decisions[2:] == ["deny"] * 3
+    assert store.profile_cache.hits >= 2  # the replays' scores after the first read no rows
+    after = store.get("acme", key)  # a full read: the inputs are still there, unchanged
+    assert opened
+    for name, m in after.modalities.items():
+        kept = before.modalities[name].inputs
+        assert m.inputs is not None and not m.inputs_unread
+        assert m.inputs.spec == kept.spec and m.inputs.sessions == kept.sessions
+    assert sum(len(m.replay_signatures) for m in after.modalities.values()) > \
+        sum(len(m.replay_signatures) for m in before.modalities.values())
+    store.close()
