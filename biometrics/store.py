@@ -108,12 +108,14 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    and_,
     bindparam,
     create_engine,
     delete,
     event,
     func,
     insert,
+    or_,
     select,
     text,
     update,
@@ -885,8 +887,10 @@ class ProfileStore:
                     if new is None and claimed:
                         tx.rollback()
                         return None
-                    conn.execute(delete(ss).where(*where_key, ss.c.created_at < not_before))
-                    conn.execute(delete(ss).where(ss.c.user_id == user_id, ss.c.created_at < not_before))
+                    # Expired answers under this key (so that it can be recorded again) and of this
+                    # user, in one statement.
+                    conn.execute(delete(ss).where(ss.c.created_at < not_before,
+                                                  or_(and_(*where_key), ss.c.user_id == user_id)))
                     if new is not None:
                         self._write(conn, user_id, tenant, user_key, current, new)
                     after = new if new is not None else current
