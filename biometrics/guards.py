@@ -130,9 +130,10 @@ class GuardConfig:
     bot_min_near_release_share: float = 0.15
     # Uniform jitter: a script drawing each wait from base x U(1-j, 1+j) keeps all its waits
     # (down-down, or up-down for press-then-sleep scripts) inside a band of (1+j)/(1-j), flat
-    # within it, with holds drawn as independently and never rolling over; with a base of its own
-    # in each field, each field's waits (on their own scale where a masked field marks the move,
-    # ``_burst_waits``: the rig's Playwright bots 72.5% -> 95% by typing alone). Flagged, over at
+    # within it, with holds drawn as independently and never rolling over. A script with a base of
+    # its own in each field keeps each field's waits in the band: where a masked field marks the
+    # move, each field is judged on its own scale (``_burst_waits``: the rig's Playwright bots
+    # 72.5% -> 95% caught by typing alone). Flagged, over at
     # least ``JitterRule.min_waits`` waits within bursts: no rollover, every wait within
     # ``bot_max_wait_band`` (+-40%), holds spread (log-sd) at least ``min_hold_spread`` x the
     # waits' (people's holds are steadier than their intervals) and a joint log-likelihood
@@ -567,18 +568,23 @@ def _burst(x: np.ndarray, cfg: GuardConfig) -> np.ndarray:
     return x[(x > 0) & (x <= cfg.burst_gap_factor * med)]
 
 
+def _burst_waits_unmarked(waits: np.ndarray, cfg: GuardConfig) -> np.ndarray:
+    """Waits within bursts, less the longest when over ``field_gap_factor`` x the median (a move to
+    the next field that no masked key marks)."""
+    b = _burst(waits, cfg)
+    if b.size and b.max() > cfg.field_gap_factor * _median(waits):
+        b = np.delete(b, np.argmax(b))
+    return b
+
+
 def _burst_waits(waits: np.ndarray, same_field: np.ndarray, cfg: GuardConfig) -> np.ndarray:
     """Waits within bursts. Where the fields are known (``same_field`` false where masked keys meet
     unmasked ones: a move to another field), each field's bursts over their midrange: a script
     may wait about another base delay in each field, and the pooled waits then lie within the
     band of the widest field's (a field of fewer than 3 has no scale to go by and is left out).
-    Else all together, less the longest when over ``field_gap_factor`` x the median (a move to
-    the next field, unmarked)."""
+    Else :func:`_burst_waits_unmarked`."""
     if same_field.all():
-        b = _burst(waits, cfg)
-        if b.size and b.max() > cfg.field_gap_factor * _median(waits):
-            b = np.delete(b, np.argmax(b))
-        return b
+        return _burst_waits_unmarked(waits, cfg)
     # Fields are runs of presses, so each field's waits are contiguous: per-field reductions at
     # the runs' starts, in time order (the order the per-field loop this replaces produced).
     field = np.cumsum(~same_field)[same_field]
@@ -641,7 +647,7 @@ def keystroke_bot_stats(keys: KeystrokeArrays, cfg: GuardConfig = GuardConfig())
     gap, h = np.diff(down), np.maximum(up - down, 0.1)
     burst = (gap > 0) & (gap <= cfg.burst_gap_factor * med)
     reach = h[:-1] / np.maximum(gap, 1e-9)  # > 1: the next key went down before this one came up
-    bd = np.sort(_burst_waits(gap, np.ones(gap.size, bool), cfg))  # fields aside: all the typing's bursts
+    bd = np.sort(_burst_waits_unmarked(gap, cfg))  # fields aside: all the typing's bursts
     out["burst_intervals"] = float(bd.size)
     out["rollovers"] = float(np.sum(reach > 1))
     out["near_releases"] = float(np.sum(burst & (reach >= cfg.bot_near_release) & (reach <= 1)))

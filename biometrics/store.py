@@ -972,22 +972,28 @@ class ProfileStore:
 
         From the profile cache when it holds the profile decoded from rows with the stamp the
         database has now (one small query); else read, decoded and kept in the cache."""
-        key = (tenant, user_key)
-        cache = self._cache
-        if cache is not None and key in cache:
+        stamp = None
+        if self._cache is not None and (tenant, user_key) in self._cache:
             row = conn.execute(_PROFILE_STAMP, {"b_tenant": tenant, "b_user_key": user_key}).one_or_none()
             if row is None:
-                cache.drop(key)
+                self._cache.drop((tenant, user_key))
                 return None
-            held = cache.get(key, _stamp(row))
-            if held is not None:
-                return int(row.id), held
+            stamp = _stamp(row)
+        return self._decoded(conn, tenant, user_key, stamp)
+
+    def _decoded(self, conn: Connection, tenant: str, user_key: str,
+                 stamp: Stamp | None) -> tuple[int, UserProfile] | None:
+        """The user's row id and profile with its kept inputs left encrypted: the cached one decoded
+        from rows with ``stamp`` (the database's now), else the rows read, decoded and cached."""
+        key = (tenant, user_key)
+        if stamp is not None and self._cache is not None and (held := self._cache.get(key, stamp)) is not None:
+            return stamp[0], held
         rows = self._rows(conn, tenant, user_key)
         if not rows:
             return None
         profile = self._profile(tenant, user_key, rows, read_inputs=False)
-        if cache is not None:
-            cache.put(key, _stamp(rows[0]), profile)
+        if self._cache is not None:
+            self._cache.put(key, _stamp(rows[0]), profile)
         return int(rows[0].id), profile
 
     @property
@@ -1169,13 +1175,11 @@ class ProfileStore:
             if claimed:
                 return user_id, True, None
             row = conn.execute(lock).one()  # another transaction created the user meanwhile
-        if cache is not None and (held := cache.get((tenant, user_key), _stamp(row))) is not None:
-            return int(row.id), claimed, held
-        rows = self._rows(conn, tenant, user_key)
-        current = self._profile(tenant, user_key, rows, read_inputs=read_inputs)
-        if cache is not None:
-            cache.put((tenant, user_key), _stamp(rows[0]), current)
-        return int(row.id), claimed, current
+        if read_inputs:
+            return int(row.id), claimed, self._profile(tenant, user_key, self._rows(conn, tenant, user_key))
+        read = self._decoded(conn, tenant, user_key, _stamp(row) if cache is not None else None)
+        assert read is not None  # the locked user row exists
+        return int(row.id), claimed, read[1]
 
     def _claim(self, conn: Connection, tenant: str, user_key: str) -> int | None:
         """Insert an empty user row (id), or None if a concurrent transaction inserted it first."""
