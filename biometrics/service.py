@@ -369,8 +369,9 @@ class BiometricService:
         key = self.key(tenant, user_id)
         once = self._request_key("score", tenant, user_id, session,
                                  {"update_profile": bool(update_profile)})
-        if once is not None and (prior := self._prior(tenant, once)) is not None:
-            return _score_from_json(prior)
+        # No read of a recorded answer before the work (as enroll does): the user's transaction
+        # looks for it anyway, and a retry is rare, so a first request pays one transaction less
+        # and a retry observes its session for nothing.
         observed = self.scorer.observe(session)  # outside the transaction: the slow part
         policy = self.policy(tenant)
         answer: dict[str, Any] = {}  # result, and the action on the profile (for the shadow)

@@ -108,14 +108,12 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
-    and_,
     bindparam,
     create_engine,
     delete,
     event,
     func,
     insert,
-    or_,
     select,
     text,
     update,
@@ -124,6 +122,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from biometrics.driver_sql import DriverSQL
 from biometrics.feedback import LabelledDecision
 from biometrics.profiles import (
     ModalityProfile,
@@ -305,6 +304,17 @@ _SET_SIGNATURE_RING = (update(modality_profiles)
                        .where(modality_profiles.c.user_id == bindparam("b_user_id"),
                               modality_profiles.c.modality == bindparam("b_modality"))
                        .values(signatures=bindparam("b_signatures")))
+# A score's statements under the user's lock, as driver SQL (biometrics.driver_sql: a tenth of
+# the CPU of SQLAlchemy Core per statement). They must name the columns of the Tables above.
+_SQL_LOCK_USER = "SELECT id, created_at, version FROM users WHERE tenant = ? AND user_key = ?"
+_SQL_LOCK_USER_PG = _SQL_LOCK_USER + " FOR UPDATE"
+_SQL_ANSWER = ("SELECT fingerprint, answer, created_at FROM scored_sessions "
+               "WHERE tenant = ? AND operation = ? AND session_id = ?")
+_SQL_DELETE_ANSWER = "DELETE FROM scored_sessions WHERE tenant = ? AND operation = ? AND session_id = ?"
+_SQL_INSERT_ANSWER = ("INSERT INTO scored_sessions (tenant, operation, session_id, user_id, fingerprint, answer, "
+                      "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
+_SQL_INSERT_DECISION = ("INSERT INTO decisions (tenant, session_id, user_id, risk, decision, by_policy, "
+                        "model_version, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
 #: A user's stamp: what a cached profile is checked against (see :class:`_ProfileCache`).
 _PROFILE_STAMP = (select(users.c.id, users.c.created_at, users.c.version)
                   .where(users.c.tenant == bindparam("b_tenant"), users.c.user_key == bindparam("b_user_key")))
@@ -622,6 +632,7 @@ class ProfileStore:
             raise ValueError(f"unsupported profile store URL scheme {backend!r}; "
                              "use sqlite:///path.db or postgresql+psycopg://...")
         self._sqlite = backend == "sqlite"
+        self._sql = DriverSQL(self._engine.dialect)
         if create_tables:
             self.create_tables()
             self.check_profile_key()
@@ -835,7 +846,7 @@ class ProfileStore:
         with self._engine.connect() as conn:
             conn.execution_options(**{_WRITE: True})
             with conn.begin() as tx:
-                user_id, claimed, current = self._lock(conn, tenant, user_key)
+                user_id, claimed, current, _ = self._lock(conn, tenant, user_key)
                 new = fn(current)
                 decision = decision_of() if decision_of is not None and not (claimed and new is None) else None
                 if new is None and decision is None:
@@ -844,7 +855,8 @@ class ProfileStore:
                 if new is not None:
                     self._write(conn, user_id, tenant, user_key, current, new)
                 if decision is not None:
-                    self._log_decision(conn, tenant, user_id, decision)
+                    self._sql.execute(conn, _SQL_INSERT_DECISION,
+                                      self._decision_row(tenant, user_id, decision, datetime.now(UTC)))
         return new if new is not None else current
 
     @_after_queued_writes
@@ -871,40 +883,36 @@ class ProfileStore:
         """
         _check_ids(tenant, user_key)
         not_before = _utc(not_before)
-        ss = scored_sessions
-        where_key = (ss.c.tenant == tenant, ss.c.operation == key.operation,
-                     ss.c.session_id == key.session_id)
+        sql = self._sql
+        where_key = (tenant, key.operation, key.session_id)
         try:
             with self._engine.connect() as conn:
                 conn.execution_options(**{_WRITE: True})
                 with conn.begin() as tx:
-                    user_id, claimed, current = self._lock(conn, tenant, user_key, read_inputs)
-                    prior = self._answer(conn, tenant, key.operation, key.session_id, not_before)
-                    if prior is not None:
+                    user_id, claimed, current, _ = self._lock(conn, tenant, user_key, read_inputs)
+                    found = sql.one(conn, _SQL_ANSWER, where_key)
+                    if found is not None and (at := sql.time_out(found[2])) >= not_before:
                         tx.rollback()  # also undoes a claimed user row
-                        return prior
+                        return StoredAnswer(found[0], json.loads(found[1]), at)
                     new = fn(current)
                     if new is None and claimed:
                         tx.rollback()
                         return None
-                    # Expired answers under this key (so that it can be recorded again) and of this
-                    # user, in one statement.
-                    conn.execute(delete(ss).where(ss.c.created_at < not_before,
-                                                  or_(and_(*where_key), ss.c.user_id == user_id)))
+                    if found is not None:  # expired: deleted, so that the key can be recorded again
+                        sql.execute(conn, _SQL_DELETE_ANSWER, where_key)
                     if new is not None:
                         self._write(conn, user_id, tenant, user_key, current, new)
                     after = new if new is not None else current
                     assert after is not None
                     record = answer_of(after)
                     decision = decision_of() if decision_of is not None else None
-                    if decision is not None:
-                        self._log_decision(conn, tenant, user_id, decision)
                     now = datetime.now(UTC)
-                    conn.execute(insert(ss).values(
-                        tenant=tenant, operation=key.operation, session_id=key.session_id,
-                        user_id=user_id, fingerprint=key.fingerprint,
-                        answer=json.dumps(record, sort_keys=True, separators=(",", ":"), allow_nan=False),
-                        created_at=now))
+                    if decision is not None:
+                        sql.execute(conn, _SQL_INSERT_DECISION, self._decision_row(tenant, user_id, decision, now))
+                    sql.execute(conn, _SQL_INSERT_ANSWER, (
+                        *where_key, user_id, key.fingerprint,
+                        json.dumps(record, sort_keys=True, separators=(",", ":"), allow_nan=False),
+                        sql.time_in(now)))
             return StoredAnswer(key.fingerprint, record, now)
         except IntegrityError:
             # Another transaction recorded this key first (under another user's lock): all of
@@ -915,16 +923,17 @@ class ProfileStore:
                 raise
             return prior
 
+    def _decision_row(self, tenant: str, user_id: int, d: DecisionRecord, at: datetime) -> tuple:
+        """The ``decisions`` row of one score answer, in :data:`_SQL_INSERT_DECISION`'s order."""
+        return (tenant, d.session_id, user_id, float(d.risk), d.decision, bool(d.by_policy), d.model_version,
+                self._sql.time_in(at))
+
     def purge_answers(self, not_before: datetime) -> int:
         """Delete every recorded answer older than ``not_before`` (all tenants); the count deleted."""
         with self._transaction(write=True) as conn:
             result = conn.execute(delete(scored_sessions)
                                   .where(scored_sessions.c.created_at < _utc(not_before)))
             return int(result.rowcount or 0)
-
-    @staticmethod
-    def _log_decision(conn: Connection, tenant: str, user_id: int, d: DecisionRecord) -> None:
-        conn.execute(insert(decisions).values(**_decision_values(tenant, user_id, d, datetime.now(UTC))))
 
     # Write-behind scores -------------------------------------------------------------
 
@@ -1156,30 +1165,30 @@ class ProfileStore:
         return int(n)
 
     def _lock(self, conn: Connection, tenant: str, user_key: str,
-              read_inputs: bool = True) -> tuple[int, bool, UserProfile | None]:
-        """Lock (or claim) the user's row: (row id, claimed now, stored profile or None).
+              read_inputs: bool = True) -> tuple[int, bool, UserProfile | None, Stamp | None]:
+        """Lock (or claim) the user's row: (row id, claimed now, stored profile or None, the locked
+        row's stamp or None when claimed).
 
         ``read_inputs`` False: the profile with its kept inputs left encrypted, from the profile
         cache when it holds the stamp of the locked row (nothing can change it until commit)."""
         # Lock the user row first, then read the profile in a later statement: under
         # READ COMMITTED a locking join would re-check only the locked row after a
         # wait and return the other table's rows as of before the wait.
-        cache = None if read_inputs else self._cache
-        cols = (users.c.id, users.c.created_at, users.c.version) if cache is not None else (users.c.id,)
-        lock = select(*cols).where(users.c.tenant == tenant, users.c.user_key == user_key).with_for_update()
-        row = conn.execute(lock).one_or_none()
-        claimed = False
+        sql = self._sql
+        lock = _SQL_LOCK_USER_PG if sql.postgresql else _SQL_LOCK_USER
+        row = sql.one(conn, lock, (tenant, user_key))
         if row is None:
             user_id = self._claim(conn, tenant, user_key)
-            claimed = user_id is not None
-            if claimed:
-                return user_id, True, None
-            row = conn.execute(lock).one()  # another transaction created the user meanwhile
+            if user_id is not None:
+                return user_id, True, None, None
+            row = sql.one(conn, lock, (tenant, user_key))  # another transaction created the user meanwhile
+            assert row is not None
+        stamp: Stamp = (int(row[0]), sql.time_out(row[1]), int(row[2]))
         if read_inputs:
-            return int(row.id), claimed, self._profile(tenant, user_key, self._rows(conn, tenant, user_key))
-        read = self._decoded(conn, tenant, user_key, _stamp(row) if cache is not None else None)
+            return stamp[0], False, self._profile(tenant, user_key, self._rows(conn, tenant, user_key)), stamp
+        read = self._decoded(conn, tenant, user_key, stamp if self._cache is not None else None)
         assert read is not None  # the locked user row exists
-        return int(row.id), claimed, read[1]
+        return stamp[0], False, read[1], stamp
 
     def _claim(self, conn: Connection, tenant: str, user_key: str) -> int | None:
         """Insert an empty user row (id), or None if a concurrent transaction inserted it first."""
