@@ -64,7 +64,8 @@ user's rows, whatever wrote it, so a later score reads the stamp alone (one smal
 decoded profile only when it is unchanged; otherwise it reads the rows again (their stamp in the same
 statement). A batch of queued writes moves this process's cached profile from the stamp it locked to the
 one it wrote. A score with a session id (:meth:`update_once` with ``read_inputs`` False) reads the
-stamp of the row it locks and reuses the cached profile the same way. Nothing else reads from the
+stamp of the row it locks and reuses the cached profile the same way, and its write (an allowed
+session's signatures) moves the cached profile on to the stamp it leaves. Nothing else reads from the
 cache: :meth:`get`, :meth:`update` and an enrolling :meth:`update_once` always read the rows (and
 decrypt the kept inputs).
 """
@@ -313,6 +314,7 @@ _SQL_ANSWER = ("SELECT fingerprint, answer, created_at FROM scored_sessions "
 _SQL_DELETE_ANSWER = "DELETE FROM scored_sessions WHERE tenant = ? AND operation = ? AND session_id = ?"
 _SQL_INSERT_ANSWER = ("INSERT INTO scored_sessions (tenant, operation, session_id, user_id, fingerprint, answer, "
                       "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
+_SQL_USER_VERSION = "SELECT version FROM users WHERE id = ?"
 _SQL_INSERT_DECISION = ("INSERT INTO decisions (tenant, session_id, user_id, risk, decision, by_policy, "
                         "model_version, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
 #: A user's stamp: what a cached profile is checked against (see :class:`_ProfileCache`).
@@ -872,14 +874,15 @@ class ProfileStore:
         :meth:`update`, ``answer_of(profile stored afterwards)`` is recorded under ``key``
         with the user row, and returned. When ``fn`` returns None for a user that does not
         exist, nothing is written or recorded and None is returned; for an existing user
-        the answer is still recorded. Expired answers (before ``not_before``) of this user
-        and under this key are deleted on the way. A concurrent transaction that records
+        the answer is still recorded. An expired answer (before ``not_before``) under this
+        key is replaced; other expired answers stay until :meth:`purge_answers`. A concurrent transaction that records
         the same key first (another user, same session id: PostgreSQL) rolls this one back
         entirely and its answer is returned. ``decision_of`` (called after ``fn``, when an
         answer is recorded) gives a decision to log in the same transaction; a retry that
         finds its answer logs nothing again. ``read_inputs`` False (a score: it never uses
         the kept enrollment inputs) gives ``fn`` the profile with them left encrypted, from
-        the profile cache when it holds the rows' stamp read under the lock.
+        the profile cache when it holds the rows' stamp read under the lock; the cached copy then
+        moves on to the stamp ``fn``'s write leaves (an allowed score's signatures).
         """
         _check_ids(tenant, user_key)
         not_before = _utc(not_before)
@@ -889,7 +892,7 @@ class ProfileStore:
             with self._engine.connect() as conn:
                 conn.execution_options(**{_WRITE: True})
                 with conn.begin() as tx:
-                    user_id, claimed, current, _ = self._lock(conn, tenant, user_key, read_inputs)
+                    user_id, claimed, current, stamp = self._lock(conn, tenant, user_key, read_inputs)
                     found = sql.one(conn, _SQL_ANSWER, where_key)
                     if found is not None and (at := sql.time_out(found[2])) >= not_before:
                         tx.rollback()  # also undoes a claimed user row
@@ -900,8 +903,16 @@ class ProfileStore:
                         return None
                     if found is not None:  # expired: deleted, so that the key can be recorded again
                         sql.execute(conn, _SQL_DELETE_ANSWER, where_key)
+                    advanced = None
                     if new is not None:
                         self._write(conn, user_id, tenant, user_key, current, new)
+                        if (not read_inputs and stamp is not None and self._cache is not None
+                                and (tenant, user_key) in self._cache
+                                and all(m.inputs is None for m in new.modalities.values())):
+                            # A score's write (its signatures): the cached profile moves on to the
+                            # rows' new stamp (the row stays locked until the commit).
+                            (version,) = sql.one(conn, _SQL_USER_VERSION, (user_id,))
+                            advanced = (stamp, (*stamp[:2], int(version)))
                     after = new if new is not None else current
                     assert after is not None
                     record = answer_of(after)
@@ -913,6 +924,8 @@ class ProfileStore:
                         *where_key, user_id, key.fingerprint,
                         json.dumps(record, sort_keys=True, separators=(",", ":"), allow_nan=False),
                         sql.time_in(now)))
+            if advanced is not None:  # committed
+                self._cache.advance((tenant, user_key), *advanced, lambda _: new)
             return StoredAnswer(key.fingerprint, record, now)
         except IntegrityError:
             # Another transaction recorded this key first (under another user's lock): all of
@@ -1208,9 +1221,11 @@ class ProfileStore:
         for name, m in new.modalities.items():
             if name != m.modality:
                 raise ValueError(f"modality profile {m.modality!r} filed under {name!r}")
-        conn.execute(update(users).where(users.c.id == user_id, users.c.tenant == tenant)
-                     .values(state=new.state, n_sessions=new.n_sessions,
-                             created_at=_utc(new.created_at), updated_at=_utc(new.updated_at)))
+        if current is None or (current.state, current.n_sessions, current.created_at, current.updated_at) != (
+                new.state, new.n_sessions, new.created_at, new.updated_at):  # else (a score's signatures) unchanged
+            conn.execute(update(users).where(users.c.id == user_id, users.c.tenant == tenant)
+                         .values(state=new.state, n_sessions=new.n_sessions,
+                                 created_at=_utc(new.created_at), updated_at=_utc(new.updated_at)))
         old = dict(current.modalities) if current is not None else {}
         mp = modality_profiles
         for name, m in new.modalities.items():
@@ -1224,9 +1239,11 @@ class ProfileStore:
                 if self._cipher is not None:
                     values["enrollment_inputs"] = (None if m.inputs is None else self._cipher.seal(
                         inputs_to_bytes(m.inputs), tenant, user_key, name))
-            if before is not None:
-                conn.execute(update(mp).where(mp.c.user_id == user_id, mp.c.modality == name)
-                             .values(**values))
+            if before is not None:  # only the columns that changed (a score's: its signatures), as driver SQL
+                values = {c: v for c, v in values.items() if c not in _SCALARS or v != getattr(before, _SCALARS[c])}
+                if values:
+                    self._sql.execute(conn, f"UPDATE modality_profiles SET {', '.join(f'{c} = ?' for c in values)} "
+                                            "WHERE user_id = ? AND modality = ?", (*values.values(), user_id, name))
             else:
                 conn.execute(insert(mp).values(user_id=user_id, modality=name, **values))
         gone = sorted(old.keys() - new.modalities.keys())
@@ -1307,6 +1324,11 @@ def _with_rings(rings: Mapping[str, tuple[np.ndarray, ...]], profile: UserProfil
         if name in mods:
             mods[name] = dataclasses.replace(mods[name], replay_signatures=ring)
     return dataclasses.replace(profile, modalities=mods)
+
+
+#: The scalar columns of a modality profile row, and the fields they hold.
+_SCALARS = {"model_version": "model_version", "genuine_mean": "genuine_mean", "genuine_sd": "genuine_sd",
+            "n_sessions": "n_sessions"}
 
 
 def _modality_values(m: ModalityProfile, before: ModalityProfile | None) -> dict:

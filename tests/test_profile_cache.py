@@ -261,3 +261,50 @@ def test_a_locked_score_reuses_the_profile_and_sees_another_process_enrollment(s
         hits = store.profile_cache.hits
         store.update("acme", key, lambda p: None)
         assert store.profile_cache.hits == hits
+
+
+def _locked_allowed(store: ProfileStore, key: str, n: int, signature: float) -> UserProfile:
+    """A score with a session id that is allowed: its signature is written under the lock; the profile it got."""
+    import dataclasses
+    from datetime import UTC, datetime
+
+    from biometrics.store import RequestKey
+
+    seen: list[UserProfile] = []
+
+    def fn(p: UserProfile) -> UserProfile:
+        seen.append(p)
+        m = p.modalities["keystrokes"]
+        ring = (*m.replay_signatures, np.full(8, signature, np.float32))[-50:]
+        return dataclasses.replace(p, modalities={**p.modalities,
+                                                  "keystrokes": dataclasses.replace(m, replay_signatures=ring)})
+
+    rk = RequestKey("score", f"00000000-0000-4000-8000-{n:012d}", "f" * 64)
+    store.update_once("acme", key, fn, rk, lambda p: {"n": p.n_sessions},
+                      not_before=datetime(2000, 1, 1, tzinfo=UTC),
+                      decision_of=lambda: DecisionRecord(None, 0.1, "allow", False, "v1"), read_inputs=False)
+    return seen[0]
+
+
+def test_a_locked_score_that_writes_signatures_keeps_the_cached_profile_current(store_url: str):
+    key = _key("alice")
+    with ProfileStore(store_url) as store, ProfileStore(store_url, profile_cache_bytes=0) as other:
+        _enrolled(store, key)
+        _locked_read(store, key, 1)
+        misses = store.profile_cache.misses
+        before = store.get("acme", key).updated_at
+        _locked_allowed(store, key, 2, 0.5)
+        after = _locked_read(store, key, 3)
+        assert store.profile_cache.misses == misses  # not decoded again
+        assert float(after.modalities["keystrokes"].replay_signatures[-1][0]) == 0.5
+        _same(after, _fresh(store_url, key))
+        assert store.get("acme", key).updated_at == before  # a score's signatures leave the user row alone
+        # Another process's write after ours is still seen.
+        _enroll(other, key, 9.0)
+        seen = _locked_read(store, key, 4)
+        assert seen.n_sessions == 4
+        _same(seen, _fresh(store_url, key))
+        # And the write-behind read shares the advanced copy.
+        _locked_allowed(store, key, 5, 0.25)
+        assert _read(store, key) is _locked_read(store, key, 6)
+        _same(_read(store, key), _fresh(store_url, key))
