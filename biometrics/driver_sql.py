@@ -19,11 +19,12 @@ error is raised as SQLAlchemy's exception of the same kind (``IntegrityError``,
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, DateTime
+from sqlalchemy import Connection, DateTime, Engine
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 
@@ -56,18 +57,31 @@ class DriverSQL:
         at = self._time_out(value) if self._time_out is not None else value
         return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
 
-    def execute(self, conn: Connection, sql: str, params: Sequence[Any] = ()) -> Any:
-        """Run one statement in ``conn``'s transaction; the driver's cursor."""
-        statement = self.text(sql)
+    @contextmanager
+    def pooled(self, engine: Engine) -> Iterator[Any]:
+        """A driver connection from the engine's pool, for one statement on its own (SQLite runs it in
+        autocommit; psycopg's implicit transaction is rolled back when the pool takes it back)."""
+        raw = engine.raw_connection()
         try:
-            return conn.connection.driver_connection.execute(statement, tuple(params))
+            yield raw.driver_connection
+        finally:
+            raw.close()
+
+    def execute(self, conn: Connection | Any, sql: str, params: Sequence[Any] = ()) -> Any:
+        """Run one statement in ``conn``'s transaction (a SQLAlchemy connection, or a driver connection
+        from :meth:`pooled`); the driver's cursor."""
+        statement = self.text(sql)
+        driver = conn.connection.driver_connection if isinstance(conn, Connection) else conn
+        try:
+            return driver.execute(statement, tuple(params))
         except self._error as err:
             raise DBAPIError.instance(statement, params, err, self._error, dialect=self.dialect) from err
 
-    def one(self, conn: Connection, sql: str, params: Sequence[Any] = ()) -> tuple | None:
+    def one(self, conn: Connection | Any, sql: str, params: Sequence[Any] = ()) -> tuple | None:
         """The first row of a query (a tuple), or None."""
         statement = self.text(sql)
+        driver = conn.connection.driver_connection if isinstance(conn, Connection) else conn
         try:
-            return conn.connection.driver_connection.execute(statement, tuple(params)).fetchone()
+            return driver.execute(statement, tuple(params)).fetchone()
         except self._error as err:
             raise DBAPIError.instance(statement, params, err, self._error, dialect=self.dialect) from err

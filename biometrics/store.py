@@ -309,6 +309,8 @@ _SET_SIGNATURE_RING = (update(modality_profiles)
 # the CPU of SQLAlchemy Core per statement). They must name the columns of the Tables above.
 _SQL_LOCK_USER = "SELECT id, created_at, version FROM users WHERE tenant = ? AND user_key = ?"
 _SQL_LOCK_USER_PG = _SQL_LOCK_USER + " FOR UPDATE"
+#: A user's stamp, unlocked: what a write-behind score checks its cached profile against (:class:`_ProfileCache`).
+_SQL_STAMP = _SQL_LOCK_USER
 _SQL_ANSWER = ("SELECT fingerprint, answer, created_at FROM scored_sessions "
                "WHERE tenant = ? AND operation = ? AND session_id = ?")
 _SQL_DELETE_ANSWER = "DELETE FROM scored_sessions WHERE tenant = ? AND operation = ? AND session_id = ?"
@@ -317,9 +319,6 @@ _SQL_INSERT_ANSWER = ("INSERT INTO scored_sessions (tenant, operation, session_i
 _SQL_USER_VERSION = "SELECT version FROM users WHERE id = ?"
 _SQL_INSERT_DECISION = ("INSERT INTO decisions (tenant, session_id, user_id, risk, decision, by_policy, "
                         "model_version, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
-#: A user's stamp: what a cached profile is checked against (see :class:`_ProfileCache`).
-_PROFILE_STAMP = (select(users.c.id, users.c.created_at, users.c.version)
-                  .where(users.c.tenant == bindparam("b_tenant"), users.c.user_key == bindparam("b_user_key")))
 
 
 def _check_ids(tenant: str, user_key: str) -> None:
@@ -965,8 +964,7 @@ class ProfileStore:
             # once, _with_unwritten), never missed.
             with self._unwritten_lock:
                 queued = list(self._unwritten.get((tenant, user_key), ()))
-            with self._transaction(write=False) as conn:
-                read = self._scoring_profile(conn, tenant, user_key)
+            read = self._scoring_profile(tenant, user_key)
             if read is None:
                 return None
             user_id, stored = read
@@ -988,20 +986,25 @@ class ProfileStore:
                 raise
         return profile
 
-    def _scoring_profile(self, conn: Connection, tenant: str, user_key: str) -> tuple[int, UserProfile] | None:
+    def _scoring_profile(self, tenant: str, user_key: str) -> tuple[int, UserProfile] | None:
         """The user's row id and stored profile as a score reads it (kept inputs left encrypted: a
         score never uses them; one that enrolls is merged again under :meth:`update`), or None.
 
         From the profile cache when it holds the profile decoded from rows with the stamp the
-        database has now (one small query); else read, decoded and kept in the cache."""
-        stamp = None
-        if self._cache is not None and (tenant, user_key) in self._cache:
-            row = conn.execute(_PROFILE_STAMP, {"b_tenant": tenant, "b_user_key": user_key}).one_or_none()
+        database has now (one small query, as driver SQL on its own); else read, decoded and kept
+        in the cache (the rows carry their own stamp)."""
+        key = (tenant, user_key)
+        if self._cache is not None and key in self._cache:
+            with self._sql.pooled(self._engine) as driver:
+                row = self._sql.one(driver, _SQL_STAMP, (tenant, user_key))
             if row is None:
-                self._cache.drop((tenant, user_key))
+                self._cache.drop(key)
                 return None
-            stamp = _stamp(row)
-        return self._decoded(conn, tenant, user_key, stamp)
+            stamp: Stamp = (int(row[0]), self._sql.time_out(row[1]), int(row[2]))
+            if (held := self._cache.get(key, stamp)) is not None:
+                return stamp[0], held
+        with self._transaction(write=False) as conn:
+            return self._decoded(conn, tenant, user_key, None)
 
     def _decoded(self, conn: Connection, tenant: str, user_key: str,
                  stamp: Stamp | None) -> tuple[int, UserProfile] | None:
