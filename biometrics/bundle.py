@@ -8,8 +8,9 @@ length; the head's kind (from an allow-list) and payload; the aggregation, calib
 metrics and the training data's licence; optionally a drift ``reference`` (plain lists,
 :mod:`biometrics.drift`).
 
-Format 3 holds scorers; a format-2 file (one distance-scored session encoder per modality)
-is read as the equivalent format-3 scorers. Anything else fails to load with a
+Format 4 holds scorers, each encoder's ONNX graph without a second copy of its weights (format
+3: with it, read the same way); a format-2 file (one distance-scored session encoder per
+modality) is read as the equivalent scorers. Anything else fails to load with a
 :class:`BundleError` that says what to do.
 """
 
@@ -29,15 +30,20 @@ from biometrics.events import SCHEMA_VERSION
 from biometrics.heads import Head
 from biometrics.heads.boosted import BoostedTreesHead
 from biometrics.heads.distance import DistanceHead
+from biometrics.heads.fixed_text import FixedTextHead
 from biometrics.heads.kernel import RBFSVMHead
 from biometrics.modalities import MODALITIES
+from biometrics.models.graph_weights import fill_graph, strip_graph
 from biometrics.scorers import ENCODERS, Encoder, ModalityScorer
 
 #: Format 3: modality scorers (unit, encoder, head, calibration) on session contract v2.
-BUNDLE_FORMAT = 3
-READABLE_FORMATS = (2, 3)
+#: Format 4: the same, each encoder's ONNX graph stored without the weights its torch module
+#: holds (:mod:`biometrics.models.graph_weights`), so a release that reads only format 3 refuses
+#: it instead of running an empty graph.
+BUNDLE_FORMAT = 4
+READABLE_FORMATS = (2, 3, 4)
 #: Head kinds a bundle may name.
-HEADS: dict[str, type[Head]] = {c.kind: c for c in (DistanceHead, BoostedTreesHead, RBFSVMHead)}
+HEADS: dict[str, type[Head]] = {c.kind: c for c in (DistanceHead, BoostedTreesHead, RBFSVMHead, FixedTextHead)}
 _REBUILD = ("re-export it from its run with `python -m training.export` (retrain first if it saw "
             "hashed key buckets), build the default bundle with `python -m training.default_bundle`, "
             "or the test bundle with `python -m training.sample_bundle`")
@@ -63,14 +69,15 @@ class ModelBundle:
     references: dict[str, dict] = field(default_factory=dict)
 
     def scorers_for(self, device_type: str) -> dict[str, ModalityScorer]:
-        """The scorer of each modality for a device: the one made for it, else the one for any device."""
-        chosen: dict[str, ModalityScorer] = {}
+        """The scorer of each modality and unit for a device: the one made for it, else the one
+        for any device."""
+        chosen: dict[tuple[str, str], ModalityScorer] = {}
         for s in self.scorers.values():
             if s.devices and device_type not in s.devices:
                 continue
-            current = chosen.get(s.modality)
+            current = chosen.get((s.modality, s.unit))
             if current is None or (s.devices and not current.devices):
-                chosen[s.modality] = s
+                chosen[s.modality, s.unit] = s
         return {s.name: s for s in chosen.values()}
 
     def save(self, path: str | Path, compress: bool = False) -> None:
@@ -107,8 +114,12 @@ class ModelBundle:
             raise BundleError(
                 f"{path}: bundle format {fmt} (session contract v{payload.get('session_schema', 1) if fmt else '?'}) "
                 f"is not one of formats {READABLE_FORMATS} for contract v{SCHEMA_VERSION}; {_REBUILD}")
-        raw = payload["scorers"] if fmt == 3 else {n: _format2_scorer(n, m) for n, m in payload["modalities"].items()}
+        raw = payload["scorers"] if fmt >= 3 else {n: _format2_scorer(n, m) for n, m in payload["modalities"].items()}
         scorers = {name: _scorer_from_payload(path, name, p) for name, p in raw.items()}
+        for s in scorers.values():
+            if s.replaces is not None and s.replaces not in scorers:
+                raise BundleError(f"{path}: scorer {s.name!r} replaces {s.replaces!r}, which the bundle does "
+                                  f"not hold; {_REBUILD}")
         if not scorers:
             raise BundleError(f"{path}: the bundle holds no scorer; {_REBUILD}")
         references = {name: p["reference"] for name, p in raw.items() if isinstance(p.get("reference"), dict)}
@@ -123,17 +134,22 @@ def _scorer_payload(s: ModalityScorer) -> dict:
             "calibration": calibration_payload(s.calibration), "metrics": s.metrics, "licence": s.licence,
             "devices": list(s.devices),
             "item_calibrations": [[n, calibration_payload(c)] for n, c in s.item_calibrations],
+            "replaces": s.replaces,
             "encoder": None if enc is None else {
                 "class": enc.class_name, "kwargs": enc.kwargs, "state_dict": enc.module.state_dict(),
-                "columns": list(enc.columns), "max_len": int(enc.max_len), "graph": _graph_tensor(enc)}}
+                "columns": list(enc.columns), "max_len": int(enc.max_len), **_graph_payload(enc)}}
 
 
-def _graph_tensor(enc: Encoder) -> torch.Tensor | None:
-    """The encoder's ONNX graph (exported now if it has none) as bytes in a uint8 tensor, which
-    the safe loader reads; None when the module does not export faithfully (torch runs it)."""
+def _graph_payload(enc: Encoder) -> dict:
+    """The encoder's ONNX graph (exported now if it has none) without the weights its module
+    holds, as bytes in a uint8 tensor (which the safe loader reads), and the recipe that
+    restores them; a None graph when the module does not export faithfully (torch runs it)."""
     if enc.graph is None:
         enc.graph = enc.export_graph()
-    return None if enc.graph is None else torch.frombuffer(bytearray(enc.graph), dtype=torch.uint8)
+    if enc.graph is None:
+        return {"graph": None}
+    stripped, recipe = strip_graph(enc.graph, enc.module)
+    return {"graph": torch.frombuffer(bytearray(stripped), dtype=torch.uint8), "graph_weights": recipe}
 
 
 def _format2_scorer(name: str, m: dict) -> dict:
@@ -163,15 +179,22 @@ def _scorer_from_payload(path: str | Path, name: str, p: dict) -> ModalityScorer
         module = ENCODERS[e["class"]](**e["kwargs"])
         module.load_state_dict(e["state_dict"])
         graph = e.get("graph")  # absent in bundles written before graphs were carried: torch runs
-        encoder = Encoder(e["class"], e["kwargs"], module.eval(), list(e["columns"]), int(e["max_len"]),
-                          None if graph is None else graph.numpy().tobytes())
+        if graph is not None:
+            graph = graph.numpy().tobytes()
+            if e.get("graph_weights"):  # format 4: the weights come from the module
+                try:
+                    graph = fill_graph(graph, e["graph_weights"], module)
+                except Exception as err:  # noqa: BLE001 - a damaged graph: say so, never serve it
+                    raise BundleError(f"{where}: its encoder graph cannot be restored ({err}); {_REBUILD}") from err
+        encoder = Encoder(e["class"], e["kwargs"], module.eval(), list(e["columns"]), int(e["max_len"]), graph)
     try:
         return ModalityScorer(
             name, p["modality"], p["unit"], p["feature_config"], HEADS[kind].from_payload(_arrays(p["head"])),
             calibration_from_payload(p["calibration"]), encoder, tuple(p["inputs"]), p.get("unit_options", {}),
             p.get("aggregation", "mean"), int(p.get("max_enroll_vectors", 20)), p.get("metrics", {}),
             p.get("licence"), tuple(p.get("devices", ())),
-            tuple((int(n), calibration_from_payload(c)) for n, c in p.get("item_calibrations", ())))
+            tuple((int(n), calibration_from_payload(c)) for n, c in p.get("item_calibrations", ())),
+            p.get("replaces"))
     except (KeyError, TypeError, ValueError) as err:
         raise BundleError(f"{where} cannot be served: {err}; {_REBUILD}") from err
 

@@ -3,7 +3,8 @@
 A modality (keystrokes, pointer, touch) says which events of a session it reads, how its
 feature configuration is built, how much of it counts as fully observed, and how a session
 is cut into the **items** a scorer embeds and scores: the whole session (``session``), one
-mouse action each (``action``) or one touch stroke each (``stroke``). Scoring, profiles,
+mouse action each (``action``), one touch stroke each (``stroke``), or a password field's
+presses timed position by position (``password``: the same text every login). Scoring, profiles,
 guards, export and the data modules ask this registry instead of keeping their own lists.
 
     spec = MODALITIES["pointer"]
@@ -29,6 +30,7 @@ from biometrics.features.action_tokens import (
 from biometrics.features.keystroke import (
     KEYSTROKE_FEATURES,
     KeystrokeFeatureConfig,
+    keystroke_presses,
     keystroke_tokens,
 )
 from biometrics.features.mouse import (
@@ -77,6 +79,32 @@ def _keystroke_session(session: Session, cfg: KeystrokeFeatureConfig, options: d
                                             if getattr(keys, f) is not None})
     tokens = keystroke_tokens(keys, cfg)
     return Items([tokens], _no_features(1), int(tokens.shape[0]))
+
+
+#: Presses of a sensitive field the ``password`` unit times (a longer field: its first ones).
+PASSWORD_MAX_PRESSES = 32
+#: The ``password`` unit's feature row: the press count, then each position's log hold and each
+#: position's log down-down from the press before (0 past the count, and for the first press).
+PASSWORD_FEATURES: tuple[str, ...] = ("n_presses", *(f"log_hold_{i:02d}" for i in range(PASSWORD_MAX_PRESSES)),
+                                      *(f"log_down_down_{i:02d}" for i in range(PASSWORD_MAX_PRESSES)))
+
+
+def _keystroke_password(session: Session, cfg: KeystrokeFeatureConfig, _: dict) -> Items:
+    """The session's last run of masked presses (the password field, typed the same every time)
+    as one item: its timing at each position, aligned by position (timing only, no key)."""
+    p = keystroke_presses(session.keystroke_arrays())
+    masked = np.flatnonzero(p.key_class == KeyClass.MASKED)
+    row = np.zeros((1, len(PASSWORD_FEATURES)), np.float32)
+    if masked.size == 0:
+        return Items([np.zeros((0, 0), np.float32)], row, 0)
+    breaks = np.flatnonzero(np.diff(masked) > 1)  # another field's presses between two runs
+    run = masked[breaks[-1] + 1 if breaks.size else 0:][:PASSWORD_MAX_PRESSES]
+    n = run.size
+    row[0, 0] = n
+    row[0, 1:1 + n] = np.log(np.clip(p.hold[run], 1.0, None))
+    row[0, 1 + PASSWORD_MAX_PRESSES + 1:1 + PASSWORD_MAX_PRESSES + n] = np.log(
+        np.clip(np.diff(p.down_t[run]), 1.0, None))
+    return Items([np.zeros((0, 0), np.float32)], row, int(n))
 
 
 def _pointer_session(session: Session, cfg: MouseFeatureConfig, _: dict) -> Items:
@@ -154,8 +182,9 @@ class ModalitySpec:
 
 MODALITIES: dict[str, ModalitySpec] = {
     "keystrokes": ModalitySpec(
-        "keystrokes", KeystrokeFeatureConfig, {"session": KEYSTROKE_FEATURES}, {"session": ()},
-        {"session": _keystroke_session}, full_tokens=40, min_tokens=5, mismatch_reason="keystroke_mismatch"),
+        "keystrokes", KeystrokeFeatureConfig, {"session": KEYSTROKE_FEATURES, "password": ()},
+        {"session": (), "password": PASSWORD_FEATURES},
+        {"session": _keystroke_session, "password": _keystroke_password}, full_tokens=40, min_tokens=5, mismatch_reason="keystroke_mismatch"),
     "pointer": ModalitySpec(
         "pointer", MouseFeatureConfig,
         {"session": MOUSE_FEATURES, "action": MOUSE_FEATURES + ACTION_CONTEXT_FEATURES},

@@ -221,7 +221,7 @@ class ModalityProfile:
     inputs_unread: bool = False
 
     def __post_init__(self) -> None:
-        _check_name(self.modality)
+        check_scorer_name(self.modality)
         if not self.model_version:
             raise ValueError("model_version must be a non-empty string")
         emb = self.embeddings
@@ -259,7 +259,8 @@ class ModalityProfile:
         return (other.embeddings, other.head_state) if other is not None else None
 
 
-def _check_name(name: str) -> None:
+def check_scorer_name(name: str) -> None:
+    """``ValueError`` unless ``name`` can key a scorer's part of a stored profile."""
     if not (isinstance(name, str) and 0 < len(name) <= MAX_NAME_LEN and name.replace("_", "").isalnum()):
         raise ValueError(f"a modality scorer name must be 1-{MAX_NAME_LEN} letters, digits or '_', "
                          f"got {name!r}")
@@ -372,7 +373,7 @@ def enroll(profile: UserProfile, modality_vectors: Mapping[str, np.ndarray],
     now = now or datetime.now(UTC)
     mods = dict(profile.modalities)
     for name, vec in modality_vectors.items():
-        _check_name(name)
+        check_scorer_name(name)
         e = _as_matrix(name, vec)
         old = mods.get(name)
         enrolled_sigs: tuple[np.ndarray, ...] = old.enrolled_signatures if old is not None else ()

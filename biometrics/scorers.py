@@ -40,6 +40,7 @@ from biometrics.heads import Head, HeadState
 from biometrics.modalities import Items, ModalitySpec, modality
 from biometrics.models.encoders import BiGRUAttentionEncoder, ConvTransformerEncoder, TypeNetEncoder
 from biometrics.models.inputs import pad_numpy
+from biometrics.profiles import check_scorer_name
 
 #: Encoder classes a bundle may name (an allow-list: never an import path read from a file).
 ENCODERS: dict[str, type[nn.Module]] = {
@@ -192,8 +193,13 @@ class ModalityScorer:
     #: Calibrations fitted on shorter held-out sessions, keyed by their evidence count
     #: (:meth:`evidence`), ascending; :meth:`calibration_for` picks a session's.
     item_calibrations: tuple[tuple[int, Calibration], ...] = ()
+    #: The scorer (by name) whose probability this one's replaces in a session's fused risk when
+    #: both score it: a password field's position-by-position timing says more than, and
+    #: the same thing as, the whole session's embedding of those presses; adding both would count it twice.
+    replaces: str | None = None
 
     def __post_init__(self) -> None:
+        check_scorer_name(self.name)
         spec = modality(self.modality)
         if self.unit not in spec.units:
             raise ValueError(f"{self.name}: {self.modality} has no unit {self.unit!r}; "
@@ -259,14 +265,17 @@ class ModalityScorer:
         return self.head.score({**state, "enroll": enroll}, vectors)
 
     def anomaly(self, enroll: np.ndarray, state: HeadState, vectors: np.ndarray) -> float:
-        """The session's anomaly: the aggregate of its items' scores."""
-        return float(np.mean(self.item_anomalies(enroll, state, vectors)))
+        """The session's anomaly: the aggregate of its items' scores (``nan`` when the head can
+        score none of them against this profile, e.g. a password of another length)."""
+        scores = self.item_anomalies(enroll, state, vectors)
+        scores = scores[np.isfinite(scores)]
+        return float(np.mean(scores)) if scores.size else float("nan")
 
     def evidence(self, n_items: int, n_tokens: int) -> int:
         """How much a session holds for this scorer, the count ``item_calibrations`` are keyed
-        by: its items (mouse actions, touch strokes), or for a session unit its tokens (the
-        presses of a keystroke session)."""
-        return n_tokens if self.unit == "session" else n_items
+        by: its items (mouse actions, touch strokes), or for a session or password unit its
+        tokens (the presses of a keystroke session or of its password field)."""
+        return n_tokens if self.unit in ("session", "password") else n_items
 
     def calibration_items(self, n_items: int | None) -> int | None:
         """The evidence count (:meth:`evidence`) of the calibration a session of ``n_items``

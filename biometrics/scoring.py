@@ -388,6 +388,8 @@ class Scorer:
             conf = min(1.0, n / self.bundle.scorers[name].spec.full_tokens)
             mods[name] = self._modality_score(name, observed, profile, conf)
         scored = {k: m for k, m in mods.items() if m.probability is not None}
+        replaced = {self.bundle.scorers[k].replaces for k in scored}
+        scored = {k: m for k, m in scored.items() if k not in replaced}
         if scored:
             w = np.array([m.confidence for m in scored.values()])
             p = np.array([m.probability for m in scored.values()])
@@ -430,6 +432,8 @@ class Scorer:
         if vecs is None or not scorer.can_score(enrolled) or profile.state != "verifying":
             return ModalityScore(None, None, 0.0 if vecs is None else confidence, n)
         anomaly = scorer.anomaly(enrolled, profile.head_state(name, self.model_version), vecs)
+        if not np.isfinite(anomaly):  # the head cannot compare this session (a password of another length)
+            return ModalityScore(None, None, confidence, n)
         evidence = self._evidence(observed, name)
         prob = float(scorer.probability(anomaly, evidence))
         reason = scorer.spec.mismatch_reason if prob >= self.thresholds({name: evidence}).allow_below else None

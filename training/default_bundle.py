@@ -19,6 +19,12 @@
   labelled test sessions are never used;
 - **touch**: a per-user RBF SVM on stroke features against a background of Serwadda's users
   outside the held-out fold 0 (:mod:`biometrics.data.touch_scorer`);
+- **password_timing** (desktop and unknown devices): the password field's timing position by
+  position against the owner's same-length enrollments (:class:`biometrics.heads.fixed_text.FixedTextHead`,
+  the scaled Manhattan detector), calibrated on CMU's calibration half of the subjects as logins
+  (:mod:`biometrics.data.password_scorer`); where it scores a session it replaces the keystroke
+  encoder's probability in the fused risk (the same presses, told apart far better: a login's
+  text is the same every time);
 - **keystrokes_phone** (mobile and tablet sessions): the StrokePIN phone encoder on the masked
   presses of a PIN field (trained on folds 1-4; ``experiment=strokepin_phone``), from
   ``--phone-run`` or ``--phone-bundle`` (default ``bundles/strokepin_phone.pt``). Its data is
@@ -43,6 +49,8 @@ from pathlib import Path
 from biometrics.bundle import ModelBundle
 from biometrics.data.balabit import load_balabit
 from biometrics.data.keystroke_scorer import aalto_sessions, spread_scaled
+from biometrics.data.cmu import load_cmu
+from biometrics.data.password_scorer import build_password_scorer
 from biometrics.data.paths import datasets_root
 from biometrics.data.pointer_scorer import build_pointer_scorer
 from biometrics.data.serwadda import load_serwadda
@@ -61,9 +69,9 @@ PHONE_DEVICES = ("mobile", "tablet")
 #: The recipe's revision, in the model version: a change to how a scorer is built (r2: touch
 #: ignores the contact area, pointer heads draw at least 256 background actions; r3: pointer
 #: and touch calibrated per item count; r4: keystrokes calibrated per press count; r5: keystroke
-#: distances scaled by the user's spread) re-versions the bundle even when the keystroke export
+#: distances scaled by the user's spread; r6: the password scorer) re-versions the bundle even when the keystroke export
 #: is the same.
-RECIPE = "r5"
+RECIPE = "r6"
 
 
 def keystroke_scorer(run: Path | None, bundle: Path, ckpt: str = "best"):
@@ -103,11 +111,14 @@ def main(argv: list[str] | None = None) -> None:
     touch = build_touch_scorer(load_serwadda(args.datasets_dir), args.touch_test_fold, seed=args.seed)
     version = f"default-{time.strftime('%Y%m%d')}-{RECIPE}-{keys_version}"
     scorers = {"pointer": pointer, "touch": touch}
+    password = build_password_scorer(load_cmu(datasets_root(args.datasets_dir)))
+    scorers["password_timing"] = dataclasses.replace(password, replaces=None)
     if not args.without_noncommercial:
         scorers["keystrokes"] = keys
         scorers["keystrokes_phone"] = phone_scorer(args.phone_run, args.phone_bundle)
+        scorers["password_timing"] = password
     bundle = ModelBundle(version, scorers)
-    bundle.save(args.out, compress=True)  # gzip: lossless, under 5 MB
+    bundle.save(args.out, compress=True)  # gzip: lossless
     size = args.out.stat().st_size / 1e6
     print(f"bundle {version} ({', '.join(bundle.scorers)}; {size:.1f} MB) written to {args.out} "
           f"in {time.time() - start:.0f} s")

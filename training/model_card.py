@@ -66,8 +66,9 @@ BENCHMARKS = (
               False, "user"),
 )
 #: Datasets used in research only (not by a served scorer).
-RESEARCH_DATASETS = {"cmu-keystroke": "CMU keystroke benchmark (research tables only)",
-                     "touchalytics-features": "Touchalytics features (research tables only)"}
+RESEARCH_DATASETS = {"touchalytics-features": "Touchalytics features (research tables only)"}
+#: The desktop password scorer, calibrated on CMU's calibration half of the subjects.
+PASSWORD_SCORER = "password_timing"
 #: The Aalto TypeNet protocol of bench/product_accuracy.py: 15 sentences per user, the last
 #: ``queries_per_user`` are the genuine queries, the first ``enrollment_sessions`` enroll.
 AALTO_SENTENCES = 15
@@ -850,7 +851,7 @@ def write_card(s: dict, args) -> str:
             v = sc.metrics.get("val_eer") if isinstance(sc.metrics, dict) else None
             rows.append([f"`{n}`", sc.unit, ", ".join(sc.devices) or "any", pct(v)])
         w(f"`{rel(s['bundle_path'])}` (model version `{b.model_version}`) holds one scorer per modality "
-          "(`biometrics/scorers.py`): encoder or item features, a per-user head, aggregation over items and a "
+          "and unit (`biometrics/scorers.py`): encoder or item features, a per-user head, aggregation over items and a "
           "calibration fitted on held-out validation users (for mouse actions and touch strokes, one per session "
           "length: a login page's few actions are weaker evidence than a benchmark session's sixty). "
           "Fusion of several modalities: "
@@ -876,6 +877,9 @@ def write_card(s: dict, args) -> str:
             warnings.append(f"the `{bm.scorer}` scorer records no non-commercial restriction, although the terms of "
                             f"its training data ({title}) allow non-commercial use only: `python -m "
                             "training.default_bundle --without-noncommercial` keeps it")
+    if b is not None and PASSWORD_SCORER in b.scorers:  # calibrated on CMU, served beside the benchmarks'
+        title, terms = dataset_terms(s["datasets"], "cmu-keystroke")
+        lic_rows.append([f"`{PASSWORD_SCORER}`", title, terms, b.scorers[PASSWORD_SCORER].licence or "*(none recorded)*"])
     for folder, use in RESEARCH_DATASETS.items():
         title, terms = dataset_terms(s["datasets"], folder)
         lic_rows.append([use, title, terms, "not in the bundle"])
@@ -1020,10 +1024,12 @@ def write_card(s: dict, args) -> str:
     cmu = product.get("cmu_logins_22")
     if cmu:
         lim.append(f"**Fixed-text passwords**: CMU's typists logging in with one shared password typed twice, "
-                   f"one login a day (`bench/product_accuracy.py --benchmark cmu`): AUC {cmu['roc_auc']:.2f}, "
-                   f"impostors allowed {pct(cmu.get('impostors_allowed'))}. The keystroke calibration is fitted on "
-                   "free text; a masked password everyone types alike is not verified by it (the spread-scaled "
-                   "head helps where the login name is visible: the synthetic logins).")
+                   f"one login a day (`bench/product_accuracy.py --benchmark cmu`, the subjects the password "
+                   f"scorer's calibration never saw): EER per user {pct(cmu.get('eer_mean_per_user'))}, AUC "
+                   f"{cmu['roc_auc']:.2f}, impostors allowed {pct(cmu.get('impostors_allowed'))}, genuine not allowed "
+                   f"{pct(cmu.get('genuine_not_allowed'))}. The password is verified by its timing position by "
+                   f"position (`{PASSWORD_SCORER}`); a password of another length than the enrolled ones (a typo "
+                   "corrected) falls back to the free-text encoder, which does not verify a fixed text.")
     if "serwadda_touch" in bench:
         e = product["serwadda_touch"]
         lim.append(f"**Touch swipes** are weak alone: EER per user {pct(e.get('eer_mean_per_user'))} at "
