@@ -184,7 +184,7 @@ def _scorer_from_payload(path: str | Path, name: str, p: dict) -> ModalityScorer
             if e.get("graph_weights"):  # format 4: the weights come from the module
                 try:
                     graph = fill_graph(graph, e["graph_weights"], module)
-                except Exception as err:  # noqa: BLE001 - a damaged graph: say so, never serve it
+                except Exception as err:
                     raise BundleError(f"{where}: its encoder graph cannot be restored ({err}); {_REBUILD}") from err
         encoder = Encoder(e["class"], e["kwargs"], module.eval(), list(e["columns"]), int(e["max_len"]), graph)
     try:

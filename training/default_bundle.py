@@ -48,8 +48,8 @@ from pathlib import Path
 
 from biometrics.bundle import ModelBundle
 from biometrics.data.balabit import load_balabit
-from biometrics.data.keystroke_scorer import aalto_sessions, spread_scaled
 from biometrics.data.cmu import load_cmu
+from biometrics.data.keystroke_scorer import aalto_sessions, spread_scaled
 from biometrics.data.password_scorer import build_password_scorer
 from biometrics.data.paths import datasets_root
 from biometrics.data.pointer_scorer import build_pointer_scorer

@@ -71,8 +71,10 @@ def held_out_anomalies(data: CmuData, subjects: list[str], head: FixedTextHead
     return genuine, impostor, g_users, i_users
 
 
-def build_password_scorer(data: CmuData, head: FixedTextHead = FixedTextHead()) -> ModalityScorer:
-    """The password scorer, calibrated on CMU's calibration half (see the module docstring)."""
+def build_password_scorer(data: CmuData, head: FixedTextHead | None = None) -> ModalityScorer:
+    """The password scorer (``head``: default :class:`FixedTextHead`), calibrated on CMU's
+    calibration half (see the module docstring)."""
+    head = head or FixedTextHead()
     calibration_subjects, _ = split_subjects(data)
     genuine, impostor, g_users, i_users = held_out_anomalies(data, calibration_subjects, head)
     headline = 11 * max(LOGIN_REPS)
