@@ -194,6 +194,7 @@ async def drive(args, base_url: str, enroll: dict, bodies: list[bytes], server_p
 
         latencies: list[float] = []
         errors = 0
+        error_kinds: dict[str, int] = {}  # status code, or the client's exception, of each error
         server_cpu0 = tree_cpu_seconds(server_pid) if server_pid else 0.0
         client_cpu0 = time.process_time()
         start = time.perf_counter()
@@ -203,11 +204,13 @@ async def drive(args, base_url: str, enroll: dict, bodies: list[bytes], server_p
             nonlocal errors
             try:
                 r = await client.post("/v1/score", content=body)
-                ok = r.status_code == 200
-            except httpx.HTTPError:
-                ok = False
+                ok, kind = r.status_code == 200, str(r.status_code)
+            except httpx.HTTPError as exc:
+                ok, kind = False, type(exc).__name__
             latencies.append(time.perf_counter() - since)
             errors += not ok
+            if not ok:
+                error_kinds[kind] = error_kinds.get(kind, 0) + 1
 
         if args.rate is None:  # closed loop: each client sends its next request when one returns
             it = iter(timed)
@@ -240,7 +243,8 @@ async def drive(args, base_url: str, enroll: dict, bodies: list[bytes], server_p
     ms = np.array(latencies) * 1000.0
     p50, p95, p99 = (round(float(np.percentile(ms, q)), 2) for q in (50, 95, 99))
     return {"p50_ms": p50, "p95_ms": p95, "p99_ms": p99, "rps": round(len(ms) / elapsed, 1),
-            "concurrency": args.concurrency, "requests": len(ms), "errors": errors, "workers": args.workers,
+            "concurrency": args.concurrency, "requests": len(ms), "errors": errors, "error_kinds": error_kinds,
+            "workers": args.workers,
             "rate": args.rate, "seconds": round(elapsed, 2), "stopped_by_time_cap": len(ms) < len(timed),
             # CPU figures are stable where wall-clock ones on a shared machine are not.
             "server_cpu_ms_per_request": round(server_cpu / max(1, len(ms)) * 1e3, 3),
