@@ -150,3 +150,12 @@ def test_observed_password_rows_are_timing_only():
     obs: Observed = Scorer(bundle).observe(s)
     np.testing.assert_array_equal(obs.vectors["password_timing"][0], row)
     assert dataclasses.is_dataclass(obs)
+
+
+def test_a_password_row_depends_on_timing_alone():
+    """Two logins typed with the same timing, other login names (other key classes), give the same row:
+    what the profile keeps of a password says nothing of what was typed but its length."""
+    timing = [(800.0, 90.0), (1010.0, 70.0), (1300.0, 110.0), (1480.0, 60.0)]
+    a = typed([(0, 80, LETTER), (100, 80, LETTER)] + [(t, h, MASKED) for t, h in timing])
+    b = typed([(0, 80, int(KeyClass.DIGIT)), (100, 80, int(KeyClass.SEPARATOR))] + [(t, h, MASKED) for t, h in timing])
+    np.testing.assert_array_equal(password_row(a), password_row(b))
