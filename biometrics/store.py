@@ -705,7 +705,7 @@ class ProfileStore:
             # A writer takes the lock before its first read: a deferred reader that later
             # writes fails at once under WAL (SQLITE_BUSY_SNAPSHOT) instead of waiting.
             write = conn.get_execution_options().get(_WRITE)
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+            self._sql.execute(conn, "BEGIN IMMEDIATE" if write else "BEGIN")  # driver SQL: every transaction
 
     @contextmanager
     def _transaction(self, write: bool) -> Iterator[Connection]:
