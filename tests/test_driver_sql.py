@@ -14,7 +14,14 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from biometrics.driver_sql import DriverSQL
 from biometrics.profiles import enroll, new_profile, user_key
-from biometrics.store import DecisionRecord, ProfileStore, RequestKey, decisions, scored_sessions, users
+from biometrics.store import (
+    DecisionRecord,
+    ProfileStore,
+    RequestKey,
+    decisions,
+    scored_sessions,
+    users,
+)
 
 SECRET = b"test-secret-0123456789abcdef0123"
 
@@ -79,8 +86,8 @@ def test_a_busy_sqlite_database_is_sqlalchemys_operational_error(tmp_path):
     key = _key("cy")
     with ProfileStore(url) as holder, ProfileStore(url, busy_timeout_ms=50) as waiter:
         _enrolled(holder, key)
-        with holder._transaction(write=True):  # holds SQLite's write lock
-            with pytest.raises(OperationalError, match="locked"):
-                waiter.update_once("acme", key, lambda p: None,
-                                   RequestKey("score", str(uuid.uuid4()), "d" * 64), lambda p: {},
-                                   not_before=datetime.now(UTC) - timedelta(minutes=10), read_inputs=False)
+        # The holder's transaction holds SQLite's write lock.
+        with holder._transaction(write=True), pytest.raises(OperationalError, match="locked"):
+            waiter.update_once("acme", key, lambda p: None,
+                               RequestKey("score", str(uuid.uuid4()), "d" * 64), lambda p: {},
+                               not_before=datetime.now(UTC) - timedelta(minutes=10), read_inputs=False)
