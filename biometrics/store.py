@@ -79,8 +79,10 @@ import json
 import logging
 import os
 import re
+import sqlite3
 import struct
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -694,7 +696,18 @@ class ProfileStore:
             dbapi_conn.isolation_level = None  # SQLAlchemy emits BEGIN itself (below)
             cur = dbapi_conn.cursor()
             cur.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-            cur.execute("PRAGMA journal_mode = WAL")
+            # Switching a new file to WAL takes an exclusive lock, and SQLite answers "database is
+            # locked" at once (no busy wait) when another connection is migrating it meanwhile:
+            # retried within the busy timeout.
+            deadline = time.monotonic() + busy_timeout_ms / 1000.0
+            while True:
+                try:
+                    cur.execute("PRAGMA journal_mode = WAL")
+                    break
+                except sqlite3.OperationalError as err:
+                    if "locked" not in str(err) or time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.01)
             cur.execute("PRAGMA synchronous = NORMAL")
             cur.execute("PRAGMA foreign_keys = ON")
             cur.execute("PRAGMA secure_delete = ON")
