@@ -401,10 +401,25 @@ def enroll(profile: UserProfile, modality_vectors: Mapping[str, np.ndarray],
         mods[name] = ModalityProfile(name, model_version, emb, mean, sd, n,
                                      old.replay_signatures if old is not None else (), state, enrolled_sigs,
                                      kept)
-    state_: State = ("verifying" if any(m.n_sessions >= cfg.min_enroll_sessions for m in mods.values())
-                     else "enrolling")
-    return dataclasses.replace(profile, state=state_, n_sessions=profile.n_sessions + 1,
+    return dataclasses.replace(profile, state=profile_state(mods, cfg), n_sessions=profile.n_sessions + 1,
                                modalities=mods, updated_at=now)
+
+
+def profile_state(modalities: Mapping[str, ModalityProfile], cfg: ProfileConfig = ProfileConfig()) -> State:
+    """``verifying`` once any scorer's part holds ``cfg.min_enroll_sessions`` sessions, else ``enrolling``."""
+    return "verifying" if any(m.n_sessions >= cfg.min_enroll_sessions for m in modalities.values()) else "enrolling"
+
+
+def forget_scorer(profile: UserProfile, name: str, cfg: ProfileConfig = ProfileConfig(),
+                  now: datetime | None = None) -> UserProfile | None:
+    """The profile without one scorer's part (its vectors, head, kept inputs and signatures),
+    e.g. the password scorer's after the user changed the password: the sessions enrolled or
+    allowed next rebuild it. None when the profile has no such part."""
+    if name not in profile.modalities:
+        return None
+    mods = {k: m for k, m in profile.modalities.items() if k != name}
+    return dataclasses.replace(profile, state=profile_state(mods, cfg), modalities=mods,
+                               updated_at=now or datetime.now(UTC))
 
 
 def reembed(profile: UserProfile, modality_vectors: Mapping[str, np.ndarray], model_version: str,

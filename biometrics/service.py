@@ -103,6 +103,7 @@ from biometrics.profiles import (
     ProfileConfig,
     UserProfile,
     enroll,
+    forget_scorer,
     may_auto_update,
     new_profile,
     reembed,
@@ -620,6 +621,28 @@ class BiometricService:
         """The user's enrollment status, or None when the tenant has no profile for the user."""
         profile = self.store.get(tenant, self.key(tenant, user_id))
         return self._status(profile) if profile is not None else None
+
+    def forget_scorer(self, tenant: str, user_id: str, name: str) -> EnrollmentStatus | None:
+        """Forget one scorer's part of the user's profile and return the status after (None: no
+        profile). Raises ``ValueError`` for a name none of the bundle's scorers has. After a password
+        change a login flow forgets ``password_timing``: the new password's sessions rebuild it,
+        and until three have, the keystroke encoder speaks for the typing. A challenger in shadow
+        keeps its own copy."""
+        if name not in self.scorer.bundle.scorers:
+            raise ValueError(f"the served bundle has no scorer {name!r}; it has "
+                             f"{', '.join(sorted(self.scorer.bundle.scorers))}")
+        key = self.key(tenant, user_id)
+        found: dict[str, bool] = {}
+
+        def merge(current: UserProfile | None) -> UserProfile | None:
+            found["user"] = current is not None
+            return forget_scorer(current, name, self.config) if current is not None else None
+
+        profile = self.store.update(tenant, key, merge)
+        if not found["user"] or profile is None:
+            return None
+        log.info("scorer forgotten key=%s scorer=%s state=%s", key[:LOG_KEY_CHARS], name, profile.state)
+        return self._status(profile)
 
     def delete(self, tenant: str, user_id: str) -> bool:
         """Erase every stored row of the user's profile; False when there was none."""

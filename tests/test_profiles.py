@@ -224,3 +224,20 @@ def test_enroll_keeps_item_vectors_up_to_the_scorer_bound_and_refits_the_head():
     assert fits[-1] == ("pointer", (100, 4))
     np.testing.assert_allclose(p.head_state("pointer", "v1")["centre"], m.embeddings.mean(0))
     assert p.head_state("pointer", "v2") == {}  # another model's state is never served
+
+
+def test_forgetting_a_scorer_drops_its_part_and_recomputes_the_state():
+    import numpy as np
+
+    from biometrics.profiles import ProfileConfig, enroll, forget_scorer, new_profile
+
+    cfg = ProfileConfig(min_enroll_sessions=2)
+    p = new_profile("t", "k")
+    for _ in range(2):
+        p = enroll(p, {"keystrokes": np.ones(4, np.float32)}, {}, "v", cfg)
+    p = enroll(p, {"password_timing": np.ones(3, np.float32)}, {}, "v", cfg)
+    assert p.state == "verifying" and set(p.modalities) == {"keystrokes", "password_timing"}
+    q = forget_scorer(p, "password_timing", cfg)
+    assert set(q.modalities) == {"keystrokes"} and q.state == "verifying" and q.n_sessions == p.n_sessions
+    assert forget_scorer(q, "password_timing", cfg) is None  # nothing to forget
+    assert forget_scorer(q, "keystrokes", cfg).state == "enrolling"

@@ -53,6 +53,28 @@ def get_user(user_id: UserIdPath, tenant: TenantDep, service: ServiceDep) -> Use
     return UserOut.for_user(user_id, enrollment)
 
 
+ScorerPath = Annotated[str, Path(min_length=1, max_length=16, pattern=r"^[A-Za-z0-9_]+$",
+                                 description="a scorer of the served bundle, e.g. password_timing")]
+
+
+@router.delete("/{user_id}/scorers/{scorer}", response_model=UserOut, responses=ERRORS,
+               summary="Forget one scorer's part of the user's profile (e.g. after a password change)",
+               description="After the user changed the password, forget `password_timing`: the new "
+                           "password's sessions (enrolled, or allowed with `update_profile`) rebuild it, "
+                           "and until three have, the keystroke encoder speaks for the typing. The rest "
+                           "of the profile is kept. A scorer the profile has no part of: 200, nothing "
+                           "changes; one the served bundle does not have: 404.")
+def forget_user_scorer(user_id: UserIdPath, scorer: ScorerPath, tenant: TenantDep,
+                       service: ServiceDep) -> UserOut:
+    try:
+        enrollment = service.forget_scorer(tenant, user_id, scorer)
+    except ValueError as err:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(err)) from None
+    if enrollment is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND)
+    return UserOut.for_user(user_id, enrollment)
+
+
 @router.delete("/{user_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response,
                responses=ERRORS, summary="Erase the user's profile: every stored row is deleted")
 def delete_user(user_id: UserIdPath, tenant: TenantDep, service: ServiceDep) -> Response:

@@ -156,3 +156,34 @@ def test_logs_carry_no_user_id_and_no_payload(api, sessions, caplog):
     key = user_key("tenant-a", user, api.secret.encode())
     assert key not in text and key[:12] in text
     assert '"t":' not in text and "keystrokes" not in text
+
+
+def test_forgetting_one_scorer_keeps_the_rest_of_the_profile(api, sessions):
+    """DELETE /v1/users/{id}/scorers/{scorer}: what a login flow calls after a password change
+    (for ``password_timing``); here the tiny bundle's pointer part."""
+    for rec in sessions["u003"]["enroll"][:3]:  # without their ids: other tests enroll them elsewhere
+        assert api.enroll("dora", rec.session.model_copy(update={"session_id": None})).status_code == 200
+    key = user_key("tenant-a", "dora", api.secret.encode())
+    parts = lambda: {m for (m,) in _rows(api.db_path, "SELECT m.modality FROM modality_profiles m JOIN users u "
+                                                       "ON u.id = m.user_id WHERE u.user_key = ?", key)}
+    assert "pointer" in parts()
+    r = api.client.delete("/v1/users/dora/scorers/pointer", headers=api.headers_a)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert "pointer" not in body["modalities"] and body["state"] == "verifying" and "keystrokes" in body["modalities"]
+    assert parts() == set(body["modalities"])
+    assert api.client.delete("/v1/users/dora/scorers/pointer", headers=api.headers_a).status_code == 200  # again: no-op
+    score = api.score("dora", sessions["u003"]["genuine"][0].session.model_copy(update={"session_id": None}))
+    assert score.status_code == 200 and "pointer" in score.json()["modalities"]
+    assert score.json()["modalities"]["pointer"]["probability"] is None  # nothing enrolled to compare with
+
+
+def test_forgetting_a_scorer_the_bundle_lacks_or_of_an_unknown_user_is_404(api, sessions):
+    fresh = sessions["u003"]["enroll"][0].session.model_copy(update={"session_id": None})
+    assert api.enroll("erin", fresh).status_code == 200
+    r = api.client.delete("/v1/users/erin/scorers/no_such_scorer", headers=api.headers_a)
+    assert r.status_code == 404 and "no scorer 'no_such_scorer'" in r.json()["detail"]
+    r = api.client.delete("/v1/users/nobody-here/scorers/pointer", headers=api.headers_a)
+    assert r.status_code == 404 and "enroll the user first" in r.json()["detail"]
+    assert api.client.delete("/v1/users/erin/scorers/pointer").status_code == 401
+    assert api.client.delete("/v1/users/erin/scorers/bad%20name", headers=api.headers_a).status_code == 422
