@@ -20,7 +20,7 @@ Prints JSON (and writes ``bench/results/generator_fit.json``):
   (Balabit's and Serwadda's people) and for the sample's genuine sessions;
 - **served separation**: per modality, the ROC AUC of the default bundle's calibrated
   probability, genuine against impostor sessions of the sample, through the scoring service,
-  and the median probability of each.
+  the median probability of each, and how many impostors the modality puts below 0.1.
 
 The generator's constants (``biometrics.synthetic.sample_style``) were set from these figures.
 """
@@ -195,7 +195,8 @@ def served_separation(bundle_path: Path, records) -> dict:
                 probs[f"{r.device}/fused"][r.label].append(result.risk)
     return {k: {"auc": round(roc_auc(np.array(v["genuine"]), np.array(v["impostor"])), 3),
                 "genuine_median": round(float(np.median(v["genuine"])), 3),
-                "impostor_median": round(float(np.median(v["impostor"])), 3)}
+                "impostor_median": round(float(np.median(v["impostor"])), 3),
+                "impostors_below_0_1": int(np.sum(np.array(v["impostor"]) < 0.1)), "impostors": len(v["impostor"])}
             for k, v in sorted(probs.items()) if v["genuine"] and v["impostor"]}
 
 
