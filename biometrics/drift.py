@@ -273,12 +273,15 @@ class DriftMonitor:
         """Add one scored session: the features of every scorer that observed it
         (``result.modalities``) and the probability of every scorer that scored it."""
         rows: list[tuple[tuple[str, str], float | str]] = []
+        by_modality: dict[str, dict[str, float]] = {}  # scorers of one modality share its features
         for name, m in result.modalities.items():
             ref = self.reference.scorers.get(name)
             if ref is None:
                 continue
             modality = self.reference.modalities.get(name, name)
-            feats = session_features(session, modality)
+            if modality not in by_modality:
+                by_modality[modality] = session_features(session, modality)
+            feats = by_modality[modality]
             rows += [((name, f), v) for f, v in feats.items() if f in ref.numeric]
             rows += [((name, f), c) for f, c in categories(session).items() if f in ref.categorical]
             if m.probability is not None and SCORE in ref.numeric:
