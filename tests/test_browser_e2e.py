@@ -78,6 +78,11 @@ def check_private(session: dict) -> None:
     assert downs == expect_user + [int(KeyClass.MASKED)] * n_pw, downs
     ups = [ev for ev in session["keystrokes"] if ev["type"] == "up"]
     assert len(ups) == len(downs)
+    # The password scorer's unit finds the password field in what the browser sent: its presses, timed.
+    from biometrics.modalities import MODALITIES
+
+    password = MODALITIES["keystrokes"].items(Session.model_validate(session), "password")
+    assert password.n_tokens == n_pw and password.features[0, 1:1 + n_pw].min() > 0  # log holds of >= 1 ms
     kinds = {ev["type"] for ev in session["pointer"]}
     assert {"move", "down", "up"} <= kinds, kinds
 
