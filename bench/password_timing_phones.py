@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 from biometrics.data import strokepin
 from biometrics.data.paths import datasets_root
 from biometrics.data.sessions import keystroke_session
-from biometrics.data.strokepin_modules import fold_roles, user_id
+from biometrics.data.strokepin_modules import test_users
 from biometrics.heads.fixed_text import FixedTextHead
 from biometrics.metrics import eer, roc_auc
 from biometrics.modalities import MODALITIES
@@ -38,22 +37,15 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--datasets-dir", default=None)
     args = ap.parse_args(argv)
     entries = strokepin.load_entries(datasets_root(args.datasets_dir))
-    users = np.array(sorted({user_id(e.user) for e in entries}))
-    test = set(fold_roles(users, 0, 5, 0, 10, 0)["test"].tolist())
+    test = test_users(entries)
     unit = MODALITIES["keystrokes"]
-    cells: dict[tuple, list[np.ndarray]] = defaultdict(list)
-    for e in sorted(entries, key=lambda e: e.start_ns):
-        if user_id(e.user) in test:
-            session = keystroke_session(e.keys, device_type="mobile")
-            cells[(e.user, e.pin, e.posture)].append(unit.items(session, "password").features[0])
+    cells = strokepin.cells_of(entries, lambda e: e.user in test, lambda e: unit.items(
+        keystroke_session(e.keys, device_type="mobile"), "password").features[0])
     head = FixedTextHead()
     genuine, impostor, per_cell = [], [], []
-    for (u, pin, posture), rows in cells.items():
-        if len(rows) < 4:
-            continue
-        state = {"enroll": np.stack(rows[:3])}
-        others = [r for (v, p, q), rs in cells.items() if v != u and p == pin and q == posture for r in rs]
-        g, i = head.score(state, np.stack(rows[3:5])), head.score(state, np.stack(others))
+    for _, enroll, queries, others in strokepin.cell_trials(cells):
+        state = {"enroll": np.stack(enroll)}
+        g, i = head.score(state, np.stack(queries)), head.score(state, np.stack(others))
         g, i = g[np.isfinite(g)], i[np.isfinite(i)]
         genuine += g.tolist()
         impostor += i.tolist()

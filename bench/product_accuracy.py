@@ -44,7 +44,7 @@ import json
 import sys
 import tempfile
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -193,29 +193,22 @@ def run_strokepin(args) -> dict:
     are genuine queries, every entry of that PIN and posture by the fold's other users an impostor
     query (the attacker knows the PIN). Sessions: six masked presses, device_type mobile."""
     from biometrics.data import strokepin
-    from biometrics.data.strokepin_modules import fold_roles, user_id
+    from biometrics.data.strokepin_modules import test_users
 
     entries = strokepin.load_entries(datasets_root(args.datasets_dir))
-    users = np.array(sorted({user_id(e.user) for e in entries}))
-    test = set(fold_roles(users, 0, 5, 0, 10, args.seed)["test"].tolist())
-    cells: dict[tuple, list] = defaultdict(list)
-    for e in sorted(entries, key=lambda e: e.start_ns):
-        if user_id(e.user) in test:
-            cells[(e.user, e.pin, e.posture)].append(keystroke_session(e.keys, device_type="mobile"))
+    test = test_users(entries, seed=args.seed)
+    cells = strokepin.cells_of(entries, lambda e: e.user in test,
+                               lambda e: keystroke_session(e.keys, device_type="mobile"))
     run = ServedRun()
     with tempfile.TemporaryDirectory() as tmp:
         service = open_service(args.bundle, Path(tmp) / "pin.db", min_enroll_sessions=3)
-        for (u, pin, posture), ss in cells.items():
-            if len(ss) < 4:
-                continue
+        for (u, pin, posture), enroll, genuine, impostor in strokepin.cell_trials(cells):
             account = f"{u}/{pin}/{posture}"
-            run.enroll(service, TENANT, account, ss[:3])
-            for s in ss[3:5]:
+            run.enroll(service, TENANT, account, enroll)
+            for s in genuine:
                 run.score(service, TENANT, account, s, impostor=False)
-            for (v, pin2, posture2), others in cells.items():
-                if v != u and pin2 == pin and posture2 == posture:
-                    for s in others:
-                        run.score(service, TENANT, account, s, impostor=True)
+            for s in impostor:
+                run.score(service, TENANT, account, s, impostor=True)
         service.store.close()
     return {**run.figures(), "_rows": (run.genuine, run.impostor), "model_version": service.model_version,
             "protocol": "fold 0 of 5 (seeded as experiment=strokepin_phone); within posture, G = 3, one entry "

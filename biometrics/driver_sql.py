@@ -79,9 +79,8 @@ class DriverSQL:
 
     def one(self, conn: Connection | Any, sql: str, params: Sequence[Any] = ()) -> tuple | None:
         """The first row of a query (a tuple), or None."""
-        statement = self.text(sql)
-        driver = conn.connection.driver_connection if isinstance(conn, Connection) else conn
+        cursor = self.execute(conn, sql, params)
         try:
-            return driver.execute(statement, tuple(params)).fetchone()
+            return cursor.fetchone()
         except self._error as err:
-            raise DBAPIError.instance(statement, params, err, self._error, dialect=self.dialect) from err
+            raise DBAPIError.instance(self.text(sql), params, err, self._error, dialect=self.dialect) from err

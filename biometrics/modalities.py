@@ -32,6 +32,7 @@ from biometrics.features.keystroke import (
     KeystrokeFeatureConfig,
     keystroke_presses,
     keystroke_tokens,
+    password_run,
 )
 from biometrics.features.mouse import (
     ACTION_FEATURES,
@@ -89,22 +90,24 @@ PASSWORD_FEATURES: tuple[str, ...] = ("n_presses", *(f"log_hold_{i:02d}" for i i
                                       *(f"log_down_down_{i:02d}" for i in range(PASSWORD_MAX_PRESSES)))
 
 
+def password_columns(n: int, max_presses: int = PASSWORD_MAX_PRESSES) -> np.ndarray:
+    """The columns of a ``password`` row that time a password of ``n`` presses: the log holds of
+    positions 0 ... n-1, then the log down-downs of positions 1 ... n-1 (the first press has none)."""
+    return np.r_[1:1 + n, 2 + max_presses:1 + max_presses + n]
+
+
 def _keystroke_password(session: Session, cfg: KeystrokeFeatureConfig, _: dict) -> Items:
     """The session's last run of masked presses (the password field, typed the same every time)
     as one item: its timing at each position, aligned by position (timing only, no key)."""
     p = keystroke_presses(session.keystroke_arrays())
-    masked = np.flatnonzero(p.key_class == KeyClass.MASKED)
+    run = password_run(p)[:PASSWORD_MAX_PRESSES]
     row = np.zeros((1, len(PASSWORD_FEATURES)), np.float32)
-    if masked.size == 0:
+    if run.size == 0:
         return Items([np.zeros((0, 0), np.float32)], row, 0)
-    breaks = np.flatnonzero(np.diff(masked) > 1)  # another field's presses between two runs
-    run = masked[breaks[-1] + 1 if breaks.size else 0:][:PASSWORD_MAX_PRESSES]
-    n = run.size
-    row[0, 0] = n
-    row[0, 1:1 + n] = np.log(np.clip(p.hold[run], 1.0, None))
-    row[0, 1 + PASSWORD_MAX_PRESSES + 1:1 + PASSWORD_MAX_PRESSES + n] = np.log(
-        np.clip(np.diff(p.down_t[run]), 1.0, None))
-    return Items([np.zeros((0, 0), np.float32)], row, int(n))
+    row[0, 0] = run.size
+    timing = np.r_[p.hold[run], np.diff(p.down_t[run])]
+    row[0, password_columns(run.size)] = np.log(np.clip(timing, 1.0, None))
+    return Items([np.zeros((0, 0), np.float32)], row, int(run.size))
 
 
 def _pointer_session(session: Session, cfg: MouseFeatureConfig, _: dict) -> Items:

@@ -632,14 +632,9 @@ class BiometricService:
             raise ValueError(f"the served bundle has no scorer {name!r}; it has "
                              f"{', '.join(sorted(self.scorer.bundle.scorers))}")
         key = self.key(tenant, user_id)
-        found: dict[str, bool] = {}
-
-        def merge(current: UserProfile | None) -> UserProfile | None:
-            found["user"] = current is not None
-            return forget_scorer(current, name, self.config) if current is not None else None
-
-        profile = self.store.update(tenant, key, merge)
-        if not found["user"] or profile is None:
+        profile = self.store.update(  # None: no user (nothing written); a profile without the part: as stored
+            tenant, key, lambda current: forget_scorer(current, name, self.config) if current is not None else None)
+        if profile is None:
             return None
         log.info("scorer forgotten key=%s scorer=%s state=%s", key[:LOG_KEY_CHARS], name, profile.state)
         return self._status(profile)

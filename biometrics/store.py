@@ -1013,7 +1013,7 @@ class ProfileStore:
             if row is None:
                 self._cache.drop(key)
                 return None
-            stamp: Stamp = (int(row[0]), self._sql.time_out(row[1]), int(row[2]))
+            stamp = self._driver_stamp(row)
             if (held := self._cache.get(key, stamp)) is not None:
                 return stamp[0], held
         with self._transaction(write=False) as conn:
@@ -1212,12 +1212,16 @@ class ProfileStore:
                 return user_id, True, None, None
             row = sql.one(conn, lock, (tenant, user_key))  # another transaction created the user meanwhile
             assert row is not None
-        stamp: Stamp = (int(row[0]), sql.time_out(row[1]), int(row[2]))
+        stamp = self._driver_stamp(row)
         if read_inputs:
             return stamp[0], False, self._profile(tenant, user_key, self._rows(conn, tenant, user_key)), stamp
         read = self._decoded(conn, tenant, user_key, stamp if self._cache is not None else None)
         assert read is not None  # the locked user row exists
         return stamp[0], False, read[1], stamp
+
+    def _driver_stamp(self, row: tuple) -> Stamp:
+        """The :data:`Stamp` of a driver row of :data:`_SQL_LOCK_USER` (id, created_at, version)."""
+        return int(row[0]), self._sql.time_out(row[1]), int(row[2])
 
     def _claim(self, conn: Connection, tenant: str, user_key: str) -> int | None:
         """Insert an empty user row (id), or None if a concurrent transaction inserted it first."""
@@ -1256,7 +1260,7 @@ class ProfileStore:
                     values["enrollment_inputs"] = (None if m.inputs is None else self._cipher.seal(
                         inputs_to_bytes(m.inputs), tenant, user_key, name))
             if before is not None:  # only the columns that changed (a score's: its signatures), as driver SQL
-                values = {c: v for c, v in values.items() if c not in _SCALARS or v != getattr(before, _SCALARS[c])}
+                values = {c: v for c, v in values.items() if c not in _SCALARS or v != getattr(before, c)}
                 if values:
                     self._sql.execute(conn, f"UPDATE modality_profiles SET {', '.join(f'{c} = ?' for c in values)} "
                                             "WHERE user_id = ? AND modality = ?", (*values.values(), user_id, name))
@@ -1342,9 +1346,8 @@ def _with_rings(rings: Mapping[str, tuple[np.ndarray, ...]], profile: UserProfil
     return dataclasses.replace(profile, modalities=mods)
 
 
-#: The scalar columns of a modality profile row, and the fields they hold.
-_SCALARS = {"model_version": "model_version", "genuine_mean": "genuine_mean", "genuine_sd": "genuine_sd",
-            "n_sessions": "n_sessions"}
+#: The scalar columns of a modality profile row (each holds the ModalityProfile field of its name).
+_SCALARS = ("model_version", "genuine_mean", "genuine_sd", "n_sessions")
 
 
 def _modality_values(m: ModalityProfile, before: ModalityProfile | None) -> dict:

@@ -44,7 +44,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from biometrics.events import SCHEMA_VERSION, KeyClass, Session, key_class_of_code
-from biometrics.features.keystroke import keystroke_presses
+from biometrics.features.keystroke import keystroke_presses, password_run
 
 Label = Literal["genuine", "impostor", "bot", "replay"]
 Split = Literal["enroll", "test"]
@@ -902,13 +902,11 @@ def password_timing_vector(session: Session) -> np.ndarray:
 
     Raises ValueError when the session holds no masked presses.
     """
-    down, up, cls = key_presses(session)
-    masked = np.flatnonzero(cls == int(KeyClass.MASKED))
-    if masked.size == 0:
+    p = keystroke_presses(session.keystroke_arrays())
+    run = password_run(p)
+    if run.size == 0:
         raise ValueError("the session holds no masked (sensitive-field) key presses")
-    gaps = np.flatnonzero(np.diff(masked) > 1)
-    start = masked[gaps[-1] + 1] if gaps.size else masked[0]
-    return _timing_vector(down[start:masked[-1] + 1], up[start:masked[-1] + 1])
+    return _timing_vector(p.down_t[run], p.up_t[run])
 
 
 # --------------------------------------------------------------------------------------

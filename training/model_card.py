@@ -236,10 +236,7 @@ def strokepin_speed(datasets: Path, accounts: list[str]) -> dict[str, float]:
     from biometrics.data import strokepin
 
     wanted = {a.split("/")[0] for a in accounts}
-    cells: dict[tuple, list] = defaultdict(list)
-    for e in sorted(strokepin.load_entries(datasets), key=lambda e: e.start_ns):
-        if e.user in wanted:
-            cells[(e.user, e.pin, e.posture)].append(e)
+    cells = strokepin.cells_of(strokepin.load_entries(datasets), lambda e: e.user in wanted)
     dd: dict[str, list] = defaultdict(list)
     for (user, _, _), entries in cells.items():
         if len(entries) >= STROKEPIN_ENROLL + 1:  # the cells the bench scores

@@ -23,7 +23,7 @@ from biometrics.calibration import fit_calibration, fit_item_calibrations
 from biometrics.data.cmu import CmuData
 from biometrics.data.cmu_logins import ENROLL_DAYS, login_trials, split_subjects
 from biometrics.heads.fixed_text import FixedTextHead
-from biometrics.modalities import MODALITIES, PASSWORD_MAX_PRESSES
+from biometrics.modalities import MODALITIES, password_columns
 from biometrics.scorers import ModalityScorer
 
 #: Press counts calibrated by cutting one typing of the password to its first presses.
@@ -46,9 +46,8 @@ def cut_rows(rows: np.ndarray, presses: int) -> np.ndarray:
     """Rows as if the password were only its first ``presses`` presses."""
     out = np.zeros_like(rows)
     out[:, 0] = np.minimum(rows[:, 0], presses)
-    out[:, 1:1 + presses] = rows[:, 1:1 + presses]
-    start = 1 + PASSWORD_MAX_PRESSES
-    out[:, start:start + presses] = rows[:, start:start + presses]
+    cols = password_columns(presses)
+    out[:, cols] = rows[:, cols]
     return out
 
 

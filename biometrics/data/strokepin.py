@@ -17,8 +17,10 @@ import csv
 import io
 import tarfile
 from collections import defaultdict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -94,3 +96,29 @@ def load_entries(datasets_root: str | Path, max_users: int | None = None) -> lis
                     kept.append(PinEntry(user, posture[sid], rows[0][1], keys, pin[sid]))
             out += sorted(kept, key=lambda e: e.start_ns)
     return out
+
+
+#: A protocol cell, the account of the README's protocol: (user, PIN, posture).
+Cell = tuple[str, str, str]
+
+
+def cells_of(entries: list[PinEntry], keep: Callable[[PinEntry], bool] = lambda e: True,
+             value: Callable[[PinEntry], Any] = lambda e: e) -> dict[Cell, list]:
+    """``value`` of each kept entry, grouped by cell, in time order."""
+    cells: dict[Cell, list] = defaultdict(list)
+    for e in sorted(entries, key=lambda e: e.start_ns):
+        if keep(e):
+            cells[(e.user, e.pin, e.posture)].append(value(e))
+    return cells
+
+
+def cell_trials(cells: dict[Cell, list], enroll: int = 3, queries: int = 2
+                ) -> Iterator[tuple[Cell, list, list, list]]:
+    """The within-posture protocol over cells (values of :func:`cells_of`): per cell with more than
+    ``enroll`` entries, (cell, its first ``enroll`` entries, the next ``queries`` as genuine queries,
+    every entry of that PIN and posture by the other users as impostor queries)."""
+    for (user, pin, posture), values in cells.items():
+        if len(values) <= enroll:
+            continue
+        impostors = [v for (other, p, q), vs in cells.items() if other != user and (p, q) == (pin, posture) for v in vs]
+        yield (user, pin, posture), values[:enroll], values[enroll:enroll + queries], impostors

@@ -122,6 +122,14 @@ def fold_roles(users: np.ndarray, fold: int, n_folds: int, fold_seed: int, n_val
     return {"test": np.sort(folds[fold]), "val": np.sort(rest[:n_val]), "train": np.sort(rest[n_val:])}
 
 
+def test_users(entries: list[strokepin.PinEntry], fold: int = 0, seed: int = 0) -> set[str]:
+    """The users of a held-out fold as ``experiment=strokepin_phone`` splits them (5 seeded folds;
+    the served phone scorer never saw fold 0's)."""
+    users = np.array(sorted({user_id(e.user) for e in entries}))
+    test = set(fold_roles(users, fold, 5, 0, 10, seed)["test"].tolist())
+    return {e.user for e in entries if user_id(e.user) in test}
+
+
 def _cells(users: np.ndarray, order: np.ndarray) -> dict[tuple[int, int, int], np.ndarray]:
     """``{(user, posture, pin): row indices in time order}``."""
     posture, pin, k = decode_order(order)

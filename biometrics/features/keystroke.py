@@ -279,6 +279,14 @@ def keystroke_presses(arr: KeystrokeArrays) -> Presses:
 _PRESSES = "_keystroke_presses"
 
 
+def password_run(p: Presses) -> np.ndarray:
+    """Indices of the last run of masked presses (the password field: a sensitive field's keys,
+    typed with no other key between them); empty when there is none."""
+    masked = np.flatnonzero(p.key_class == KeyClass.MASKED)
+    breaks = np.flatnonzero(np.diff(masked) > 1)  # another field's presses between two runs
+    return masked[breaks[-1] + 1:] if breaks.size else masked
+
+
 def _unchangeable(arr: KeystrokeArrays) -> bool:
     """Whether no array of ``arr`` can change: read-only, and no writable array (or writable
     buffer) under any of them."""

@@ -22,6 +22,7 @@ from typing import ClassVar
 import numpy as np
 
 from biometrics.heads import Head, HeadState
+from biometrics.modalities import password_columns
 
 
 @dataclass(frozen=True)
@@ -49,14 +50,13 @@ class FixedTextHead(Head):
     def score(self, state: HeadState, items: np.ndarray) -> np.ndarray:
         enroll = np.asarray(state["enroll"], np.float64)
         items = np.asarray(items, np.float64)
-        max_presses = (items.shape[1] - 1) // 2
         out = np.full(len(items), np.nan)
-        for i, x in enumerate(items):
+        for i, x in enumerate(items):  # one item per session: a login's password
             n = int(x[0])
             same = enroll[enroll[:, 0] == n]
             if n < 2 or len(same) < self.min_matches:
                 continue
-            cols = np.r_[1:1 + n, 2 + max_presses:1 + max_presses + n]  # holds 0..n-1, waits 1..n-1
+            cols = password_columns(n, (items.shape[1] - 1) // 2)
             ref = same[:, cols]
             mean = ref.mean(0)
             spread = np.abs(ref - mean).mean(0) + self.floor
