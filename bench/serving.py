@@ -2,7 +2,7 @@
 
     python bench/serving.py [--bundle bundles/sample.pt] [--concurrency 32] [--requests 2000]
                             [--workers 1] [--max-seconds 40] [--rate RPS] [--keys-only] [--columnar]
-                            [--session-ids]
+                            [--session-ids] [--enroll]
 
 Starts ``uvicorn serving.app:app`` in a subprocess on 127.0.0.1 (``serving.launch``: a free
 port, a temporary SQLite file, its own API key and secret), enrolls a few synthetic users over HTTP, then
@@ -19,7 +19,9 @@ request's intervals get their own jitter and its pointer path its own offset, so
 replay guard does not short-cut it). The
 request bodies are built before the clock starts. ``--columnar`` sends each session in the
 contract's columnar form (one array per field and modality, :mod:`biometrics.columnar`)
-instead of lists of events. Latency is measured by the client, so it
+instead of lists of events. ``--enroll`` times enrollments instead: each session enrolled
+into its user (``POST /v1/users/{user_id}/enroll``), the profile growing as a user's would.
+Latency is measured by the client, so it
 includes HTTP and JSON on both sides; the load generator shares the machine's cores with
 the server. Traffic stays on loopback.
 
@@ -109,6 +111,15 @@ def _jittered(session: dict, rng: np.random.Generator) -> dict:
     return out
 
 
+def _request(body: bytes, enroll: bool) -> tuple[str, bytes]:
+    """A score body as the request the bench sends: the score itself, or (``enroll``) the same
+    session enrolled into its user."""
+    if not enroll:
+        return "/v1/score", body
+    doc = json.loads(body)
+    return f"/v1/users/{doc['user_id']}/enroll", json.dumps({"session": doc["session"]}).encode()
+
+
 def build_bodies(n_users: int, n_enroll: int, n_requests: int, seed: int = 0):
     """Enrollment bodies per user and ``n_requests`` score bodies (bytes), all distinct sessions."""
     from biometrics.synthetic import generate_dataset
@@ -176,9 +187,11 @@ def tree_rss_mb(pid: int) -> dict[str, float]:
     return out
 
 
-async def drive(args, base_url: str, enroll: dict, bodies: list[bytes], server_pid: int | None = None) -> dict:
-    """Enroll, warm up, then run the timed load; returns the figures (with the server's and the
-    load generator's CPU time over the timed load when ``server_pid`` is given)."""
+async def drive(args, base_url: str, enroll: dict, requests: list[tuple[str, bytes]],
+                server_pid: int | None = None) -> dict:
+    """Enroll, warm up, then run the timed load of ``(path, body)`` requests; returns the figures
+    (with the server's and the load generator's CPU time over the timed load when ``server_pid``
+    is given)."""
     import httpx
 
     headers = {"X-API-Key": API_KEY, "content-type": "application/json"}
@@ -189,8 +202,8 @@ async def drive(args, base_url: str, enroll: dict, bodies: list[bytes], server_p
                 r = await client.post(f"/v1/users/{user}/enroll", content=body)
                 if r.status_code != 200:
                     raise RuntimeError(f"enrollment failed with {r.status_code}: {r.text[:200]}")
-        warm, timed = bodies[: args.warmup], bodies[args.warmup:]
-        await asyncio.gather(*(client.post("/v1/score", content=b) for b in warm))
+        warm, timed = requests[: args.warmup], requests[args.warmup:]
+        await asyncio.gather(*(client.post(path, content=b) for path, b in warm))
 
         latencies: list[float] = []
         errors = 0
@@ -200,10 +213,10 @@ async def drive(args, base_url: str, enroll: dict, bodies: list[bytes], server_p
         start = time.perf_counter()
         stop_at = start + args.max_seconds
 
-        async def post(body: bytes, since: float) -> None:
+        async def post(request: tuple[str, bytes], since: float) -> None:
             nonlocal errors
             try:
-                r = await client.post("/v1/score", content=body)
+                r = await client.post(request[0], content=request[1])
                 ok, kind = r.status_code == 200, str(r.status_code)
             except httpx.HTTPError as exc:
                 ok, kind = False, type(exc).__name__
@@ -216,26 +229,26 @@ async def drive(args, base_url: str, enroll: dict, bodies: list[bytes], server_p
             it = iter(timed)
 
             async def client_loop() -> None:
-                for body in it:
+                for request in it:
                     if time.perf_counter() > stop_at:
                         return
-                    await post(body, time.perf_counter())
+                    await post(request, time.perf_counter())
 
             await asyncio.gather(*(client_loop() for _ in range(args.concurrency)))
         else:  # open loop: arrivals at a fixed rate, at most `concurrency` in flight
             bound = asyncio.Semaphore(args.concurrency)
 
-            async def arrival(body: bytes, due: float) -> None:
+            async def arrival(request: tuple[str, bytes], due: float) -> None:
                 async with bound:  # latency counts from the due time: queueing included
-                    await post(body, due)
+                    await post(request, due)
 
             tasks = []
-            for i, body in enumerate(timed):
+            for i, request in enumerate(timed):
                 due = start + i / args.rate
                 if due > stop_at:
                     break
                 await asyncio.sleep(max(0.0, due - time.perf_counter()))
-                tasks.append(asyncio.create_task(arrival(body, due)))
+                tasks.append(asyncio.create_task(arrival(request, due)))
             await asyncio.gather(*tasks)
         elapsed = time.perf_counter() - start
         client_cpu = time.process_time() - client_cpu0
@@ -275,6 +288,9 @@ def main(argv: list[str] | None = None) -> None:
                          "(idempotent scores: the locked path, not the write-behind one)")
     ap.add_argument("--columnar", action="store_true",
                     help="send sessions in the columnar form (one array per field) instead of event lists")
+    ap.add_argument("--enroll", action="store_true",
+                    help="time enrollments instead of scores: each session enrolled into the user it is of "
+                         "(POST /v1/users/{user_id}/enroll; the profile grows, heads refitted each time)")
     args = ap.parse_args(argv)
     if args.concurrency < 1 or args.requests < 1 or args.workers < 1:
         ap.error("--concurrency, --requests and --workers must be at least 1")
@@ -292,10 +308,10 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-serving-") as tmp, \
             running_server_process(args.bundle, Path(tmp) / "bench.db", {API_KEY: "bench"}, args.workers,
                                    extra_env=secret) as (base_url, proc):
-        result = asyncio.run(drive(args, base_url, enroll, bodies, proc.pid))
+        result = asyncio.run(drive(args, base_url, enroll, [_request(b, args.enroll) for b in bodies], proc.pid))
     result.update(bundle=str(args.bundle), key_events=round(float(sizes[0]), 1),
                   pointer_events=0.0 if args.keys_only else round(float(sizes[1]), 1), cpus=os.cpu_count(),
-                  body="columnar" if args.columnar else "event lists",
+                  body="columnar" if args.columnar else "event lists", operation="enroll" if args.enroll else "score",
                   command="python bench/serving.py " + " ".join(argv if argv is not None else sys.argv[1:]))
     print(json.dumps(result))
     if args.label:
